@@ -1,0 +1,257 @@
+//! The verbs: what each subcommand does with the library, and which exit code it ends with.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use clap::CommandFactory;
+
+use crate::cli::{CheckArgs, Cli, ColorChoice, Command, ExecArgs, Format, RunArgs};
+use crate::diagnostic::Diagnostics;
+use crate::exit;
+use crate::plan;
+use crate::report::Output;
+use crate::report::human::{HumanReporter, render_plan};
+use crate::report::json::{JsonReporter, emit};
+use crate::report::terminal::{TerminalConfirmer, TerminalPrompter};
+use crate::run::{self, Context, Mode, Reporter, RunStatus};
+use crate::runbook::{self, Runbook};
+use crate::secret::Redactor;
+
+/// Runs one command line. `env` is the process environment, read once by `main`.
+pub fn main(cli: Cli, env: HashMap<String, String>, redactor: Arc<Redactor>) -> u8 {
+    let color_out = use_color(cli.color, std::io::stdout().is_terminal(), &env);
+    let color_err = use_color(cli.color, std::io::stderr().is_terminal(), &env);
+    let output = Output::terminal(redactor.clone(), color_out);
+    match cli.command {
+        Command::Check(args) => check(&args, &output, color_err),
+        Command::Plan(args) => plan(&args, env, redactor, &output, color_err),
+        Command::Exec(args) => exec(args, env, redactor, &output, color_err),
+        Command::Schema => {
+            output.out(&runbook::schema::schema_json());
+            exit::OK
+        }
+        Command::Completions { shell } => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut buffer);
+            output.out(&String::from_utf8_lossy(&buffer));
+            exit::OK
+        }
+    }
+}
+
+fn use_color(choice: ColorChoice, terminal: bool, env: &HashMap<String, String>) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            terminal
+                && !env.contains_key("NO_COLOR")
+                && env.get("TERM").is_none_or(|term| term != "dumb")
+        }
+    }
+}
+
+fn check(args: &CheckArgs, output: &Output, color: bool) -> u8 {
+    let mut valid = 0;
+    for file in &args.files {
+        let result = runbook::load(file);
+        match args.format {
+            Format::Json => {
+                let (ok, diagnostics) = match &result {
+                    Ok(_) => (true, Vec::new()),
+                    Err(diagnostics) => (!diagnostics.has_errors(), diagnostics.to_json()),
+                };
+                emit(
+                    output,
+                    &serde_json::json!({
+                        "file": file.display().to_string(),
+                        "valid": ok,
+                        "diagnostics": diagnostics,
+                    }),
+                );
+            }
+            Format::Text => match &result {
+                Ok(runbook) => output.out(&format!(
+                    "ok  {} ({} step{})\n",
+                    file.display(),
+                    runbook.steps.len(),
+                    if runbook.steps.len() == 1 { "" } else { "s" }
+                )),
+                Err(diagnostics) => output.err(&diagnostics.render(color)),
+            },
+        }
+        if result.is_ok() {
+            valid += 1;
+        }
+    }
+    if args.format == Format::Text && args.files.len() > 1 {
+        output.out(&format!("{valid} of {} files valid\n", args.files.len()));
+    }
+    if valid == args.files.len() {
+        exit::OK
+    } else {
+        exit::INVALID_RUNBOOK
+    }
+}
+
+/// Prints diagnostics the way the chosen output format wants them.
+fn report_diagnostics(diagnostics: &Diagnostics, format: Format, output: &Output, color: bool) {
+    if format == Format::Json {
+        emit(
+            output,
+            &serde_json::json!({"event": "error", "diagnostics": diagnostics.to_json()}),
+        );
+    }
+    output.err(&diagnostics.render(color));
+}
+
+fn load(args: &RunArgs, output: &Output, color: bool) -> Result<Runbook, u8> {
+    runbook::load(&args.file).map_err(|diagnostics| {
+        report_diagnostics(&diagnostics, args.output, output, color);
+        exit::INVALID_RUNBOOK
+    })
+}
+
+fn context(args: &RunArgs, env: HashMap<String, String>, redactor: Arc<Redactor>) -> Context {
+    let mut context = Context::new(env, redactor);
+    context.vars = args.vars.clone();
+    context.services = args.services.clone();
+    context.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    context
+}
+
+fn plan(
+    args: &RunArgs,
+    env: HashMap<String, String>,
+    redactor: Arc<Redactor>,
+    output: &Output,
+    color: bool,
+) -> u8 {
+    let runbook = match load(args, output, color) {
+        Ok(runbook) => runbook,
+        Err(code) => return code,
+    };
+    let context = context(args, env, redactor);
+    let binding = match run::bind(&runbook, &context, Mode::Plan, None) {
+        Ok(binding) => binding,
+        Err(diagnostics) => {
+            report_diagnostics(&diagnostics, args.output, output, color);
+            return exit::INPUT;
+        }
+    };
+    let plan = plan::plan(&runbook, &binding);
+    match args.output {
+        Format::Text => output.out(&render_plan(&plan, output)),
+        Format::Json => {
+            emit(
+                output,
+                &serde_json::json!({
+                    "event": "plan",
+                    "runbook": plan.runbook,
+                    "title": plan.title,
+                    "file": plan.file,
+                    "digest": plan.digest,
+                    "inputs": plan.inputs,
+                    "services": plan.services,
+                }),
+            );
+            for step in &plan.steps {
+                let mut event = serde_json::to_value(step).unwrap_or_default();
+                if let Some(object) = event.as_object_mut() {
+                    object.insert("event".into(), "plan_step".into());
+                }
+                emit(output, &event);
+            }
+        }
+    }
+    exit::OK
+}
+
+fn exec(
+    args: ExecArgs,
+    env: HashMap<String, String>,
+    redactor: Arc<Redactor>,
+    output: &Output,
+    color: bool,
+) -> u8 {
+    let runbook = match load(&args.run, output, color) {
+        Ok(runbook) => runbook,
+        Err(code) => return code,
+    };
+    let mut context = context(&args.run, env, redactor);
+    context.assume_yes = args.yes;
+    let prompter = TerminalPrompter::new(output.clone());
+    let prompter: Option<&dyn run::Prompter> = context.interactive.then_some(&prompter as _);
+    let binding = match run::bind(&runbook, &context, Mode::Exec, prompter) {
+        Ok(binding) => binding,
+        Err(diagnostics) => {
+            report_diagnostics(&diagnostics, args.run.output, output, color);
+            return exit::INPUT;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            output.err(&format!(
+                "runbook: cannot start the async runtime: {error}\n"
+            ));
+            return exit::INTERNAL;
+        }
+    };
+    let mut reporter: Box<dyn Reporter> = match args.run.output {
+        Format::Text => Box::new(HumanReporter::new(output.clone(), &runbook)),
+        Format::Json => Box::new(JsonReporter::new(output.clone())),
+    };
+    let confirmer = Arc::new(TerminalConfirmer::new(output.clone()));
+    let summary = runtime.block_on(async {
+        let interrupt = interrupt_on_signals();
+        run::run(
+            &runbook,
+            &context,
+            binding,
+            reporter.as_mut(),
+            confirmer,
+            interrupt,
+        )
+        .await
+    });
+    match summary.status {
+        RunStatus::Completed => exit::OK,
+        RunStatus::Failed => exit::STEP_FAILED,
+        RunStatus::Refused => exit::NOT_CONFIRMED,
+        RunStatus::Aborted => exit::INTERRUPTED,
+    }
+}
+
+/// A flag that turns true on Ctrl-C or SIGTERM. The engine stops at the next safe point.
+fn interrupt_on_signals() -> run::Interrupt {
+    let (sender, receiver) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut terminate = match signal(SignalKind::terminate()) {
+                Ok(terminate) => terminate,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    let _ = sender.send(true);
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        let _ = sender.send(true);
+    });
+    receiver
+}

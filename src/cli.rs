@@ -1,0 +1,99 @@
+//! The command line: one subcommand per verb, each with `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Run standard operating procedures written as YAML runbooks: plan them, run them, never leak a secret.",
+    after_help = exit::TABLE,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to use colours.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate runbook files: syntax, names, templates, JSONPaths, regexes.
+    #[command(after_help = exit::TABLE)]
+    Check(CheckArgs),
+    /// Show what `exec` would do, step by step, without touching the network.
+    #[command(after_help = exit::TABLE)]
+    Plan(RunArgs),
+    /// Run a runbook.
+    #[command(after_help = exit::TABLE)]
+    Exec(ExecArgs),
+    /// Print the JSON Schema of the runbook format.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Runbook files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// How to print the findings.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Set an input (repeatable). Secret inputs cannot be set here: use their environment variables.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    pub vars: Vec<(String, String)>,
+    /// Point a service at another base URL (repeatable), e.g. staging or a local emulator.
+    #[arg(long = "service", value_name = "NAME=URL", value_parser = parse_pair)]
+    pub services: Vec<(String, String)>,
+    /// Print human text or one JSON event per line.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Confirm irreversible and manual steps without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
+    }
+}

@@ -1,0 +1,90 @@
+//! Asking the operator at a terminal: confirmations before irreversible and manual steps, and
+//! values nobody supplied (hidden input for secrets).
+
+use std::io::BufRead;
+
+use super::output::{Output, Style};
+use crate::run::engine::{Answer, Confirmer, Question, QuestionKind};
+use crate::run::inputs::Prompter;
+use crate::runbook::model::Input;
+
+pub struct TerminalConfirmer {
+    output: Output,
+}
+
+impl TerminalConfirmer {
+    pub fn new(output: Output) -> TerminalConfirmer {
+        TerminalConfirmer { output }
+    }
+}
+
+impl Confirmer for TerminalConfirmer {
+    fn confirm(&self, question: &Question) -> Answer {
+        let prompt = match &question.kind {
+            QuestionKind::Irreversible { reason, actions } => {
+                let mut text = format!(
+                    "\n{} step `{}` ({}) cannot be undone: {reason}\n",
+                    self.output.paint(Style::Bad, "!!"),
+                    question.step_id,
+                    question.title
+                );
+                for action in actions.iter().take(10) {
+                    text.push_str(&format!("   {action}\n"));
+                }
+                if actions.len() > 10 {
+                    text.push_str(&format!("   … and {} more\n", actions.len() - 10));
+                }
+                text.push_str("   Type yes to go ahead, anything else to stop: ");
+                text
+            }
+            QuestionKind::Manual { question: asked } => {
+                format!("   {asked} Type yes once it is done, anything else to stop: ")
+            }
+        };
+        self.output.err(&prompt);
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(read) if read > 0 && line.trim().eq_ignore_ascii_case("yes") => Answer::Yes,
+            _ => Answer::No,
+        }
+    }
+}
+
+pub struct TerminalPrompter {
+    output: Output,
+}
+
+impl TerminalPrompter {
+    pub fn new(output: Output) -> TerminalPrompter {
+        TerminalPrompter { output }
+    }
+}
+
+impl Prompter for TerminalPrompter {
+    fn ask(&self, input: &Input, tried: &[String]) -> Option<String> {
+        let about = input
+            .description
+            .as_deref()
+            .and_then(|text| text.lines().next())
+            .map(|line| format!(" ({})", line.trim_end_matches('.')))
+            .unwrap_or_default();
+        let looked = if tried.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = tried.iter().map(|name| format!("${name}")).collect();
+            format!("; {} not set", names.join(", "))
+        };
+        let prompt = format!("{}{about}{looked}: ", input.name);
+        let answer = if input.secret {
+            self.output.err(&format!("{prompt}(input hidden) "));
+            rpassword::read_password().ok()?
+        } else {
+            self.output.err(&prompt);
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).ok()?;
+            line
+        };
+        let answer = answer.trim_end_matches(['\r', '\n']).to_string();
+        (!answer.is_empty()).then_some(answer)
+    }
+}

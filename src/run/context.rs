@@ -1,0 +1,57 @@
+//! Everything a run reads from its surroundings, read once: the environment, the command-line
+//! values, whether a person is at a terminal, the clock. Passed down instead of re-read, so a
+//! test can hand the engine any world it likes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::secret::Redactor;
+
+#[derive(Clone)]
+pub struct Context {
+    /// Environment variables (the process's, with any overlay such as the emulator's).
+    pub env: HashMap<String, String>,
+    /// `--var NAME=VALUE`, in the order given.
+    pub vars: Vec<(String, String)>,
+    /// `--service NAME=URL`, in the order given.
+    pub services: Vec<(String, String)>,
+    /// Whether questions can be asked: stdin and stderr are terminals.
+    pub interactive: bool,
+    /// `--yes`: confirmations are answered yes.
+    pub assume_yes: bool,
+    pub redactor: Arc<Redactor>,
+    pub started_at: jiff::Timestamp,
+    pub run_id: String,
+}
+
+impl Context {
+    /// A context for a run started now, with a fresh run id.
+    pub fn new(env: HashMap<String, String>, redactor: Arc<Redactor>) -> Context {
+        let started_at = jiff::Timestamp::now();
+        Context {
+            env,
+            vars: Vec::new(),
+            services: Vec::new(),
+            interactive: false,
+            assume_yes: false,
+            redactor,
+            run_id: new_run_id(started_at),
+            started_at,
+        }
+    }
+
+    /// The value of an environment variable, if set and not empty.
+    pub fn env_var(&self, name: &str) -> Option<&str> {
+        self.env
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    }
+}
+
+/// A run id that sorts by start time and is unique across hosts: the UTC time to the second and
+/// 32 random bits, e.g. `20261123T004512Z-3fa9c2d1`.
+pub fn new_run_id(at: jiff::Timestamp) -> String {
+    let time = at.strftime("%Y%m%dT%H%M%SZ");
+    format!("{time}-{:08x}", rand::random::<u32>())
+}

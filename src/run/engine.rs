@@ -1,0 +1,803 @@
+//! The engine: runs a checked runbook's steps in order and reports what happened as events.
+//!
+//! The order in which one step is evaluated is fixed:
+//!
+//! 1. `when`: if it is false the step is skipped.
+//! 2. `for_each`: the items are worked out; the step then runs once per item.
+//! 3. Confirmation: an irreversible step, and a manual step, need the operator's yes (or
+//!    `--yes`); without a terminal to ask on, the step is refused.
+//! 4. For each item, attempts (one, or `retry.attempts`):
+//!    a. the request is rendered and sent;
+//!    b. the status is checked; if it is wrong, nothing else is (the body is an error);
+//!    c. the captures are taken (a secret is registered with the redactor at once);
+//!    d. the `json`, `headers` and `that` assertions are checked, all of them;
+//!    e. `retry.until` is evaluated;
+//!    any failure in b-e makes the attempt fail; another attempt follows after the backoff.
+//! 5. The captures of the last attempt become visible to later steps.
+//!
+//! A failed, refused or interrupted step stops the run; the summary then carries that step's
+//! rollback note and those of the completed steps in reverse order, rendered with live values.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minijinja::Value;
+use tokio::sync::watch;
+
+use super::context::Context;
+use super::event::{
+    CaptureRecord, Event, RequestRecord, RollbackNote, RunStatus, RunSummary, StepResult,
+    StepStatus,
+};
+use super::inputs::Binding;
+use super::values::Values;
+use crate::runbook::Runbook;
+use crate::runbook::model::{Action, Body, CaptureSource, ForEach, HttpRequest, Step};
+use crate::secret::{MASK, fingerprint};
+use crate::step::http::{Client, Request, Response, TransportError};
+use crate::step::judge::{self, Captured, Judge};
+use crate::template::Scope;
+
+/// Receives the run's events as they happen.
+pub trait Reporter {
+    fn event(&mut self, event: &Event);
+}
+
+/// A question for the operator before a step that needs confirmation.
+#[derive(Clone, Debug)]
+pub struct Question {
+    pub step_id: String,
+    pub title: String,
+    pub kind: QuestionKind,
+}
+
+#[derive(Clone, Debug)]
+pub enum QuestionKind {
+    /// What cannot be undone, and the requests that will do it.
+    Irreversible {
+        reason: String,
+        actions: Vec<String>,
+    },
+    /// The operator carried out the manual instructions.
+    Manual { question: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+}
+
+/// Asks the operator. Called on a blocking thread, so it may read a terminal.
+pub trait Confirmer: Send + Sync {
+    fn confirm(&self, question: &Question) -> Answer;
+}
+
+/// Becomes `true` when the run must stop at the next safe point (Ctrl-C, SIGTERM).
+pub type Interrupt = watch::Receiver<bool>;
+
+/// Runs every step and returns the summary (also sent as the last event).
+pub async fn run(
+    runbook: &Runbook,
+    context: &Context,
+    binding: Binding,
+    reporter: &mut dyn Reporter,
+    confirmer: Arc<dyn Confirmer>,
+    interrupt: Interrupt,
+) -> RunSummary {
+    let started = Instant::now();
+    reporter.event(&Event::RunStarted {
+        run_id: context.run_id.clone(),
+        runbook: runbook.name.clone(),
+        title: runbook.title.clone(),
+        file: runbook.source.name(),
+        digest: runbook.source.digest.clone(),
+        steps: runbook.steps.len(),
+        started_at: context.started_at.to_string(),
+    });
+    let client = match Client::new() {
+        Ok(client) => client,
+        Err(error) => {
+            let summary = RunSummary {
+                run_id: context.run_id.clone(),
+                status: RunStatus::Failed,
+                failed_step: None,
+                duration_ms: 0,
+                rollback: vec![RollbackNote {
+                    step: String::new(),
+                    title: String::new(),
+                    failed: true,
+                    note: format!("the HTTP client could not start: {error}"),
+                }],
+            };
+            reporter.event(&Event::RunFinished(summary.clone()));
+            return summary;
+        }
+    };
+    let mut engine = Engine {
+        runbook,
+        context,
+        client,
+        values: binding.values,
+        confirmer,
+        interrupt,
+        completed: Vec::new(),
+    };
+    let mut outcome = (RunStatus::Completed, None);
+    for (index, step) in runbook.steps.iter().enumerate() {
+        if engine.interrupted() {
+            outcome = (RunStatus::Aborted, None);
+            break;
+        }
+        reporter.event(&Event::StepStarted {
+            index: index + 1,
+            id: step.id.clone(),
+            title: step.title.clone(),
+            effect: step.effect(),
+        });
+        let (result, items) = engine.step(index, step, reporter).await;
+        let status = result.status;
+        reporter.event(&Event::StepFinished(result));
+        match status {
+            StepStatus::Ok => engine.completed.push((index, items)),
+            StepStatus::Skipped => {}
+            StepStatus::Failed => {
+                outcome = (RunStatus::Failed, Some((index, items)));
+                break;
+            }
+            StepStatus::Refused => {
+                outcome = (RunStatus::Refused, Some((index, items)));
+                break;
+            }
+            StepStatus::Interrupted => {
+                outcome = (RunStatus::Aborted, Some((index, items)));
+                break;
+            }
+        }
+    }
+    let (status, failed) = outcome;
+    let rollback = if status == RunStatus::Completed {
+        Vec::new()
+    } else {
+        engine.rollback_notes(failed.as_ref())
+    };
+    let summary = RunSummary {
+        run_id: context.run_id.clone(),
+        status,
+        failed_step: failed.map(|(index, _)| runbook.steps[index].id.clone()),
+        duration_ms: millis(started.elapsed()),
+        rollback,
+    };
+    reporter.event(&Event::RunFinished(summary.clone()));
+    summary
+}
+
+struct Engine<'a> {
+    runbook: &'a Runbook,
+    context: &'a Context,
+    client: Client,
+    values: Values,
+    confirmer: Arc<dyn Confirmer>,
+    interrupt: Interrupt,
+    /// Completed steps (index) with the items they ran for, for the rollback notes.
+    completed: Vec<(usize, Vec<Option<serde_json::Value>>)>,
+}
+
+/// What one attempt produced.
+struct Attempt {
+    failures: Vec<String>,
+    captures: Vec<(String, Captured)>,
+    retryable: bool,
+}
+
+impl Engine<'_> {
+    fn interrupted(&self) -> bool {
+        *self.interrupt.borrow()
+    }
+
+    async fn step(
+        &mut self,
+        index: usize,
+        step: &Step,
+        reporter: &mut dyn Reporter,
+    ) -> (StepResult, Vec<Option<serde_json::Value>>) {
+        let started = Instant::now();
+        let mut result = StepResult {
+            index: index + 1,
+            id: step.id.clone(),
+            title: step.title.clone(),
+            effect: step.effect(),
+            status: StepStatus::Ok,
+            duration_ms: 0,
+            requests: Vec::new(),
+            captures: Vec::new(),
+            failures: Vec::new(),
+            note: None,
+        };
+        let finish = |mut result: StepResult, status: StepStatus| {
+            result.status = status;
+            result.duration_ms = millis(started.elapsed());
+            result
+        };
+        let scope = self.values.scope();
+        if let Some(when) = &step.when {
+            match when.is_true(&self.runbook.templates, &scope) {
+                Ok(true) => {}
+                Ok(false) => {
+                    result.note = Some(format!("skipped: `{}` is false", when.source()));
+                    return (finish(result, StepStatus::Skipped), Vec::new());
+                }
+                Err(error) => {
+                    result.failures.push(format!(
+                        "cannot evaluate `when: {}`: {error}",
+                        when.source()
+                    ));
+                    return (finish(result, StepStatus::Failed), Vec::new());
+                }
+            }
+        }
+        let items = match self.items(step, &scope) {
+            Ok(items) => items,
+            Err(error) => {
+                result.failures.push(error);
+                return (finish(result, StepStatus::Failed), Vec::new());
+            }
+        };
+        if let Some(status) = self.confirm(step, &items, &mut result, reporter).await {
+            return (finish(result, status), items);
+        }
+        let Action::Http(request) = &step.action else {
+            return (finish(result, StepStatus::Ok), items);
+        };
+        let mut per_item_captures: Vec<Vec<(String, Captured)>> = Vec::new();
+        for item in &items {
+            let item_scope = match item {
+                Some(item) => scope.with("item", crate::template::to_value(item)),
+                None => scope.clone(),
+            };
+            match self
+                .attempts(
+                    step,
+                    request,
+                    &item_scope,
+                    item.as_ref(),
+                    &mut result,
+                    reporter,
+                )
+                .await
+            {
+                Ok(captures) => per_item_captures.push(captures),
+                Err(status) => return (finish(result, status), items),
+            }
+        }
+        self.commit_captures(step, per_item_captures, &mut result);
+        (finish(result, StepStatus::Ok), items)
+    }
+
+    /// The items a step runs for: one `None` without `for_each`.
+    fn items(&self, step: &Step, scope: &Scope) -> Result<Vec<Option<serde_json::Value>>, String> {
+        let Some(for_each) = &step.for_each else {
+            return Ok(vec![None]);
+        };
+        let list = match for_each {
+            ForEach::Items(items) => items
+                .iter()
+                .map(|item| judge::render_json(item, &self.runbook.templates, scope))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| format!("cannot render the `for_each` items: {error}"))?,
+            ForEach::Expression(expression) => {
+                let value = expression
+                    .eval(&self.runbook.templates, scope)
+                    .map_err(|error| {
+                        format!(
+                            "cannot evaluate `for_each: {}`: {error}",
+                            expression.source()
+                        )
+                    })?;
+                match serde_json::to_value(&value) {
+                    Ok(serde_json::Value::Array(items)) => items,
+                    _ => {
+                        return Err(format!("`for_each: {}` is not a list", expression.source()));
+                    }
+                }
+            }
+        };
+        Ok(list.into_iter().map(Some).collect())
+    }
+
+    /// Asks for confirmation where the step needs it. `Some(status)` ends the step.
+    async fn confirm(
+        &mut self,
+        step: &Step,
+        items: &[Option<serde_json::Value>],
+        result: &mut StepResult,
+        reporter: &mut dyn Reporter,
+    ) -> Option<StepStatus> {
+        let scope = self.values.scope();
+        let mut questions = Vec::new();
+        if let Some(reason) = &step.irreversible {
+            let actions = match &step.action {
+                Action::Http(request) => items
+                    .iter()
+                    .map(|item| {
+                        let item_scope = match item {
+                            Some(item) => scope.with("item", crate::template::to_value(item)),
+                            None => scope.clone(),
+                        };
+                        match request.url.render(&self.runbook.templates, &item_scope) {
+                            Ok(url) => format!("{} {url}", request.method.as_str()),
+                            Err(_) => {
+                                format!("{} {}", request.method.as_str(), request.url.source())
+                            }
+                        }
+                    })
+                    .collect(),
+                Action::Manual(_) => vec!["the manual instructions below".to_string()],
+            };
+            questions.push(QuestionKind::Irreversible {
+                reason: reason.clone(),
+                actions,
+            });
+        }
+        if let Action::Manual(manual) = &step.action {
+            let instructions = match manual.instructions.render(&self.runbook.templates, &scope) {
+                Ok(text) => text,
+                Err(error) => {
+                    result
+                        .failures
+                        .push(format!("cannot render the instructions: {error}"));
+                    return Some(StepStatus::Failed);
+                }
+            };
+            questions.push(QuestionKind::Manual {
+                question: manual.confirm.clone(),
+            });
+            // Shown before any question, so the operator reads what they confirm.
+            if step.irreversible.is_none() {
+                reporter.event(&Event::ManualInstructions {
+                    id: step.id.clone(),
+                    instructions: instructions.clone(),
+                });
+            } else {
+                result.note = Some(instructions);
+            }
+        }
+        for (position, kind) in questions.into_iter().enumerate() {
+            if position == 1
+                && let Some(instructions) = result.note.take()
+            {
+                reporter.event(&Event::ManualInstructions {
+                    id: step.id.clone(),
+                    instructions,
+                });
+            }
+            let irreversible = matches!(kind, QuestionKind::Irreversible { .. });
+            if self.context.assume_yes {
+                result.note = Some(if irreversible {
+                    "irreversible: confirmed by --yes".into()
+                } else {
+                    "manual: confirmed by --yes".into()
+                });
+                continue;
+            }
+            if !self.context.interactive {
+                result.failures.push(if irreversible {
+                    format!(
+                        "step `{}` is irreversible ({}) and there is no terminal to confirm it on; re-run with --yes to confirm it",
+                        step.id,
+                        step.irreversible.as_deref().unwrap_or("")
+                    )
+                } else {
+                    format!(
+                        "step `{}` is a manual step and there is no terminal to confirm it on; run at a terminal, or pass --yes once the instructions have been carried out",
+                        step.id
+                    )
+                });
+                return Some(StepStatus::Refused);
+            }
+            let question = Question {
+                step_id: step.id.clone(),
+                title: step.title.clone(),
+                kind,
+            };
+            let confirmer = self.confirmer.clone();
+            let asked = tokio::task::spawn_blocking(move || confirmer.confirm(&question));
+            let mut interrupt = self.interrupt.clone();
+            let answer = tokio::select! {
+                answer = asked => answer.unwrap_or(Answer::No),
+                _ = interrupt.wait_for(|stop| *stop) => {
+                    result.failures.push("interrupted while waiting for confirmation".into());
+                    return Some(StepStatus::Interrupted);
+                }
+            };
+            if answer == Answer::No {
+                result.failures.push(if irreversible {
+                    "the operator declined the irreversible step".into()
+                } else {
+                    "the operator did not confirm the manual step".into()
+                });
+                return Some(StepStatus::Refused);
+            }
+            result.note = Some(if irreversible {
+                "irreversible: confirmed".into()
+            } else {
+                "manual: confirmed".into()
+            });
+        }
+        None
+    }
+
+    /// Runs the attempts for one item. `Err` carries the status that ends the step.
+    async fn attempts(
+        &mut self,
+        step: &Step,
+        request: &HttpRequest,
+        scope: &Scope,
+        item: Option<&serde_json::Value>,
+        result: &mut StepResult,
+        reporter: &mut dyn Reporter,
+    ) -> Result<Vec<(String, Captured)>, StepStatus> {
+        let attempts = step.retry.as_ref().map_or(1, |retry| retry.attempts);
+        let mut attempt_number = 0;
+        loop {
+            attempt_number += 1;
+            let prepared = match self.prepare(request, scope) {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    result.failures.push(error);
+                    return Err(StepStatus::Failed);
+                }
+            };
+            let url = prepared.url.clone();
+            let mut interrupt = self.interrupt.clone();
+            let started = Instant::now();
+            let sent = tokio::select! {
+                sent = self.client.send(prepared) => sent,
+                _ = interrupt.wait_for(|stop| *stop) => {
+                    result.requests.push(record(request, &url, None, started, attempt_number, item));
+                    result.failures.push("interrupted while waiting for the response".into());
+                    return Err(StepStatus::Interrupted);
+                }
+            };
+            let status = sent.as_ref().ok().map(|response| response.status);
+            result
+                .requests
+                .push(record(request, &url, status, started, attempt_number, item));
+            let attempt = match sent {
+                Ok(response) => self.judge(step, &response, scope),
+                Err(error) => Attempt {
+                    failures: vec![error.describe(&url)],
+                    captures: Vec::new(),
+                    retryable: !matches!(error, TransportError::InvalidRequest(_)),
+                },
+            };
+            if attempt.failures.is_empty() {
+                return Ok(attempt.captures);
+            }
+            if attempt_number >= attempts || !attempt.retryable {
+                result.failures.extend(attempt.failures);
+                if attempts > 1 {
+                    result
+                        .failures
+                        .push(format!("gave up after {attempt_number} attempt(s)"));
+                }
+                return Err(StepStatus::Failed);
+            }
+            let wait = step
+                .retry
+                .as_ref()
+                .map_or(Duration::ZERO, |retry| retry.delay_after(attempt_number));
+            reporter.event(&Event::StepRetrying {
+                id: step.id.clone(),
+                attempt: attempt_number,
+                attempts,
+                wait_ms: millis(wait),
+                reason: attempt.failures.join("; "),
+            });
+            let mut interrupt = self.interrupt.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = interrupt.wait_for(|stop| *stop) => {
+                    result.failures.push("interrupted while waiting to retry".into());
+                    return Err(StepStatus::Interrupted);
+                }
+            }
+        }
+    }
+
+    /// Renders the request with the values bound now.
+    fn prepare(&self, request: &HttpRequest, scope: &Scope) -> Result<Request, String> {
+        let templates = &self.runbook.templates;
+        let render_error = |what: &str, error: crate::template::TemplateError| {
+            format!("cannot render the {what}: {error}")
+        };
+        let mut url = request
+            .url
+            .render(templates, scope)
+            .map_err(|error| render_error("URL", error))?;
+        if !request.query.is_empty() {
+            let mut parsed = reqwest::Url::parse(&url)
+                .map_err(|error| format!("the URL `{url}` is not valid: {error}"))?;
+            {
+                let mut pairs = parsed.query_pairs_mut();
+                for (name, value) in &request.query {
+                    let value = value.render(templates, scope).map_err(|error| {
+                        render_error(&format!("query parameter `{name}`"), error)
+                    })?;
+                    pairs.append_pair(name, &value);
+                }
+            }
+            url = parsed.to_string();
+        }
+        let mut headers = Vec::with_capacity(request.headers.len());
+        for (name, value) in &request.headers {
+            let value = value
+                .render(templates, scope)
+                .map_err(|error| render_error(&format!("header `{name}`"), error))?;
+            headers.push((name.clone(), value));
+        }
+        let (body, content_type) = match &request.body {
+            None => (None, None),
+            Some(Body::Json(json)) => {
+                let value = judge::render_json(json, templates, scope)
+                    .map_err(|error| format!("cannot render the JSON body: {error}"))?;
+                let bytes = serde_json::to_vec(&value).map_err(|error| error.to_string())?;
+                (Some(bytes), Some("application/json"))
+            }
+            Some(Body::Form(fields)) => {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                for (name, value) in fields {
+                    let value = value
+                        .render(templates, scope)
+                        .map_err(|error| render_error(&format!("form field `{name}`"), error))?;
+                    form.append_pair(name, &value);
+                }
+                (
+                    Some(form.finish().into_bytes()),
+                    Some("application/x-www-form-urlencoded"),
+                )
+            }
+            Some(Body::Raw(text)) => {
+                let text = text
+                    .render(templates, scope)
+                    .map_err(|error| render_error("body", error))?;
+                (Some(text.into_bytes()), Some("text/plain; charset=utf-8"))
+            }
+        };
+        Ok(Request {
+            method: request.method,
+            url,
+            headers,
+            body,
+            content_type,
+            timeout: request.timeout,
+        })
+    }
+
+    /// Status, captures, assertions and `until`, in that order (see the module comment).
+    fn judge(&self, step: &Step, response: &Response, scope: &Scope) -> Attempt {
+        let mut attempt = Attempt {
+            failures: Vec::new(),
+            captures: Vec::new(),
+            retryable: true,
+        };
+        if let Some(failure) = judge::check_status(&step.expect, response) {
+            attempt.failures.push(failure);
+            return attempt;
+        }
+        for capture in &step.captures {
+            match judge::capture(capture, response) {
+                Ok(captured) => {
+                    if let Captured::Secret(secret) = &captured {
+                        self.context.redactor.register(secret);
+                    }
+                    attempt.captures.push((capture.name.clone(), captured));
+                }
+                Err(failure) => attempt.failures.push(failure),
+            }
+        }
+        let needs_scope = !step.expect.that.is_empty()
+            || step
+                .retry
+                .as_ref()
+                .is_some_and(|retry| retry.until.is_some());
+        let judged_scope = if needs_scope {
+            let mut judged = scope.with("response", response_value(response));
+            for (name, captured) in &attempt.captures {
+                judged = judged.with(name, captured_value(captured));
+            }
+            judged
+        } else {
+            scope.clone()
+        };
+        let secret_pointers = secret_pointers(step, response);
+        let judge = Judge {
+            runbook: self.runbook,
+            templates: &self.runbook.templates,
+            scope: &judged_scope,
+            secret_pointers: &secret_pointers,
+        };
+        attempt
+            .failures
+            .extend(judge.assertions(&step.expect, response));
+        if let Some(until) = step.retry.as_ref().and_then(|retry| retry.until.as_ref()) {
+            match until.is_true(&self.runbook.templates, &judged_scope) {
+                Ok(true) => {}
+                Ok(false) => attempt
+                    .failures
+                    .push(format!("`{}` does not hold yet", until.source())),
+                Err(error) => attempt.failures.push(format!(
+                    "cannot evaluate `until: {}`: {error}",
+                    until.source()
+                )),
+            }
+        }
+        attempt
+    }
+
+    /// Binds the captures for later steps; in a `for_each` step each becomes a list.
+    fn commit_captures(
+        &mut self,
+        step: &Step,
+        per_item: Vec<Vec<(String, Captured)>>,
+        result: &mut StepResult,
+    ) {
+        let looped = step.for_each.is_some();
+        let mut lists: Vec<(String, Vec<Value>)> = Vec::new();
+        for captures in per_item {
+            for (name, captured) in captures {
+                let secret = matches!(captured, Captured::Secret(_));
+                result.captures.push(CaptureRecord {
+                    name: name.clone(),
+                    value: match &captured {
+                        Captured::Plain(value) => value.clone(),
+                        Captured::Secret(_) => serde_json::Value::String(MASK.into()),
+                    },
+                    secret,
+                    fingerprint: match &captured {
+                        Captured::Secret(value) => Some(fingerprint(value)),
+                        Captured::Plain(_) => None,
+                    },
+                });
+                if looped {
+                    let value = captured_value(&captured);
+                    match lists.iter_mut().find(|(existing, _)| *existing == name) {
+                        Some((_, values)) => values.push(value),
+                        None => lists.push((name, vec![value])),
+                    }
+                    continue;
+                }
+                match captured {
+                    Captured::Plain(value) => {
+                        self.values.set(&name, crate::template::to_value(&value))
+                    }
+                    Captured::Secret(secret) => self.values.set_secret(&name, secret, self.context),
+                }
+            }
+        }
+        for (name, values) in lists {
+            self.values.set(&name, Value::from(values));
+        }
+    }
+
+    /// The failed step's note, then the completed steps' in reverse order.
+    fn rollback_notes(
+        &self,
+        failed: Option<&(usize, Vec<Option<serde_json::Value>>)>,
+    ) -> Vec<RollbackNote> {
+        let mut notes = Vec::new();
+        let steps = failed
+            .map(|(index, items)| (*index, items, true))
+            .into_iter()
+            .chain(
+                self.completed
+                    .iter()
+                    .rev()
+                    .map(|(index, items)| (*index, items, false)),
+            );
+        for (index, items, is_failed) in steps {
+            let step = &self.runbook.steps[index];
+            let Some(template) = &step.rollback else {
+                continue;
+            };
+            let values = self.values.with_placeholders(template.uses().iter());
+            let scope = values.scope();
+            let mut rendered: Vec<String> = Vec::new();
+            let item_list: Vec<Option<&serde_json::Value>> = if items.is_empty() {
+                vec![None]
+            } else {
+                items.iter().map(Option::as_ref).collect()
+            };
+            for item in item_list {
+                let item_scope = match item {
+                    Some(item) => scope.with("item", crate::template::to_value(item)),
+                    None if step.for_each.is_some() => scope.with("item", Value::from("<item>")),
+                    None => scope.clone(),
+                };
+                let text = template
+                    .render(&self.runbook.templates, &item_scope)
+                    .unwrap_or_else(|_| template.source().to_string());
+                let text = text.trim().to_string();
+                if !rendered.contains(&text) {
+                    rendered.push(text);
+                }
+            }
+            notes.push(RollbackNote {
+                step: step.id.clone(),
+                title: step.title.clone(),
+                failed: is_failed,
+                note: rendered.join("\n"),
+            });
+        }
+        notes
+    }
+}
+
+fn record(
+    request: &HttpRequest,
+    url: &str,
+    status: Option<u16>,
+    started: Instant,
+    attempt: u32,
+    item: Option<&serde_json::Value>,
+) -> RequestRecord {
+    RequestRecord {
+        method: request.method.as_str(),
+        url: url.to_string(),
+        status,
+        duration_ms: millis(started.elapsed()),
+        attempt,
+        item: item.cloned(),
+    }
+}
+
+/// `response` as templates see it: `status`, `headers` (lowercase names), `json`, `body`.
+fn response_value(response: &Response) -> Value {
+    let headers: std::collections::BTreeMap<&str, &str> = response
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let json = response
+        .json()
+        .ok()
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    crate::template::to_value(serde_json::json!({
+        "status": response.status,
+        "headers": headers,
+        "json": json,
+        "body": response.text(),
+    }))
+}
+
+fn captured_value(captured: &Captured) -> Value {
+    match captured {
+        Captured::Plain(value) => crate::template::to_value(value),
+        Captured::Secret(secret) => {
+            use crate::secret::ExposeSecret;
+            Value::from(secret.expose_secret().to_string())
+        }
+    }
+}
+
+/// JSON pointers, in this response, of the values the step captures as secrets.
+fn secret_pointers(step: &Step, response: &Response) -> Vec<String> {
+    let mut pointers = BTreeSet::new();
+    let Ok(json) = response.json() else {
+        return Vec::new();
+    };
+    for capture in &step.captures {
+        if let (true, CaptureSource::Json(path)) = (capture.secret.is_secret(), &capture.source) {
+            for node in path.path.query_located(json).all() {
+                pointers.insert(node.location().to_json_pointer());
+            }
+        }
+    }
+    pointers.into_iter().collect()
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

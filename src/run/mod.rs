@@ -1,0 +1,12 @@
+//! Running a runbook: binding its values, executing its steps, reporting what happened.
+
+pub mod context;
+pub mod engine;
+pub mod event;
+pub mod inputs;
+pub mod values;
+
+pub use context::Context;
+pub use engine::{Answer, Confirmer, Interrupt, Question, QuestionKind, Reporter, run};
+pub use event::{Event, RunStatus, RunSummary, StepResult, StepStatus};
+pub use inputs::{Binding, Mode, Prompter, bind};

@@ -1,0 +1,357 @@
+//! Checking what a step takes from a response (captures) and what it expects of it.
+
+use regex::Regex;
+use serde_json_path::JsonPath;
+
+use super::names::StepLocals;
+use super::{Checker, invalid_regex};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::runbook::codes;
+use crate::runbook::model::{
+    Capture, CaptureSource, Comparison, Condition, Expect, HeaderAssertion, JsonAssertion, Path,
+    SecretKind, StatusExpectation,
+};
+use crate::runbook::raw::{RawCapture, RawExpect, RawSecretFlag, RawStatus, RawStep};
+use crate::runbook::span::Spanned;
+
+const OPERATORS: &[&str] = &[
+    "==", "!=", "<", "<=", ">", ">=", "exists", "length", "matches", "contains",
+];
+
+impl Checker {
+    pub(super) fn captures(&mut self, raw: &RawStep) -> Option<Vec<Capture>> {
+        let mut captures = Vec::new();
+        let mut ok = true;
+        for (name, spanned) in &raw.capture {
+            if !self.capture_name_ok(name, spanned.span) {
+                ok = false;
+                continue;
+            }
+            match self.capture(name, spanned) {
+                Some(capture) => captures.push(capture),
+                None => ok = false,
+            }
+        }
+        if !captures.is_empty() && raw.manual.is_some() {
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_CAPTURE,
+                    "a manual step has no response to capture from",
+                )
+                .at(self.locate_key(captures[0].span, &captures[0].name))
+                .label("nothing to capture")
+                .help("capture values in an `http` step"),
+            );
+            ok = false;
+        }
+        ok.then_some(captures)
+    }
+
+    fn capture(&mut self, name: &str, spanned: &Spanned<RawCapture>) -> Option<Capture> {
+        let (source, secret) = match &spanned.value {
+            RawCapture::Path(path) => {
+                let path = self.json_path(&Spanned::new(path.clone(), spanned.span))?;
+                (CaptureSource::Json(path), RawSecretFlag::No)
+            }
+            RawCapture::Spec(spec) => {
+                let given = [
+                    spec.json.is_some(),
+                    spec.header.is_some(),
+                    spec.body == Some(true),
+                ];
+                if given.iter().filter(|given| **given).count() != 1 {
+                    self.error(
+                        Diagnostic::error(
+                            codes::INVALID_CAPTURE,
+                            format!("capture `{name}` needs exactly one source"),
+                        )
+                        .at(spanned.span)
+                        .label("one of json, header, body")
+                        .help("say where the value comes from: `json: $.result.id`, `header: ETag` or `body: true`"),
+                    );
+                    return None;
+                }
+                let source = if let Some(path) = &spec.json {
+                    CaptureSource::Json(self.json_path(path)?)
+                } else if let Some(header) = &spec.header {
+                    if reqwest::header::HeaderName::from_bytes(header.value.as_bytes()).is_err() {
+                        self.error(
+                            Diagnostic::error(
+                                codes::INVALID_CAPTURE,
+                                format!("`{}` is not a valid header name", header.value),
+                            )
+                            .at(header.span)
+                            .label("invalid header name")
+                            .help("header names are letters, digits and dashes"),
+                        );
+                        return None;
+                    }
+                    CaptureSource::Header(header.value.to_ascii_lowercase())
+                } else {
+                    CaptureSource::Body
+                };
+                (source, spec.secret)
+            }
+        };
+        Some(Capture {
+            name: name.to_string(),
+            source,
+            secret: match secret {
+                RawSecretFlag::No => SecretKind::No,
+                RawSecretFlag::Yes => SecretKind::Yes,
+                RawSecretFlag::Once => SecretKind::Once,
+            },
+            span: spanned.span,
+        })
+    }
+
+    pub(super) fn json_path(&mut self, spanned: &Spanned<String>) -> Option<Path> {
+        match JsonPath::parse(&spanned.value) {
+            Ok(path) => Some(Path {
+                text: spanned.value.clone(),
+                path,
+            }),
+            Err(error) => {
+                let reason = error.to_string();
+                let reason = reason.lines().next().unwrap_or("").to_string();
+                self.error(
+                    Diagnostic::error(codes::INVALID_JSONPATH, format!("invalid JSONPath `{}`: {reason}", spanned.value))
+                        .at(spanned.span)
+                        .label("not a JSONPath")
+                        .help("JSONPaths follow RFC 9535 and start at `$`, e.g. `$.result.id` or `$.result[0].name`"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn expect(
+        &mut self,
+        spanned: &Spanned<RawExpect>,
+        judging: &StepLocals,
+        base: &StepLocals,
+    ) -> Expect {
+        let raw = &spanned.value;
+        let status = raw.status.as_ref().and_then(|status| self.status(status));
+        let mut json = Vec::new();
+        for (path, condition) in &raw.json {
+            let path_span = self.locate_key(condition.span, path);
+            let Some(path) = self.json_path(&Spanned::new(path.clone(), path_span)) else {
+                continue;
+            };
+            if let Some(conditions) = self.conditions(condition, base) {
+                json.push(JsonAssertion { path, conditions });
+            }
+        }
+        let mut headers = Vec::new();
+        for (name, condition) in &raw.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.error(
+                    Diagnostic::error(
+                        codes::INVALID_CONDITION,
+                        format!("`{name}` is not a valid header name"),
+                    )
+                    .at(self.locate_key(condition.span, name))
+                    .label("invalid header name")
+                    .help("header names are letters, digits and dashes"),
+                );
+                continue;
+            }
+            if let Some(conditions) = self.conditions(condition, base) {
+                headers.push(HeaderAssertion {
+                    name: name.to_ascii_lowercase(),
+                    conditions,
+                });
+            }
+        }
+        let that = raw
+            .that
+            .iter()
+            .filter_map(|expression| self.expression(expression, judging))
+            .collect();
+        Expect {
+            status,
+            json,
+            headers,
+            that,
+        }
+    }
+
+    fn status(&mut self, spanned: &Spanned<RawStatus>) -> Option<StatusExpectation> {
+        let valid = |code: i64| (100..=599).contains(&code);
+        let invalid = |checker: &mut Checker, what: String| {
+            checker.error(
+                Diagnostic::error(
+                    codes::INVALID_STATUS,
+                    format!("invalid expected status {what}"),
+                )
+                .at(spanned.span)
+                .label("not an HTTP status")
+                .help("write a code (201), a list ([200, 204]) or a class (2xx)"),
+            );
+            None
+        };
+        match &spanned.value {
+            RawStatus::Code(code) if valid(*code) => {
+                Some(StatusExpectation::Codes(vec![*code as u16]))
+            }
+            RawStatus::Code(code) => invalid(self, code.to_string()),
+            RawStatus::Codes(codes)
+                if !codes.is_empty() && codes.iter().all(|code| valid(*code)) =>
+            {
+                Some(StatusExpectation::Codes(
+                    codes.iter().map(|code| *code as u16).collect(),
+                ))
+            }
+            RawStatus::Codes(codes) => invalid(self, format!("{codes:?}")),
+            RawStatus::Class(class) => {
+                let lower = class.to_ascii_lowercase();
+                match lower
+                    .strip_suffix("xx")
+                    .and_then(|digit| digit.parse::<u16>().ok())
+                {
+                    Some(digit) if (1..=5).contains(&digit) => {
+                        Some(StatusExpectation::Class(digit))
+                    }
+                    _ => invalid(self, format!("`{class}`")),
+                }
+            }
+        }
+    }
+
+    /// A condition: a plain value means equality; a map holds operators.
+    fn conditions(
+        &mut self,
+        spanned: &Spanned<serde_json::Value>,
+        locals: &StepLocals,
+    ) -> Option<Vec<Condition>> {
+        match &spanned.value {
+            serde_json::Value::Object(operators) => self.operators(operators, spanned.span, locals),
+            other => self
+                .json_template(other, spanned.span, locals)
+                .map(|operand| vec![Condition::Compare(Comparison::Equal, operand)]),
+        }
+    }
+
+    fn operators(
+        &mut self,
+        operators: &serde_json::Map<String, serde_json::Value>,
+        span: Span,
+        locals: &StepLocals,
+    ) -> Option<Vec<Condition>> {
+        if operators.is_empty() {
+            self.error(
+                Diagnostic::error(codes::INVALID_CONDITION, "the condition is empty")
+                    .at(span)
+                    .label("no operator")
+                    .help("write a value to compare with, or operators such as {\"==\": 1} or {exists: true}"),
+            );
+            return None;
+        }
+        let mut conditions = Vec::new();
+        let mut ok = true;
+        for (operator, operand) in operators {
+            let condition = self.operator(operator, operand, span, locals);
+            match condition {
+                Some(condition) => conditions.push(condition),
+                None => ok = false,
+            }
+        }
+        ok.then_some(conditions)
+    }
+
+    fn operator(
+        &mut self,
+        operator: &str,
+        operand: &serde_json::Value,
+        span: Span,
+        locals: &StepLocals,
+    ) -> Option<Condition> {
+        let here = self.locate_key(Span::new(span.offset + 1, 0), operator);
+        let here = if here.offset >= span.offset {
+            here
+        } else {
+            span
+        };
+        let wrong = |checker: &mut Checker, message: String, help: &str| {
+            checker.error(
+                Diagnostic::error(codes::INVALID_CONDITION, message)
+                    .at(here)
+                    .label("here")
+                    .help(help.to_string()),
+            );
+            None
+        };
+        if let Some(comparison) = Comparison::from_operator(operator) {
+            let ordered = !matches!(comparison, Comparison::Equal | Comparison::NotEqual);
+            if ordered
+                && !(operand.is_number()
+                    || operand.as_str().is_some_and(|text| text.contains("{{")))
+            {
+                return wrong(
+                    self,
+                    format!("`{operator}` compares numbers, not {operand}"),
+                    "give a number, e.g. {\">\": 0}",
+                );
+            }
+            return self
+                .json_template(operand, span, locals)
+                .map(|operand| Condition::Compare(comparison, operand));
+        }
+        match operator {
+            "exists" => match operand.as_bool() {
+                Some(exists) => Some(Condition::Exists(exists)),
+                None => wrong(
+                    self,
+                    "`exists` takes true or false".into(),
+                    "write exists: true (the path matches) or exists: false",
+                ),
+            },
+            "length" => {
+                let nested = Spanned::new(operand.clone(), span);
+                match operand {
+                    serde_json::Value::Number(_) | serde_json::Value::Object(_) => {
+                        self.conditions(&nested, locals).map(Condition::Length)
+                    }
+                    _ => wrong(
+                        self,
+                        "`length` takes a number or a condition".into(),
+                        "write length: 1, or length: {\">\": 0}",
+                    ),
+                }
+            }
+            "matches" => match operand.as_str() {
+                Some(pattern) => match Regex::new(pattern) {
+                    Ok(regex) => Some(Condition::Matches(regex)),
+                    Err(error) => {
+                        let diagnostic =
+                            invalid_regex(&Spanned::new(pattern.to_string(), here), &error);
+                        self.error(diagnostic);
+                        None
+                    }
+                },
+                None => wrong(
+                    self,
+                    "`matches` takes a regular expression".into(),
+                    "write matches: \"^raxx-\"",
+                ),
+            },
+            "contains" => self
+                .json_template(operand, span, locals)
+                .map(Condition::Contains),
+            other => {
+                let suggestion = crate::suggest::did_you_mean(other, OPERATORS.iter().copied())
+                    .map(|found| format!(" (did you mean `{found}`?)"))
+                    .unwrap_or_default();
+                wrong(
+                    self,
+                    format!("unknown operator `{other}`{suggestion}"),
+                    &format!(
+                        "operators: {}; to compare with an object, write {{\"==\": {{...}}}}",
+                        OPERATORS.join(", ")
+                    ),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,719 @@
+//! From the raw model to a validated [`Runbook`]: every name resolved, every template, JSONPath,
+//! regex and duration compiled, every problem reported (all of them, not just the first) with
+//! the file, line and column and what to do.
+
+mod expect;
+mod names;
+mod step;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use regex::Regex;
+
+use super::codes;
+use super::model::{AppliesTo, Input, Metadata, Runbook, ValueRef, Var};
+use super::raw::{RawInput, RawRunbook};
+use super::span::Spanned;
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span};
+use crate::suggest::did_you_mean;
+use crate::template::{Expression, Template, TemplateSet};
+pub use names::{BUILTINS, is_identifier};
+use names::{Names, StepLocals};
+
+/// Checks a parsed runbook. Warnings (none yet) do not fail the check.
+pub fn check(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagnostics> {
+    let mut checker = Checker {
+        source: source.clone(),
+        diagnostics: Diagnostics::new(source.clone()),
+        templates: TemplateSet::new(),
+        names: Names::default(),
+    };
+    let runbook = checker.runbook(raw);
+    if checker.diagnostics.has_errors() {
+        return Err(checker.diagnostics);
+    }
+    runbook.ok_or(checker.diagnostics)
+}
+
+pub(crate) struct Checker {
+    source: Arc<SourceFile>,
+    pub(crate) diagnostics: Diagnostics,
+    templates: TemplateSet,
+    names: Names,
+}
+
+impl Checker {
+    fn runbook(&mut self, raw: RawRunbook) -> Option<Runbook> {
+        if !is_slug(&raw.runbook) {
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_NAME,
+                    format!("invalid runbook name `{}`", raw.runbook.value),
+                )
+                .at(raw.runbook.span)
+                .label("lowercase letters, digits and dashes")
+                .help("name the runbook like its file, e.g. `cloudflare-access-service-token`"),
+            );
+        }
+        let services = self.services(&raw.services);
+        self.names.services = services.keys().cloned().collect();
+        self.names.values = raw.inputs.keys().chain(raw.vars.keys()).cloned().collect();
+        let inputs: Vec<Input> = raw
+            .inputs
+            .iter()
+            .filter_map(|(name, input)| self.input(name, input))
+            .collect();
+        let vars: Vec<Var> = raw
+            .vars
+            .iter()
+            .filter_map(|(name, template)| self.var(name, template, &raw.inputs))
+            .collect();
+        let resolution_order = self.resolution_order(&inputs, &vars)?;
+        let mut vars = vars;
+        mark_secret_vars(&inputs, &mut vars, &resolution_order);
+        if raw.steps.is_empty() {
+            self.error(
+                Diagnostic::error(codes::NO_STEPS, "the runbook has no steps")
+                    .at(raw.runbook.span)
+                    .help("add at least one step under `steps:`"),
+            );
+        }
+        let steps = self.steps(&raw.steps);
+        let metadata = raw.metadata.map(|metadata| Metadata {
+            mode: metadata.mode.map(|value| value.value),
+            last_validated: metadata.last_validated.map(|value| value.value),
+            validation_method: metadata.validation_method.map(|value| value.value),
+            average_duration: metadata.average_duration.map(|value| value.value),
+            required_role: metadata.required_role.map(|value| value.value),
+        });
+        let applies_to = raw
+            .applies_to
+            .into_iter()
+            .map(|entry| AppliesTo {
+                name: entry.value.name.value,
+                legacy: entry
+                    .value
+                    .legacy
+                    .into_iter()
+                    .map(|name| name.value)
+                    .collect(),
+                description: entry.value.description.map(|text| text.value),
+            })
+            .collect();
+        let templates = std::mem::take(&mut self.templates).finish();
+        Some(Runbook {
+            name: raw.runbook.value,
+            title: raw.title.value,
+            description: raw.description.map(|text| text.value),
+            metadata: metadata.unwrap_or_default(),
+            applies_to,
+            services,
+            inputs,
+            vars,
+            resolution_order,
+            steps,
+            rollback: raw.rollback.map(|text| text.value),
+            gotchas: raw.gotchas.into_iter().map(|text| text.value).collect(),
+            source: self.source.clone(),
+            templates,
+        })
+    }
+
+    pub(crate) fn error(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn services(&mut self, raw: &IndexMap<String, Spanned<String>>) -> IndexMap<String, String> {
+        let mut services = IndexMap::new();
+        for (name, url) in raw {
+            if !is_identifier(name) {
+                self.error(
+                    Diagnostic::error(
+                        codes::INVALID_NAME,
+                        format!("invalid service name `{name}`"),
+                    )
+                    .at(self.locate_key(url.span, name))
+                    .label("letters, digits and underscores, not starting with a digit")
+                    .help("templates use it as `{{ services.NAME }}`, so it must be an identifier"),
+                );
+            }
+            match validate_base_url(url) {
+                Ok(base) => {
+                    services.insert(name.clone(), base);
+                }
+                Err(reason) => self.error(
+                    Diagnostic::error(
+                        codes::INVALID_URL,
+                        format!("service `{name}` has an invalid base URL: {reason}"),
+                    )
+                    .at(url.span)
+                    .label("not an absolute http(s) URL")
+                    .help("write the base URL in full, e.g. https://api.cloudflare.com/client/v4"),
+                ),
+            }
+        }
+        services
+    }
+
+    fn value_name(&mut self, kind: &str, name: &str, span: Span) -> bool {
+        if !is_identifier(name) {
+            self.error(
+                Diagnostic::error(codes::INVALID_NAME, format!("invalid {kind} name `{name}`"))
+                    .at(self.locate_key(span, name))
+                    .label("letters, digits and underscores, not starting with a digit")
+                    .help(format!("templates refer to it as `{{{{ NAME }}}}`, so the {kind} name must be an identifier")),
+            );
+            return false;
+        }
+        if BUILTINS.contains(&name) || name.starts_with("__") {
+            self.error(
+                Diagnostic::error(codes::INVALID_NAME, format!("`{name}` is a reserved name"))
+                    .at(self.locate_key(span, name))
+                    .label("reserved")
+                    .help(format!(
+                        "reserved names: {}; choose another name",
+                        BUILTINS.join(", ")
+                    )),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn input(&mut self, name: &str, spanned: &Spanned<RawInput>) -> Option<Input> {
+        let raw = &spanned.value;
+        let mut ok = self.value_name("input", name, spanned.span);
+        let mut env = Vec::new();
+        for variable in &raw.env {
+            if let Some(template) = self.value_template(variable, name) {
+                if template.is_literal() && !is_env_name(template.source()) {
+                    self.error(
+                        Diagnostic::error(
+                            codes::INVALID_NAME,
+                            format!("`{}` is not an environment variable name", template.source()),
+                        )
+                        .at(variable.span)
+                        .label("letters, digits and underscores")
+                        .help("list environment variable names, new name first, e.g. [CF_ACCESS_MGMT, CLOUDFLARE_ACCESS_MGMT_TOKEN]"),
+                    );
+                    ok = false;
+                }
+                env.push(template);
+            } else {
+                ok = false;
+            }
+        }
+        let default = match &raw.default {
+            Some(default) => match self.value_template(default, name) {
+                Some(template) => Some(template),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let pattern = match &raw.pattern {
+            Some(pattern) => match Regex::new(&format!("^(?:{})$", pattern.value)) {
+                Ok(regex) => Some(regex),
+                Err(error) => {
+                    self.error(invalid_regex(pattern, &error));
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let choices: Vec<String> = raw
+            .choices
+            .iter()
+            .map(|choice| choice.value.clone())
+            .collect();
+        if let Some(default_value) = raw
+            .default
+            .as_ref()
+            .filter(|_| default.as_ref().is_some_and(Template::is_literal))
+        {
+            if let Some(regex) = &pattern
+                && !regex.is_match(&default_value.value)
+            {
+                self.error(
+                    Diagnostic::error(
+                        codes::INVALID_DEFAULT,
+                        format!("the default of `{name}` does not match its pattern"),
+                    )
+                    .at(default_value.span)
+                    .label(format!(
+                        "must match {}",
+                        raw.pattern.as_ref().map_or("", |p| p.value.as_str())
+                    ))
+                    .help("fix the default or the pattern"),
+                );
+                ok = false;
+            }
+            if !choices.is_empty() && !choices.contains(&default_value.value) {
+                self.error(
+                    Diagnostic::error(
+                        codes::INVALID_DEFAULT,
+                        format!("the default of `{name}` is not one of its choices"),
+                    )
+                    .at(default_value.span)
+                    .label(format!("choices: {}", choices.join(", ")))
+                    .help("make the default one of the choices"),
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| Input {
+            name: name.to_string(),
+            description: raw.description.as_ref().map(|text| text.value.clone()),
+            required: raw.required.unwrap_or(default.is_none()),
+            env,
+            default,
+            secret: raw.secret,
+            pattern,
+            choices,
+            example: raw.example.as_ref().map(|text| text.value.clone()),
+            span: spanned.span,
+        })
+    }
+
+    fn var(
+        &mut self,
+        name: &str,
+        spanned: &Spanned<String>,
+        inputs: &IndexMap<String, Spanned<RawInput>>,
+    ) -> Option<Var> {
+        if inputs.contains_key(name) {
+            self.error(
+                Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    format!("`{name}` is both an input and a var"),
+                )
+                .at(self.locate_key(spanned.span, name))
+                .label("defined again here")
+                .help("rename one of them"),
+            );
+            return None;
+        }
+        let ok = self.value_name("var", name, spanned.span);
+        let template = self.value_template(spanned, name)?;
+        ok.then(|| Var {
+            name: name.to_string(),
+            template,
+            secret: false,
+            span: spanned.span,
+        })
+    }
+
+    /// A template of an input or var: it may use other inputs and vars and the builtins that
+    /// exist before any step runs.
+    fn value_template(&mut self, spanned: &Spanned<String>, owner: &str) -> Option<Template> {
+        let template = self.compile_template(spanned)?;
+        let locals = StepLocals::values();
+        let uses = template.uses().clone();
+        if uses.contains(owner) {
+            self.error(
+                Diagnostic::error(
+                    codes::DEPENDENCY_CYCLE,
+                    format!("`{owner}` is defined in terms of itself"),
+                )
+                .at(self.locate_name(spanned, owner))
+                .label("uses itself")
+                .help("a value cannot depend on itself; give it a literal value or another source"),
+            );
+            return None;
+        }
+        self.check_uses(spanned, &uses, &locals).then_some(template)
+    }
+
+    /// Orders inputs and vars so that each comes after the values it uses.
+    fn resolution_order(&mut self, inputs: &[Input], vars: &[Var]) -> Option<Vec<ValueRef>> {
+        let mut nodes: Vec<(String, ValueRef, BTreeSet<String>, Span)> = Vec::new();
+        for (index, input) in inputs.iter().enumerate() {
+            let uses = input
+                .env
+                .iter()
+                .chain(&input.default)
+                .flat_map(|template| template.uses().iter().cloned())
+                .collect();
+            nodes.push((input.name.clone(), ValueRef::Input(index), uses, input.span));
+        }
+        for (index, var) in vars.iter().enumerate() {
+            nodes.push((
+                var.name.clone(),
+                ValueRef::Var(index),
+                var.template.uses().clone(),
+                var.span,
+            ));
+        }
+        let names: HashSet<String> = nodes.iter().map(|node| node.0.clone()).collect();
+        let mut done: HashSet<String> = HashSet::new();
+        let mut order = Vec::new();
+        while order.len() < nodes.len() {
+            let ready: Vec<usize> = (0..nodes.len())
+                .filter(|&index| {
+                    let (name, _, uses, _) = &nodes[index];
+                    !done.contains(name)
+                        && uses
+                            .iter()
+                            .all(|used| !names.contains(used) || done.contains(used))
+                })
+                .collect();
+            if ready.is_empty() {
+                let stuck: Vec<&(String, ValueRef, BTreeSet<String>, Span)> = nodes
+                    .iter()
+                    .filter(|node| !done.contains(&node.0))
+                    .collect();
+                let members: Vec<String> =
+                    stuck.iter().map(|node| format!("`{}`", node.0)).collect();
+                self.error(
+                    Diagnostic::error(
+                        codes::DEPENDENCY_CYCLE,
+                        format!(
+                            "these values depend on each other in a cycle: {}",
+                            members.join(", ")
+                        ),
+                    )
+                    .at(stuck[0].3)
+                    .label("part of the cycle")
+                    .help("break the cycle: one of them must not use the others"),
+                );
+                return None;
+            }
+            for index in ready {
+                done.insert(nodes[index].0.clone());
+                order.push(nodes[index].1);
+            }
+        }
+        Some(order)
+    }
+
+    /// Compiles a template, reporting a syntax error at its place in the file.
+    pub(crate) fn compile_template(&mut self, spanned: &Spanned<String>) -> Option<Template> {
+        match self.templates.template(&spanned.value) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                let span = self.locate_in(spanned, error.range.clone());
+                self.error(
+                    Diagnostic::error(codes::TEMPLATE_SYNTAX, format!("invalid template: {}", error.message))
+                        .at(span)
+                        .label("here")
+                        .help("templates are minijinja (Jinja2): `{{ name }}`, `{{ name | filter }}`, `{% if cond %}…{% endif %}`"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn compile_expression(&mut self, spanned: &Spanned<String>) -> Option<Expression> {
+        match self.templates.expression(&spanned.value) {
+            Ok(expression) => Some(expression),
+            Err(error) => {
+                let span = self.locate_in(spanned, error.range.clone());
+                self.error(
+                    Diagnostic::error(codes::TEMPLATE_SYNTAX, format!("invalid expression: {}", error.message))
+                        .at(span)
+                        .label("here")
+                        .help("an expression is written without braces, e.g. `secret_name == 'CF_PAGES_READ'` or `response.json.result | length > 0`"),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn compile_native(
+        &mut self,
+        spanned: &Spanned<String>,
+    ) -> Option<Option<Expression>> {
+        match self.templates.native(&spanned.value)? {
+            Ok(expression) => Some(Some(expression)),
+            Err(_) => Some(None),
+        }
+    }
+
+    /// Reports every name a template uses that does not exist at this point of the runbook.
+    /// Returns whether all were known.
+    pub(crate) fn check_uses(
+        &mut self,
+        spanned: &Spanned<String>,
+        uses: &BTreeSet<String>,
+        locals: &StepLocals,
+    ) -> bool {
+        let mut ok = true;
+        for used in uses {
+            if let Some(service) = used.strip_prefix("services.") {
+                let service = service.split('.').next().unwrap_or(service);
+                if !self.names.services.contains(service) {
+                    let suggestion =
+                        did_you_mean(service, self.names.services.iter().map(String::as_str))
+                            .map(|found| format!(" (did you mean `{found}`?)"))
+                            .unwrap_or_default();
+                    let known = if self.names.services.is_empty() {
+                        "the runbook declares no services".to_string()
+                    } else {
+                        format!(
+                            "declared services: {}",
+                            self.names
+                                .services
+                                .iter()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    self.error(
+                        Diagnostic::error(
+                            codes::UNKNOWN_SERVICE,
+                            format!("unknown service `{service}`{suggestion}"),
+                        )
+                        .at(self.locate_name(spanned, service))
+                        .label("not declared under `services:`")
+                        .help(format!("{known}; add it under `services:` or fix the name")),
+                    );
+                    ok = false;
+                }
+                continue;
+            }
+            if used.contains('.') || locals.allows(used) || self.names.is_known(used, locals) {
+                continue;
+            }
+            ok = false;
+            let span = self.locate_name(spanned, used);
+            if let Some(step) = self.names.captured_later(used).map(str::to_string) {
+                self.error(
+                    Diagnostic::error(
+                        codes::USED_BEFORE_CAPTURE,
+                        format!("`{used}` is used before it is captured: step `{step}` captures it later"),
+                    )
+                    .at(span)
+                    .label("not captured yet here")
+                    .help(format!("move this use after step `{step}`, or capture the value earlier")),
+                );
+                continue;
+            }
+            if locals.is_value_template() && self.names.is_capture(used) {
+                self.error(
+                    Diagnostic::error(
+                        codes::USED_BEFORE_CAPTURE,
+                        format!("`{used}` is a capture; inputs and vars are resolved before any step runs"),
+                    )
+                    .at(span)
+                    .label("not available here")
+                    .help("use the capture in a step instead"),
+                );
+                continue;
+            }
+            let candidates = self.names.candidates(locals);
+            let suggestion = did_you_mean(used, candidates.iter().map(String::as_str))
+                .map(|found| format!(" (did you mean `{found}`?)"))
+                .unwrap_or_default();
+            let help = match used.as_str() {
+                "item" => "`item` exists only in steps with `for_each`".to_string(),
+                "response" => {
+                    "`response` exists only in `expect.that` and `retry.until`".to_string()
+                }
+                _ => format!(
+                    "define `{used}` under `inputs:` or `vars:`, capture it in an earlier step, or fix the name; known here: {}",
+                    candidates.join(", ")
+                ),
+            };
+            self.error(
+                Diagnostic::error(
+                    codes::UNDEFINED_VARIABLE,
+                    format!("undefined variable `{used}`{suggestion}"),
+                )
+                .at(span)
+                .label("not defined here")
+                .help(help),
+            );
+        }
+        ok
+    }
+
+    /// The file position of a byte range inside a template written at `spanned`.
+    pub(crate) fn locate_in(
+        &self,
+        spanned: &Spanned<String>,
+        range: Option<std::ops::Range<usize>>,
+    ) -> Span {
+        let Some(range) = range else {
+            return spanned.span;
+        };
+        let template = &spanned.value;
+        let start = range.start.min(template.len());
+        let line_start = template[..start]
+            .rfind('\n')
+            .map_or(0, |newline| newline + 1);
+        let line_end = template[start..]
+            .find('\n')
+            .map_or(template.len(), |newline| start + newline);
+        let line = &template[line_start..line_end];
+        let text = &self.source.text;
+        let from = spanned.span.offset.min(text.len());
+        if !line.is_empty()
+            && let Some(found) = text[from..].find(line)
+        {
+            let offset = from + found + (start - line_start);
+            let len = (range.end - range.start)
+                .max(1)
+                .min(line_end - start)
+                .max(1);
+            return Span::new(offset, len);
+        }
+        spanned.span
+    }
+
+    /// The file position of the first use of `name` inside the template written at `spanned`.
+    pub(crate) fn locate_name(&self, spanned: &Spanned<String>, name: &str) -> Span {
+        let template = &spanned.value;
+        let position = find_identifier(template, name);
+        match position {
+            Some(start) => self.locate_in(spanned, Some(start..start + name.len())),
+            None => spanned.span,
+        }
+    }
+
+    /// The position of a mapping key written before a value at `value_span`.
+    pub(crate) fn locate_key(&self, value_span: Span, key: &str) -> Span {
+        let text = &self.source.text;
+        let end = value_span.offset.min(text.len());
+        match text[..end].rfind(key) {
+            Some(found) => Span::new(found, key.len()),
+            None => value_span,
+        }
+    }
+
+    pub(crate) fn duration(&mut self, spanned: &Spanned<String>, what: &str) -> Option<Duration> {
+        match parse_duration(&spanned.value) {
+            Ok(duration) => Some(duration),
+            Err(reason) => {
+                self.error(
+                    Diagnostic::error(
+                        codes::INVALID_DURATION,
+                        format!("invalid {what} `{}`: {reason}", spanned.value),
+                    )
+                    .at(spanned.span)
+                    .label("not a duration")
+                    .help("write a duration like 500ms, 30s, 2m or 1h30m"),
+                );
+                None
+            }
+        }
+    }
+}
+
+pub(crate) fn invalid_regex(spanned: &Spanned<String>, error: &regex::Error) -> Diagnostic {
+    let reason = error.to_string();
+    let reason = reason.lines().last().unwrap_or("").trim().to_string();
+    Diagnostic::error(
+        codes::INVALID_REGEX,
+        format!("invalid regular expression: {reason}"),
+    )
+    .at(spanned.span)
+    .label("does not compile")
+    .help("fix the regular expression (Rust regex syntax; no look-around or backreferences)")
+}
+
+/// Parses `500ms`, `30s`, `2m`, `1h30m`, or ISO 8601 (`PT30S`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration: jiff::SignedDuration = text.trim().parse().map_err(|error: jiff::Error| {
+        let message = error.to_string();
+        message.split(": ").last().unwrap_or(&message).to_string()
+    })?;
+    if duration.is_negative() {
+        return Err("a duration cannot be negative".into());
+    }
+    Duration::try_from(duration).map_err(|error| error.to_string())
+}
+
+fn validate_base_url(url: &Spanned<String>) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(&url.value).map_err(|error| error.to_string())?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "the scheme is `{}`, not http or https",
+            parsed.scheme()
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err("a base URL has no query or fragment".into());
+    }
+    Ok(url.value.trim_end_matches('/').to_string())
+}
+
+fn is_slug(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The byte offset of `name` as a whole identifier in `text`.
+fn find_identifier(text: &str, name: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(found) = text[from..].find(name) {
+        let start = from + found;
+        let end = start + name.len();
+        let before_ok = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_ident(c));
+        let after_ok = text[end..].chars().next().is_none_or(|c| !is_ident(c));
+        if before_ok && after_ok {
+            return Some(start);
+        }
+        from = end;
+    }
+    None
+}
+
+/// A var that reads a secret is a secret. Follows the resolution order, so a var built from
+/// a secret var is one too.
+fn mark_secret_vars(inputs: &[Input], vars: &mut [Var], order: &[ValueRef]) {
+    let mut secret: HashMap<String, bool> = inputs
+        .iter()
+        .map(|input| (input.name.clone(), input.secret))
+        .collect();
+    for value in order {
+        if let ValueRef::Var(index) = value {
+            let var = &mut vars[*index];
+            var.secret = var
+                .template
+                .uses()
+                .iter()
+                .any(|used| secret.get(used).copied().unwrap_or(false));
+            secret.insert(var.name.clone(), var.secret);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn identifiers_are_found_whole() {
+        assert_eq!(find_identifier("{{ ab }}{{ a }}", "a"), Some(11));
+        assert_eq!(find_identifier("{{ ab }}", "a"), None);
+    }
+}

@@ -1,0 +1,568 @@
+//! Checking steps: ids, actions, requests, loops, retries and the names each template uses.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use super::names::StepLocals;
+use super::{Checker, is_identifier};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::runbook::codes;
+use crate::runbook::model::{
+    Action, Body, ForEach, HttpRequest, JsonTemplate, Manual, Method, Retry, Step,
+};
+use crate::runbook::raw::{RawForEach, RawHttp, RawManual, RawRetry, RawStep};
+use crate::runbook::span::Spanned;
+use crate::template::{Expression, Template};
+
+/// The time an HTTP request may take unless the step says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Checker {
+    pub(super) fn steps(&mut self, raw_steps: &[Spanned<RawStep>]) -> Vec<Step> {
+        for (index, step) in raw_steps.iter().enumerate() {
+            for name in step.value.capture.keys() {
+                self.names
+                    .capture_sites
+                    .entry(name.clone())
+                    .or_default()
+                    .push((index, step.value.id.value.clone()));
+            }
+        }
+        let mut ids: HashSet<String> = HashSet::new();
+        let mut steps = Vec::new();
+        for (position, spanned) in raw_steps.iter().enumerate() {
+            let raw = &spanned.value;
+            self.names.position = position;
+            let id_ok = self.step_id(&raw.id, &mut ids);
+            if let Some(step) = self.step(spanned)
+                && id_ok
+            {
+                steps.push(step);
+            }
+            for name in raw.capture.keys() {
+                self.names.captured.insert(name.clone());
+            }
+        }
+        steps
+    }
+
+    fn step_id(&mut self, id: &Spanned<String>, ids: &mut HashSet<String>) -> bool {
+        let valid = {
+            let mut chars = id.value.chars();
+            chars
+                .next()
+                .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit())
+                && chars
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        };
+        if !valid {
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_NAME,
+                    format!("invalid step id `{}`", id.value),
+                )
+                .at(id.span)
+                .label("lowercase letters, digits, dashes")
+                .help("step ids are lowercase words joined by dashes, e.g. `delete-old-token`"),
+            );
+            return false;
+        }
+        if !ids.insert(id.value.clone()) {
+            self.error(
+                Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    format!("duplicate step id `{}`", id.value),
+                )
+                .at(id.span)
+                .label("used by an earlier step")
+                .help("step ids must be unique; rename this one"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn step(&mut self, spanned: &Spanned<RawStep>) -> Option<Step> {
+        let raw = &spanned.value;
+        let errors_before = self.diagnostics.error_count();
+        let own_captures: Vec<String> = raw.capture.keys().cloned().collect();
+        let base = StepLocals {
+            item: raw.for_each.is_some(),
+            ..StepLocals::default()
+        };
+        let judging = StepLocals {
+            response: true,
+            own_captures: own_captures.clone(),
+            ..base.clone()
+        };
+        let for_each = raw
+            .for_each
+            .as_ref()
+            .and_then(|for_each| self.for_each(for_each));
+        let when = raw
+            .when
+            .as_ref()
+            .and_then(|when| self.expression(when, &StepLocals::default()));
+        let action = self.action(spanned, &base);
+        let captures = self.captures(raw);
+        let expect = match &raw.expect {
+            Some(expect) => self.expect(expect, &judging, &base),
+            None => Default::default(),
+        };
+        let retry = raw
+            .retry
+            .as_ref()
+            .and_then(|retry| self.retry(retry, &judging));
+        let rollback_locals = StepLocals {
+            own_captures,
+            ..base.clone()
+        };
+        let rollback = raw
+            .rollback
+            .as_ref()
+            .and_then(|note| self.template(note, &rollback_locals));
+        if let Some(irreversible) = &raw.irreversible
+            && irreversible.value.trim().is_empty()
+        {
+            self.error(
+                Diagnostic::error(codes::SHAPE, "`irreversible` needs the reason")
+                    .at(irreversible.span)
+                    .label("empty")
+                    .help("say what cannot be undone, e.g. `Revokes all access for the old token immediately.`"),
+            );
+        }
+        if self.diagnostics.error_count() > errors_before {
+            return None;
+        }
+        Some(Step {
+            id: raw.id.value.clone(),
+            title: raw.title.value.clone(),
+            description: raw.description.as_ref().map(|text| text.value.clone()),
+            span: raw.id.span,
+            when,
+            for_each,
+            retry,
+            irreversible: raw
+                .irreversible
+                .as_ref()
+                .map(|text| text.value.trim().to_string()),
+            rollback,
+            action: action?,
+            captures: captures?,
+            expect,
+        })
+    }
+
+    /// Compiles a template and checks the names it uses.
+    pub(crate) fn template(
+        &mut self,
+        spanned: &Spanned<String>,
+        locals: &StepLocals,
+    ) -> Option<Template> {
+        let template = self.compile_template(spanned)?;
+        let uses = template.uses().clone();
+        self.check_uses(spanned, &uses, locals).then_some(template)
+    }
+
+    /// Compiles an expression and checks the names it uses.
+    pub(crate) fn expression(
+        &mut self,
+        spanned: &Spanned<String>,
+        locals: &StepLocals,
+    ) -> Option<Expression> {
+        let expression = self.compile_expression(spanned)?;
+        let uses = expression.uses().clone();
+        self.check_uses(spanned, &uses, locals)
+            .then_some(expression)
+    }
+
+    /// Compiles a JSON value whose strings are templates.
+    pub(crate) fn json_template(
+        &mut self,
+        value: &serde_json::Value,
+        span: Span,
+        locals: &StepLocals,
+    ) -> Option<JsonTemplate> {
+        if !contains_template(value) {
+            return Some(JsonTemplate::Literal(value.clone()));
+        }
+        match value {
+            serde_json::Value::String(text) => {
+                let spanned = Spanned::new(text.clone(), span);
+                match self.compile_native(&spanned) {
+                    Some(Some(expression)) => {
+                        let uses = expression.uses().clone();
+                        self.check_uses(&spanned, &uses, locals)
+                            .then_some(JsonTemplate::Native(expression))
+                    }
+                    // Not a valid lone expression: compile as a template for its error.
+                    _ => self.template(&spanned, locals).map(JsonTemplate::Text),
+                }
+            }
+            serde_json::Value::Array(items) => {
+                let compiled: Vec<Option<JsonTemplate>> = items
+                    .iter()
+                    .map(|item| self.json_template(item, span, locals))
+                    .collect();
+                compiled
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(JsonTemplate::Array)
+            }
+            serde_json::Value::Object(entries) => {
+                let mut compiled = Vec::new();
+                let mut ok = true;
+                for (key, item) in entries {
+                    let key_template = self.template(&Spanned::new(key.clone(), span), locals);
+                    let item_template = self.json_template(item, span, locals);
+                    match (key_template, item_template) {
+                        (Some(key), Some(item)) => compiled.push((key, item)),
+                        _ => ok = false,
+                    }
+                }
+                ok.then_some(JsonTemplate::Object(compiled))
+            }
+            other => Some(JsonTemplate::Literal(other.clone())),
+        }
+    }
+
+    fn for_each(&mut self, spanned: &Spanned<RawForEach>) -> Option<ForEach> {
+        // Items and the expression are evaluated before the loop: no `item` yet.
+        let locals = StepLocals::default();
+        match &spanned.value {
+            RawForEach::Items(items) => {
+                if items.is_empty() {
+                    self.error(
+                        Diagnostic::error(codes::SHAPE, "`for_each` has no items")
+                            .at(spanned.span)
+                            .label("empty list")
+                            .help("list at least one item, or remove `for_each`"),
+                    );
+                    return None;
+                }
+                let compiled: Vec<Option<JsonTemplate>> = items
+                    .iter()
+                    .map(|item| self.json_template(item, spanned.span, &locals))
+                    .collect();
+                compiled
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .map(ForEach::Items)
+            }
+            RawForEach::Expression(source) => {
+                let source = source
+                    .trim()
+                    .strip_prefix("{{")
+                    .and_then(|inner| inner.strip_suffix("}}"))
+                    .unwrap_or(source)
+                    .trim()
+                    .to_string();
+                self.expression(&Spanned::new(source, spanned.span), &locals)
+                    .map(ForEach::Expression)
+            }
+        }
+    }
+
+    fn action(&mut self, spanned: &Spanned<RawStep>, locals: &StepLocals) -> Option<Action> {
+        let raw = &spanned.value;
+        match (&raw.http, &raw.manual) {
+            (Some(http), None) => self.http(http, locals).map(Action::Http),
+            (None, Some(manual)) => self.manual(manual, locals).map(Action::Manual),
+            (None, None) => {
+                self.error(
+                    Diagnostic::error(codes::STEP_ACTION, format!("step `{}` has no action", raw.id.value))
+                        .at(raw.id.span)
+                        .label("needs an action")
+                        .help("give the step exactly one of `http:` (a request) or `manual:` (instructions the operator confirms)"),
+                );
+                None
+            }
+            (Some(_), Some(manual)) => {
+                self.error(
+                    Diagnostic::error(
+                        codes::STEP_ACTION,
+                        format!("step `{}` has two actions", raw.id.value),
+                    )
+                    .at(self.locate_key(manual.span, "manual"))
+                    .label("second action")
+                    .help(
+                        "a step does one thing: split it into an `http:` step and a `manual:` step",
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn http(&mut self, spanned: &Spanned<RawHttp>, locals: &StepLocals) -> Option<HttpRequest> {
+        let raw = &spanned.value;
+        let methods = [
+            (Method::Get, &raw.get, "get"),
+            (Method::Post, &raw.post, "post"),
+            (Method::Put, &raw.put, "put"),
+            (Method::Patch, &raw.patch, "patch"),
+            (Method::Delete, &raw.delete, "delete"),
+            (Method::Head, &raw.head, "head"),
+        ];
+        let given: Vec<(Method, &Spanned<String>, &str)> = methods
+            .iter()
+            .filter_map(|(method, url, key)| url.as_ref().map(|url| (*method, url, *key)))
+            .collect();
+        let (method, url_source) = match given.as_slice() {
+            [(method, url, _)] => (*method, *url),
+            [] => {
+                self.error(
+                    Diagnostic::error(codes::HTTP_METHOD, "the request has no method and URL")
+                        .at(self.locate_key(spanned.span, "http"))
+                        .label("needs one of get, post, put, patch, delete, head")
+                        .help("write the method as the key and the URL as its value, e.g. `get: \"{{ services.cloudflare }}/user/tokens/verify\"`"),
+                );
+                return None;
+            }
+            [_, (_, url, key), ..] => {
+                self.error(
+                    Diagnostic::error(codes::HTTP_METHOD, "the request has more than one method")
+                        .at(self.locate_key(url.span, key))
+                        .label("second method")
+                        .help("a request has exactly one of get, post, put, patch, delete, head"),
+                );
+                return None;
+            }
+        };
+        let url = self.template(url_source, locals);
+        if let Some(url) = &url
+            && url.is_literal()
+            && reqwest::Url::parse(url.source()).is_err()
+        {
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_URL,
+                    format!("`{}` is not an absolute URL", url.source()),
+                )
+                .at(url_source.span)
+                .label("not a URL")
+                .help(
+                    "start from a service: \"{{ services.NAME }}/path\", or write the URL in full",
+                ),
+            );
+        }
+        let query = self.template_pairs(&raw.query, locals);
+        let mut headers = Vec::new();
+        for (name, value) in &raw.headers {
+            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                self.error(
+                    Diagnostic::error(codes::SHAPE, format!("`{name}` is not a valid header name"))
+                        .at(self.locate_key(value.span, name))
+                        .label("invalid header name")
+                        .help(
+                            "header names are letters, digits and dashes, e.g. CF-Access-Client-Id",
+                        ),
+                );
+                continue;
+            }
+            if let Some(template) = self.template(value, locals) {
+                headers.push((name.clone(), template));
+            }
+        }
+        if let Some(bearer) = &raw.bearer {
+            if headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            {
+                self.error(
+                    Diagnostic::error(
+                        codes::BODY_CONFLICT,
+                        "both `bearer` and an Authorization header are set",
+                    )
+                    .at(bearer.span)
+                    .label("sets Authorization too")
+                    .help("keep one of them"),
+                );
+            }
+            let with_scheme = Spanned::new(bearer.value.clone(), bearer.span);
+            if let Some(token) = self.template(&with_scheme, locals) {
+                let authorization = if token.is_literal() {
+                    Template::literal(&format!("Bearer {}", token.source()))
+                } else {
+                    self.compile_template(&Spanned::new(
+                        format!("Bearer {}", bearer.value),
+                        bearer.span,
+                    ))?
+                };
+                headers.push(("Authorization".into(), authorization));
+            }
+        }
+        let bodies = [raw.json.is_some(), raw.form.is_some(), raw.body.is_some()];
+        let body = if bodies.iter().filter(|given| **given).count() > 1 {
+            self.error(
+                Diagnostic::error(codes::BODY_CONFLICT, "the request has more than one body")
+                    .at(self.locate_key(spanned.span, "http"))
+                    .label("json, form and body are exclusive")
+                    .help("keep one of `json:`, `form:` or `body:`"),
+            );
+            None
+        } else if let Some(json) = &raw.json {
+            self.json_template(&json.value, json.span, locals)
+                .map(Body::Json)
+        } else if let Some(form) = &raw.form {
+            Some(Body::Form(self.template_pairs(&form.value, locals)))
+        } else if let Some(body) = &raw.body {
+            self.template(body, locals).map(Body::Raw)
+        } else {
+            None
+        };
+        let timeout = match &raw.timeout {
+            Some(timeout) => {
+                let duration = self.duration(timeout, "timeout")?;
+                if duration.is_zero() {
+                    self.error(
+                        Diagnostic::error(codes::INVALID_DURATION, "the timeout is zero")
+                            .at(timeout.span)
+                            .label("must be positive")
+                            .help("give the request time to answer, e.g. 30s"),
+                    );
+                }
+                duration
+            }
+            None => DEFAULT_TIMEOUT,
+        };
+        Some(HttpRequest {
+            method,
+            url: url?,
+            query,
+            headers,
+            body,
+            timeout,
+            read_only: method.is_safe() || raw.read_only.unwrap_or(false),
+        })
+    }
+
+    fn template_pairs(
+        &mut self,
+        pairs: &IndexMap<String, Spanned<String>>,
+        locals: &StepLocals,
+    ) -> Vec<(String, Template)> {
+        pairs
+            .iter()
+            .filter_map(|(name, value)| {
+                self.template(value, locals)
+                    .map(|template| (name.clone(), template))
+            })
+            .collect()
+    }
+
+    fn manual(&mut self, spanned: &Spanned<RawManual>, locals: &StepLocals) -> Option<Manual> {
+        let (instructions, confirm) = match &spanned.value {
+            RawManual::Instructions(text) => (Spanned::new(text.clone(), spanned.span), None),
+            RawManual::Spec(spec) => (spec.instructions.clone(), spec.confirm.clone()),
+        };
+        if instructions.value.trim().is_empty() {
+            self.error(
+                Diagnostic::error(codes::SHAPE, "the manual step has no instructions")
+                    .at(instructions.span)
+                    .label("empty")
+                    .help("write what the operator must do, in Markdown"),
+            );
+            return None;
+        }
+        let instructions = self.template(&instructions, locals)?;
+        Some(Manual {
+            instructions,
+            confirm: confirm.map_or_else(|| "Done?".to_string(), |text| text.value),
+        })
+    }
+
+    fn retry(&mut self, spanned: &Spanned<RawRetry>, judging: &StepLocals) -> Option<Retry> {
+        let raw = &spanned.value;
+        let mut ok = true;
+        if raw.attempts.value == 0 || raw.attempts.value > 1000 {
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_RETRY,
+                    format!("{} attempts", raw.attempts.value),
+                )
+                .at(raw.attempts.span)
+                .label("between 1 and 1000")
+                .help("`attempts` counts every try, the first included"),
+            );
+            ok = false;
+        }
+        let interval = match &raw.interval {
+            Some(interval) => self.duration(interval, "interval"),
+            None => Some(Duration::from_secs(1)),
+        };
+        let max_interval = match &raw.max_interval {
+            Some(max) => self.duration(max, "max_interval"),
+            None => Some(Duration::from_secs(60)),
+        };
+        let backoff = raw.backoff.as_ref().map_or(1.0, |backoff| backoff.value);
+        if !(1.0..=10.0).contains(&backoff) {
+            let span = raw
+                .backoff
+                .as_ref()
+                .map_or(spanned.span, |backoff| backoff.span);
+            self.error(
+                Diagnostic::error(codes::INVALID_RETRY, format!("backoff {backoff}"))
+                    .at(span)
+                    .label("between 1 and 10")
+                    .help("the wait is multiplied by `backoff` after each attempt: 1 keeps it constant, 2 doubles it"),
+            );
+            ok = false;
+        }
+        let until = match &raw.until {
+            Some(until) => Some(self.expression(until, judging)?),
+            None => None,
+        };
+        (ok).then_some(())?;
+        Some(Retry {
+            attempts: raw.attempts.value,
+            interval: interval?,
+            backoff,
+            max_interval: max_interval?,
+            until,
+        })
+    }
+
+    pub(super) fn capture_name_ok(&mut self, name: &str, span: Span) -> bool {
+        if !is_identifier(name) || super::BUILTINS.contains(&name) {
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_NAME,
+                    format!("invalid capture name `{name}`"),
+                )
+                .at(self.locate_key(span, name))
+                .label("letters, digits and underscores, not a reserved name")
+                .help("templates refer to a capture as `{{ NAME }}`, so it must be an identifier"),
+            );
+            return false;
+        }
+        if self.names.values.contains(name) {
+            self.error(
+                Diagnostic::error(
+                    codes::DUPLICATE_NAME,
+                    format!("capture `{name}` has the name of an input or var"),
+                )
+                .at(self.locate_key(span, name))
+                .label("already an input or var")
+                .help("rename the capture"),
+            );
+            return false;
+        }
+        true
+    }
+}
+
+fn contains_template(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => {
+            text.contains("{{") || text.contains("{%") || text.contains("{#")
+        }
+        serde_json::Value::Array(items) => items.iter().any(contains_template),
+        serde_json::Value::Object(entries) => entries
+            .iter()
+            .any(|(key, item)| key.contains("{{") || key.contains("{%") || contains_template(item)),
+        _ => false,
+    }
+}

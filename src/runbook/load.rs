@@ -1,0 +1,268 @@
+//! Reading a runbook file: bytes to text to the raw model, within a budget.
+//!
+//! Everything that can be wrong with the file before its meaning is considered is reported
+//! here: missing, unreadable, oversized, empty, not UTF-8, not YAML, an alias bomb, an unknown
+//! key (with the nearest valid one), a value of the wrong type.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_saphyr::{DefaultMessageFormatter, Error as YamlError, MessageFormatter};
+
+use super::codes;
+use super::raw::RawRunbook;
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span, file_problem};
+use crate::suggest::did_you_mean;
+
+/// The largest runbook file accepted. The shipped runbooks are a few KiB; a 1,000-step runbook
+/// is well under 1 MiB.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads and parses a runbook file.
+pub fn load_file(path: &Path) -> Result<(Arc<SourceFile>, RawRunbook), Diagnostics> {
+    let source = read_source(path)?;
+    let raw = parse(&source)?;
+    Ok((source, raw))
+}
+
+/// Reads a file into a [`SourceFile`], rejecting what cannot be a runbook before parsing.
+pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostics> {
+    let metadata = std::fs::metadata(path).map_err(|error| {
+        let help = if error.kind() == std::io::ErrorKind::NotFound {
+            "check the path; runbooks usually live in runbooks/*.yaml"
+        } else {
+            "check that the file exists and that you may read it"
+        };
+        file_problem(
+            path,
+            codes::FILE_UNREADABLE,
+            format!("cannot read the file: {}", io_reason(&error)),
+            help,
+        )
+    })?;
+    if metadata.is_dir() {
+        return Err(file_problem(
+            path,
+            codes::FILE_UNREADABLE,
+            "this is a directory, not a runbook file".into(),
+            "pass the runbook's .yaml file, e.g. runbooks/name.yaml",
+        ));
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(file_problem(
+            path,
+            codes::TOO_LARGE,
+            format!(
+                "the file is {} bytes; runbooks are limited to {MAX_FILE_BYTES} bytes",
+                metadata.len()
+            ),
+            "split the procedure into several runbooks",
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|error| {
+        file_problem(
+            path,
+            codes::FILE_UNREADABLE,
+            format!("cannot read the file: {}", io_reason(&error)),
+            "check that you may read the file",
+        )
+    })?;
+    source_from_bytes(path, bytes)
+}
+
+/// Builds a [`SourceFile`] from bytes: UTF-8 (an optional BOM is dropped), not empty.
+pub fn source_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Arc<SourceFile>, Diagnostics> {
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let bytes = error.into_bytes();
+            let prefix = String::from_utf8_lossy(&bytes[..valid]).into_owned();
+            let line = prefix.matches('\n').count() + 1;
+            let column = prefix
+                .rsplit('\n')
+                .next()
+                .map_or(0, |tail| tail.chars().count())
+                + 1;
+            return Err(file_problem(
+                path,
+                codes::NOT_UTF8,
+                format!(
+                    "the file is not valid UTF-8: invalid byte 0x{:02x} at line {line}, column {column} (byte {valid})",
+                    bytes[valid]
+                ),
+                "save the file as UTF-8",
+            ));
+        }
+    };
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_string)
+        .unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err(file_problem(
+            path,
+            codes::EMPTY,
+            "the file is empty".into(),
+            "a runbook needs at least `runbook`, `title` and `steps`; `runbook schema` prints the format",
+        ));
+    }
+    Ok(Arc::new(SourceFile::new(path, text)))
+}
+
+fn io_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => error.to_string(),
+    }
+}
+
+/// Parses the text into the raw model, within a budget that stops alias bombs and runaway
+/// nesting long before they cost real memory.
+pub fn parse(source: &Arc<SourceFile>) -> Result<RawRunbook, Diagnostics> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_documents: 1,
+            max_depth: 64,
+            max_nodes: 250_000,
+            max_events: 1_000_000,
+            max_aliases: 1_000,
+            max_anchors: 1_000,
+            max_total_scalar_bytes: MAX_FILE_BYTES as usize,
+            max_merge_keys: 1_000,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: 100_000,
+            max_replay_stack_depth: 32,
+            max_alias_expansions_per_anchor: 1_000,
+        },
+        with_snippet: false,
+        strict_booleans: true,
+    };
+    serde_saphyr::from_str_with_options::<RawRunbook>(&source.text, options)
+        .map_err(|error| Diagnostics::single(source.clone(), yaml_diagnostic(source, &error)))
+}
+
+fn yaml_diagnostic(source: &SourceFile, error: &YamlError) -> Diagnostic {
+    let inner = error.without_snippet();
+    let inner = match inner {
+        YamlError::AliasError { error, .. } => error.as_ref(),
+        other => other,
+    };
+    let span = error.location().and_then(|location| {
+        if location.line() == 0 {
+            return None;
+        }
+        let byte_span = location.span();
+        let offset = byte_span
+            .byte_offset()
+            .map(|offset| offset as usize)
+            .unwrap_or_else(|| {
+                source.offset_of(location.line() as usize, location.column() as usize)
+            });
+        let len = byte_span.byte_len().map_or(1, |len| len as usize);
+        Some(Span::new(offset, len))
+    });
+    let message = DefaultMessageFormatter.format_message(inner).into_owned();
+    let diagnostic = match inner {
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => {
+            let mut diagnostic = Diagnostic::error(codes::UNKNOWN_KEY, format!("unknown key `{field}`"));
+            diagnostic = match did_you_mean(field, expected.iter().copied()) {
+                Some(suggestion) => diagnostic.label(format!("did you mean `{suggestion}`?")),
+                None => diagnostic.label("not a key of this section"),
+            };
+            diagnostic.help(format!("valid keys here: {}", expected.join(", ")))
+        }
+        YamlError::SerdeMissingField { field, .. } => {
+            Diagnostic::error(codes::SHAPE, format!("missing required key `{field}`"))
+                .label(format!("`{field}` is required here"))
+                .help(format!("add `{field}:`; `runbook schema` describes every key"))
+        }
+        YamlError::SerdeInvalidType {
+            unexpected,
+            expected,
+            ..
+        } => Diagnostic::error(
+            codes::SHAPE,
+            format!("wrong type: found {unexpected}, expected {expected}"),
+        )
+        .label(format!("expected {expected}"))
+        .help("fix the value's type; quote it if it is meant as text"),
+        YamlError::SerdeInvalidValue {
+            unexpected,
+            expected,
+            ..
+        } => Diagnostic::error(
+            codes::SHAPE,
+            format!("invalid value: found {unexpected}, expected {expected}"),
+        )
+        .label(format!("expected {expected}"))
+        .help("change the value to one the format accepts; `runbook schema` lists them"),
+        YamlError::NullIntoString { .. } => Diagnostic::error(codes::SHAPE, "this value is empty")
+            .label("expected text here")
+            .help("write a value, or quote it (\"\") if it is meant to be empty"),
+        YamlError::Unexpected { expected, .. } => {
+            Diagnostic::error(codes::SHAPE, format!("wrong type: expected {expected}"))
+                .label(format!("expected {expected}"))
+                .help("fix the value's type; `runbook schema` describes every key")
+        }
+        YamlError::DuplicateMappingKey { key, .. } => Diagnostic::error(
+            codes::DUPLICATE_KEY,
+            match key {
+                Some(key) => format!("the key `{key}` appears twice in this mapping"),
+                None => "a key appears twice in this mapping".into(),
+            },
+        )
+        .label("second occurrence")
+        .help("remove or rename one of them"),
+        YamlError::Budget { .. }
+        | YamlError::AliasReplayLimitExceeded { .. }
+        | YamlError::AliasExpansionLimitExceeded { .. }
+        | YamlError::AliasReplayStackDepthExceeded { .. }
+        | YamlError::AliasReplayCounterOverflow { .. } => Diagnostic::error(
+            codes::TOO_LARGE,
+            format!("the YAML exceeds the reader's budget: {message}"),
+        )
+        .label("the limit was reached here")
+        .help("runbooks need no deep nesting or repeated aliases; write the values out, or split the runbook"),
+        YamlError::MultipleDocuments { .. } => Diagnostic::error(
+            codes::YAML_SYNTAX,
+            "the file holds more than one YAML document",
+        )
+        .label("a second document starts here")
+        .help("a runbook file holds one document; remove the `---` separator or split the file"),
+        YamlError::Eof { .. } => Diagnostic::error(codes::YAML_SYNTAX, "the YAML ends early")
+            .label("unexpected end of input")
+            .help("close every bracket and quote; a runbook is a mapping with `runbook`, `title` and `steps`"),
+        YamlError::InvalidBooleanStrict { .. } => Diagnostic::error(codes::SHAPE, "expected true or false")
+            .label("not a boolean")
+            .help("write true or false (yes/no/on/off are not accepted, to avoid surprises)"),
+        _ if is_syntax_error(inner) => Diagnostic::error(codes::YAML_SYNTAX, format!("invalid YAML: {message}"))
+            .label("here")
+            .help("fix the YAML syntax: check indentation, colons, quotes and brackets"),
+        _ => Diagnostic::error(codes::SHAPE, message.clone())
+            .label("here")
+            .help("`runbook schema` describes every key and its type"),
+    };
+    diagnostic.at_opt(span.map(|span| clamp(source, span)))
+}
+
+fn is_syntax_error(error: &YamlError) -> bool {
+    matches!(
+        error,
+        YamlError::ExternalMessage { .. }
+            | YamlError::UnexpectedSequenceEnd { .. }
+            | YamlError::UnexpectedMappingEnd { .. }
+            | YamlError::ContainerEndMismatch { .. }
+            | YamlError::UnknownAnchor { .. }
+            | YamlError::FoldedBlockScalarMustIndentContent { .. }
+    )
+}
+
+fn clamp(source: &SourceFile, span: Span) -> Span {
+    let offset = span.offset.min(source.text.len());
+    Span::new(offset, span.len.min(source.text.len() - offset).max(1))
+}

@@ -1,0 +1,29 @@
+//! The runbook format: the raw model as written, loading it (YAML with spans and a budget),
+//! checking it into a validated [`Runbook`], and its JSON Schema.
+
+pub mod check;
+pub mod codes;
+pub mod load;
+pub mod model;
+pub mod raw;
+pub mod schema;
+pub mod span;
+
+use std::path::Path;
+
+pub use model::Runbook;
+
+use crate::diagnostic::Diagnostics;
+
+/// Reads, parses and checks a runbook file.
+pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
+    let (source, raw) = load::load_file(path)?;
+    check::check(source, raw)
+}
+
+/// Parses and checks runbook text (tests, benchmarks, `runbook diff`).
+pub fn from_text(path: &Path, text: &str) -> Result<Runbook, Diagnostics> {
+    let source = load::source_from_bytes(path, text.as_bytes().to_vec())?;
+    let raw = load::parse(&source)?;
+    check::check(source, raw)
+}

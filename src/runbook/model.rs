@@ -1,0 +1,455 @@
+//! The validated runbook: built by `check` only after the whole file has been read, with every
+//! template compiled, every JSONPath and regex parsed and every name resolved. Code after
+//! `check` never re-validates and never sees a raw string where one of these belongs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use regex::Regex;
+use serde::Serialize;
+use serde_json_path::JsonPath;
+
+use crate::diagnostic::{SourceFile, Span};
+use crate::template::{Expression, Template, Templates};
+
+#[derive(Debug)]
+pub struct Runbook {
+    pub name: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+    pub applies_to: Vec<AppliesTo>,
+    /// Base URLs by name, without a trailing slash.
+    pub services: IndexMap<String, String>,
+    pub inputs: Vec<Input>,
+    pub vars: Vec<Var>,
+    /// Inputs and vars in an order where each comes after the values its templates use.
+    pub resolution_order: Vec<ValueRef>,
+    pub steps: Vec<Step>,
+    pub rollback: Option<String>,
+    pub gotchas: Vec<String>,
+    pub source: Arc<SourceFile>,
+    pub templates: Templates,
+}
+
+impl Runbook {
+    pub fn input(&self, name: &str) -> Option<&Input> {
+        self.inputs.iter().find(|input| input.name == name)
+    }
+
+    /// Whether a name (input, var or capture) holds a secret.
+    pub fn is_secret(&self, name: &str) -> bool {
+        self.input(name).is_some_and(|input| input.secret)
+            || self
+                .steps
+                .iter()
+                .flat_map(|step| &step.captures)
+                .any(|capture| capture.name == name && capture.secret.is_secret())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueRef {
+    Input(usize),
+    Var(usize),
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Metadata {
+    pub mode: Option<String>,
+    pub last_validated: Option<String>,
+    pub validation_method: Option<String>,
+    pub average_duration: Option<String>,
+    pub required_role: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppliesTo {
+    pub name: String,
+    pub legacy: Vec<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Input {
+    pub name: String,
+    pub description: Option<String>,
+    /// Environment variable names, tried in order; templates over other values.
+    pub env: Vec<Template>,
+    pub default: Option<Template>,
+    pub secret: bool,
+    pub required: bool,
+    pub pattern: Option<Regex>,
+    pub choices: Vec<String>,
+    pub example: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Var {
+    pub name: String,
+    pub template: Template,
+    /// Whether the template reads a secret, which makes the var a secret too.
+    pub secret: bool,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub span: Span,
+    pub when: Option<Expression>,
+    pub for_each: Option<ForEach>,
+    pub retry: Option<Retry>,
+    /// Why the step cannot be undone; `exec` confirms before it runs.
+    pub irreversible: Option<String>,
+    pub rollback: Option<Template>,
+    pub action: Action,
+    pub captures: Vec<Capture>,
+    pub expect: Expect,
+}
+
+impl Step {
+    pub fn effect(&self) -> Effect {
+        if self.irreversible.is_some() {
+            return Effect::Irreversible;
+        }
+        match &self.action {
+            Action::Manual(_) => Effect::Manual,
+            Action::Http(request) if request.read_only => Effect::ReadOnly,
+            Action::Http(_) => Effect::Mutating,
+        }
+    }
+}
+
+/// What running a step does to the world, as the plan shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    ReadOnly,
+    Mutating,
+    Irreversible,
+    Manual,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::ReadOnly => "read-only",
+            Effect::Mutating => "mutating",
+            Effect::Irreversible => "irreversible",
+            Effect::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ForEach {
+    Items(Vec<JsonTemplate>),
+    Expression(Expression),
+}
+
+#[derive(Debug)]
+pub struct Retry {
+    pub attempts: u32,
+    pub interval: Duration,
+    pub backoff: f64,
+    pub max_interval: Duration,
+    pub until: Option<Expression>,
+}
+
+impl Retry {
+    /// The wait after attempt number `attempt` (1-based) failed.
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let factor = self.backoff.powi(attempt.saturating_sub(1).min(64) as i32);
+        let seconds = self.interval.as_secs_f64() * factor;
+        Duration::from_secs_f64(seconds.min(self.max_interval.as_secs_f64()))
+    }
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Http(HttpRequest),
+    Manual(Manual),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+        }
+    }
+
+    /// GET and HEAD change nothing on the server (RFC 9110 safe methods).
+    pub fn is_safe(self) -> bool {
+        matches!(self, Method::Get | Method::Head)
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: Template,
+    pub query: Vec<(String, Template)>,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<Body>,
+    pub timeout: Duration,
+    /// A safe method, or a mutating one declared `read_only`.
+    pub read_only: bool,
+}
+
+#[derive(Debug)]
+pub enum Body {
+    Json(JsonTemplate),
+    Form(Vec<(String, Template)>),
+    Raw(Template),
+}
+
+/// A JSON value whose strings are templates.
+#[derive(Debug)]
+pub enum JsonTemplate {
+    /// A value without templates, sent as written.
+    Literal(serde_json::Value),
+    /// A string with templates, rendered to a string.
+    Text(Template),
+    /// A string that is one `{{ expression }}`: the expression's value, with its type.
+    Native(Expression),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(Template, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    /// Every template and expression in it, for use analysis.
+    pub fn uses(&self) -> Vec<&std::collections::BTreeSet<String>> {
+        match self {
+            JsonTemplate::Literal(_) => Vec::new(),
+            JsonTemplate::Text(template) => vec![template.uses()],
+            JsonTemplate::Native(expression) => vec![expression.uses()],
+            JsonTemplate::Array(items) => items.iter().flat_map(JsonTemplate::uses).collect(),
+            JsonTemplate::Object(entries) => entries
+                .iter()
+                .flat_map(|(key, value)| std::iter::once(key.uses()).chain(value.uses()))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Manual {
+    pub instructions: Template,
+    pub confirm: String,
+}
+
+#[derive(Debug)]
+pub struct Capture {
+    pub name: String,
+    pub source: CaptureSource,
+    pub secret: SecretKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretKind {
+    No,
+    Yes,
+    /// The API shows the value once; losing it means redoing the step.
+    Once,
+}
+
+impl SecretKind {
+    pub fn is_secret(self) -> bool {
+        self != SecretKind::No
+    }
+}
+
+#[derive(Debug)]
+pub enum CaptureSource {
+    Json(Path),
+    /// A response header, by lowercase name.
+    Header(String),
+    Body,
+}
+
+/// A parsed JSONPath with the text it was parsed from.
+#[derive(Debug)]
+pub struct Path {
+    pub text: String,
+    pub path: JsonPath,
+}
+
+#[derive(Debug, Default)]
+pub struct Expect {
+    pub status: Option<StatusExpectation>,
+    pub json: Vec<JsonAssertion>,
+    pub headers: Vec<HeaderAssertion>,
+    pub that: Vec<Expression>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusExpectation {
+    Codes(Vec<u16>),
+    /// `2xx`: the hundreds digit.
+    Class(u16),
+}
+
+impl StatusExpectation {
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            StatusExpectation::Codes(codes) => codes.contains(&status),
+            StatusExpectation::Class(class) => status / 100 == *class,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            StatusExpectation::Codes(codes) if codes.len() == 1 => codes[0].to_string(),
+            StatusExpectation::Codes(codes) => {
+                let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
+                format!("one of {}", codes.join(", "))
+            }
+            StatusExpectation::Class(class) => format!("{class}xx"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct JsonAssertion {
+    pub path: Path,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug)]
+pub struct HeaderAssertion {
+    /// Lowercase header name.
+    pub name: String,
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug)]
+pub enum Condition {
+    Compare(Comparison, JsonTemplate),
+    Exists(bool),
+    Length(Vec<Condition>),
+    Matches(Regex),
+    Contains(JsonTemplate),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparison {
+    Equal,
+    NotEqual,
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+impl Comparison {
+    pub fn from_operator(operator: &str) -> Option<Comparison> {
+        Some(match operator {
+            "==" => Comparison::Equal,
+            "!=" => Comparison::NotEqual,
+            "<" => Comparison::Less,
+            "<=" => Comparison::LessOrEqual,
+            ">" => Comparison::Greater,
+            ">=" => Comparison::GreaterOrEqual,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Equal => "==",
+            Comparison::NotEqual => "!=",
+            Comparison::Less => "<",
+            Comparison::LessOrEqual => "<=",
+            Comparison::Greater => ">",
+            Comparison::GreaterOrEqual => ">=",
+        }
+    }
+}
+
+impl Step {
+    /// Every top-level name the step's templates and expressions read (inputs, vars, captures,
+    /// builtins, `item`, `response`), for the plan and the safety checks.
+    pub fn uses(&self) -> std::collections::BTreeSet<String> {
+        let mut sets: Vec<&std::collections::BTreeSet<String>> = Vec::new();
+        sets.extend(self.when.iter().map(Expression::uses));
+        match &self.for_each {
+            Some(ForEach::Items(items)) => sets.extend(items.iter().flat_map(JsonTemplate::uses)),
+            Some(ForEach::Expression(expression)) => sets.push(expression.uses()),
+            None => {}
+        }
+        match &self.action {
+            Action::Http(request) => {
+                sets.push(request.url.uses());
+                sets.extend(request.query.iter().map(|(_, value)| value.uses()));
+                sets.extend(request.headers.iter().map(|(_, value)| value.uses()));
+                match &request.body {
+                    Some(Body::Json(json)) => sets.extend(json.uses()),
+                    Some(Body::Form(fields)) => {
+                        sets.extend(fields.iter().map(|(_, value)| value.uses()))
+                    }
+                    Some(Body::Raw(text)) => sets.push(text.uses()),
+                    None => {}
+                }
+            }
+            Action::Manual(manual) => sets.push(manual.instructions.uses()),
+        }
+        for assertion in &self.expect.json {
+            for condition in &assertion.conditions {
+                condition.collect_uses(&mut sets);
+            }
+        }
+        for assertion in &self.expect.headers {
+            for condition in &assertion.conditions {
+                condition.collect_uses(&mut sets);
+            }
+        }
+        sets.extend(self.expect.that.iter().map(Expression::uses));
+        if let Some(until) = self.retry.as_ref().and_then(|retry| retry.until.as_ref()) {
+            sets.push(until.uses());
+        }
+        sets.into_iter()
+            .flatten()
+            .filter(|name| !name.contains('.'))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Condition {
+    fn collect_uses<'a>(&'a self, sets: &mut Vec<&'a std::collections::BTreeSet<String>>) {
+        match self {
+            Condition::Compare(_, operand) | Condition::Contains(operand) => {
+                sets.extend(operand.uses())
+            }
+            Condition::Length(conditions) => {
+                for condition in conditions {
+                    condition.collect_uses(sets);
+                }
+            }
+            Condition::Exists(_) | Condition::Matches(_) => {}
+        }
+    }
+}

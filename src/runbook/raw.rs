@@ -1,0 +1,604 @@
+//! The runbook format as written: a serde model that mirrors the YAML, with spans.
+//!
+//! Nothing here is validated beyond its shape; `check` turns it into a [`super::model::Runbook`].
+//! The doc comments are the field descriptions of the published JSON Schema (`runbook schema`),
+//! which is what an editor shows while an author types.
+
+use std::fmt;
+
+use indexmap::IndexMap;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, MapAccess, SeqAccess, Visitor, value::MapAccessDeserializer};
+use serde::{Deserialize, Deserializer};
+
+use super::span::Spanned;
+
+/// A runbook: a standard operating procedure as an ordered list of steps.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "runbook", example = example_runbook())]
+pub struct RawRunbook {
+    /// The runbook's name: lowercase words joined by dashes, usually the file name.
+    #[schemars(example = &"cloudflare-access-service-token", regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+    pub runbook: Spanned<String>,
+    /// A one-line title, as the SOP's heading.
+    #[schemars(example = &"Rotate a Cloudflare Access service token")]
+    pub title: Spanned<String>,
+    /// What the procedure is for, in Markdown: the SOP's introduction.
+    #[serde(default)]
+    pub description: Option<Spanned<String>>,
+    /// The SOP's header: mode, validation, duration and required role.
+    #[serde(default)]
+    pub metadata: Option<RawMetadata>,
+    /// The secret names this runbook rotates, with the legacy aliases kept until a cleanup.
+    #[serde(default)]
+    pub applies_to: Vec<Spanned<RawAppliesTo>>,
+    /// Named base URLs. Templates use them as `{{ services.NAME }}`; `--service NAME=URL` points
+    /// one at staging or at a local emulator.
+    #[serde(default)]
+    #[schemars(example = example_services())]
+    pub services: IndexMap<String, Spanned<String>>,
+    /// Values the operator supplies: from `--var NAME=VALUE`, an environment variable, a default,
+    /// or a prompt. Names are lowercase identifiers.
+    #[serde(default)]
+    pub inputs: IndexMap<String, Spanned<RawInput>>,
+    /// Values computed from inputs with a template, e.g. a secret's name from a scope.
+    #[serde(default)]
+    #[schemars(example = example_vars())]
+    pub vars: IndexMap<String, Spanned<String>>,
+    /// The steps, run in order.
+    pub steps: Vec<Spanned<RawStep>>,
+    /// The SOP's rollback section, in Markdown.
+    #[serde(default)]
+    pub rollback: Option<Spanned<String>>,
+    /// Known gotchas, one Markdown paragraph each.
+    #[serde(default)]
+    pub gotchas: Vec<Spanned<String>>,
+}
+
+/// The SOP's header fields.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetadata {
+    /// How the procedure is carried out: `programmatic` or `manual`.
+    #[schemars(example = &"programmatic")]
+    pub mode: Option<Spanned<String>>,
+    /// When the procedure last ran successfully end to end (YYYY-MM-DD).
+    #[schemars(example = &"2026-05-01")]
+    pub last_validated: Option<Spanned<String>>,
+    /// How it was validated.
+    #[schemars(example = &"read-only-docs")]
+    pub validation_method: Option<Spanned<String>>,
+    /// How long a run usually takes.
+    #[schemars(example = &"3m")]
+    pub average_duration: Option<Spanned<String>>,
+    /// The role an operator needs.
+    #[schemars(example = &"superadmin")]
+    pub required_role: Option<Spanned<String>>,
+}
+
+/// A secret name this runbook rotates.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAppliesTo {
+    /// The name in the current taxonomy (`CF_<SURFACE>_<SCOPE>`).
+    #[schemars(example = &"CF_ACCESS_SVC_CONSOLE")]
+    pub name: Spanned<String>,
+    /// Older names that must keep working until the cleanup.
+    #[serde(default)]
+    #[schemars(example = vec!["CF_ACCESS_SERVICE_TOKEN_CONSOLE"])]
+    pub legacy: Vec<Spanned<String>>,
+    /// A note on this name.
+    #[serde(default)]
+    pub description: Option<Spanned<String>>,
+}
+
+/// An input: a value the operator supplies.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    /// What the value is and where to find it.
+    #[serde(default)]
+    pub description: Option<Spanned<String>>,
+    /// Environment variables to read, first set one wins (new name first, legacy fallback).
+    /// Names may be templates over other inputs and vars.
+    #[serde(default)]
+    #[schemars(example = vec!["CF_ACCESS_MGMT", "CLOUDFLARE_ACCESS_MGMT_TOKEN"])]
+    pub env: Vec<Spanned<String>>,
+    /// The value when none is given; a template over other inputs and vars.
+    #[serde(default)]
+    pub default: Option<Spanned<String>>,
+    /// A secret is never shown, logged or written, and cannot be given with `--var`.
+    #[serde(default)]
+    pub secret: bool,
+    /// Whether a value is needed. Defaults to true unless there is a default; an optional input
+    /// without a value is `none` in templates.
+    #[serde(default)]
+    pub required: Option<bool>,
+    /// A regular expression the whole value must match.
+    #[serde(default)]
+    #[schemars(example = &"^[0-9a-f]{32}$")]
+    pub pattern: Option<Spanned<String>>,
+    /// The only values allowed.
+    #[serde(default)]
+    pub choices: Vec<Spanned<String>>,
+    /// An example value, shown in the rendered SOP and in prompts.
+    #[serde(default)]
+    pub example: Option<Spanned<String>>,
+}
+
+/// One step of the procedure: an action (exactly one of `http`, `manual`) with what to capture
+/// and expect from it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    /// A unique id: lowercase words joined by dashes.
+    #[schemars(example = &"delete-old-token", regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
+    pub id: Spanned<String>,
+    /// A one-line title.
+    pub title: Spanned<String>,
+    /// The SOP's prose for this step, in Markdown.
+    #[serde(default)]
+    pub description: Option<Spanned<String>>,
+    /// A condition (an expression, without braces): the step runs only when it holds.
+    #[serde(default)]
+    #[schemars(example = &"secret_name == 'CF_PAGES_READ'")]
+    pub when: Option<Spanned<String>>,
+    /// Run the step once per item: a list (items may be templates) or an expression that yields
+    /// a list. The item is `{{ item }}`.
+    #[serde(default)]
+    pub for_each: Option<Spanned<RawForEach>>,
+    /// Repeat the step until its expectations (and `until`) hold: polling.
+    #[serde(default)]
+    pub retry: Option<Spanned<RawRetry>>,
+    /// Marks the step irreversible, with the reason; `exec` asks for confirmation first.
+    #[serde(default)]
+    #[schemars(example = &"Revokes all access for the old token immediately.")]
+    pub irreversible: Option<Spanned<String>>,
+    /// What to do if this step fails or a later one does: a template rendered with the run's live
+    /// values.
+    #[serde(default)]
+    pub rollback: Option<Spanned<String>>,
+    /// An HTTP request.
+    #[serde(default)]
+    pub http: Option<Spanned<RawHttp>>,
+    /// Instructions the operator carries out by hand and confirms.
+    #[serde(default)]
+    pub manual: Option<Spanned<RawManual>>,
+    /// Values to take from the response, by name.
+    #[serde(default)]
+    pub capture: IndexMap<String, Spanned<RawCapture>>,
+    /// What the response must look like.
+    #[serde(default)]
+    pub expect: Option<Spanned<RawExpect>>,
+}
+
+/// An HTTP request: exactly one of `get`, `post`, `put`, `patch`, `delete`, `head` with the URL.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// GET this URL (a template).
+    #[serde(default)]
+    #[schemars(example = &"{{ services.cloudflare }}/user/tokens/verify")]
+    pub get: Option<Spanned<String>>,
+    /// POST to this URL (a template).
+    #[serde(default)]
+    pub post: Option<Spanned<String>>,
+    /// PUT to this URL (a template).
+    #[serde(default)]
+    pub put: Option<Spanned<String>>,
+    /// PATCH this URL (a template).
+    #[serde(default)]
+    pub patch: Option<Spanned<String>>,
+    /// DELETE this URL (a template).
+    #[serde(default)]
+    pub delete: Option<Spanned<String>>,
+    /// HEAD this URL (a template).
+    #[serde(default)]
+    pub head: Option<Spanned<String>>,
+    /// Query parameters, URL-encoded and appended to the URL.
+    #[serde(default)]
+    pub query: IndexMap<String, Spanned<String>>,
+    /// Request headers (values are templates).
+    #[serde(default)]
+    pub headers: IndexMap<String, Spanned<String>>,
+    /// Shorthand for `Authorization: Bearer <value>`.
+    #[serde(default)]
+    #[schemars(example = &"{{ mgmt_token }}")]
+    pub bearer: Option<Spanned<String>>,
+    /// A JSON body: any YAML value; strings are templates, and a string that is a single
+    /// `{{ expression }}` keeps the expression's type.
+    #[serde(default)]
+    pub json: Option<Spanned<serde_json::Value>>,
+    /// A form body (`application/x-www-form-urlencoded`).
+    #[serde(default)]
+    pub form: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// A raw body (a template); set `Content-Type` in `headers`.
+    #[serde(default)]
+    pub body: Option<Spanned<String>>,
+    /// How long to wait for the response (`30s`, `2m`). Default 30s.
+    #[serde(default)]
+    #[schemars(example = &"30s")]
+    pub timeout: Option<Spanned<String>>,
+    /// Declares a POST/PUT/PATCH/DELETE that changes nothing (a search, a login), so the plan
+    /// and the safety checks treat it as read-only.
+    #[serde(default)]
+    pub read_only: Option<bool>,
+}
+
+/// What the response must look like. Every failed expectation is reported, not just the first.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// The status: a code, a list of codes, or a class like `2xx`.
+    #[serde(default)]
+    pub status: Option<Spanned<RawStatus>>,
+    /// Conditions on the JSON body, keyed by JSONPath (RFC 9535). A plain value means equality;
+    /// a map holds operators: `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `length`, `matches`,
+    /// `contains`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, RawCondition>", example = example_json_expect())]
+    pub json: IndexMap<String, Spanned<serde_json::Value>>,
+    /// Conditions on response headers, keyed by header name (same operators as `json`).
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, RawCondition>")]
+    pub headers: IndexMap<String, Spanned<serde_json::Value>>,
+    /// Boolean expressions (without braces) over `response` (`status`, `headers`, `json`,
+    /// `body`) and the run's values.
+    #[serde(default)]
+    #[schemars(example = vec!["response.json.result | length > 0"])]
+    pub that: Vec<Spanned<String>>,
+}
+
+/// A condition: a plain value (equality) or a map of operators to operands.
+#[derive(JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)]
+pub enum RawCondition {
+    /// The value must equal this.
+    Equals(serde_json::Value),
+    /// Every operator must hold.
+    Operators(RawOperators),
+}
+
+/// Operators of a condition; each must hold.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub struct RawOperators {
+    #[serde(rename = "==")]
+    equals: Option<serde_json::Value>,
+    #[serde(rename = "!=")]
+    not_equals: Option<serde_json::Value>,
+    #[serde(rename = "<")]
+    less: Option<f64>,
+    #[serde(rename = "<=")]
+    less_or_equal: Option<f64>,
+    #[serde(rename = ">")]
+    greater: Option<f64>,
+    #[serde(rename = ">=")]
+    greater_or_equal: Option<f64>,
+    /// Whether the path must match something (true) or nothing (false).
+    exists: Option<bool>,
+    /// The length of the matched string, list or object: a number or a condition.
+    length: Option<serde_json::Value>,
+    /// A regular expression the matched string must match.
+    matches: Option<String>,
+    /// A substring, list element or object key the matched value must contain.
+    contains: Option<serde_json::Value>,
+}
+
+/// Polling: repeat the step until it succeeds.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// How many attempts in all (at least 1).
+    #[schemars(example = 10)]
+    pub attempts: Spanned<u32>,
+    /// The wait before the second attempt (`2s`). Default 1s.
+    #[serde(default)]
+    #[schemars(example = &"2s")]
+    pub interval: Option<Spanned<String>>,
+    /// Multiply the wait by this after each attempt (exponential backoff). Default 1.
+    #[serde(default)]
+    #[schemars(example = 2.0)]
+    pub backoff: Option<Spanned<f64>>,
+    /// The longest wait between attempts. Default 60s.
+    #[serde(default)]
+    pub max_interval: Option<Spanned<String>>,
+    /// An expression that must also hold for the step to succeed, e.g. a health flag.
+    #[serde(default)]
+    #[schemars(example = &"response.json.cloudflare.ok")]
+    pub until: Option<Spanned<String>>,
+}
+
+/// `for_each`: a list of items or an expression yielding one.
+#[derive(Debug)]
+pub enum RawForEach {
+    Items(Vec<serde_json::Value>),
+    Expression(String),
+}
+
+impl<'de> Deserialize<'de> for RawForEach {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ForEachVisitor;
+        impl<'de> Visitor<'de> for ForEachVisitor {
+            type Value = RawForEach;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a list of items or an expression that yields a list")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawForEach, E> {
+                Ok(RawForEach::Expression(value.to_string()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawForEach, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<serde_json::Value>()? {
+                    items.push(item);
+                }
+                Ok(RawForEach::Items(items))
+            }
+        }
+        deserializer.deserialize_any(ForEachVisitor)
+    }
+}
+
+impl JsonSchema for RawForEach {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ForEach".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A list of items (strings may be templates) or an expression that yields a list.",
+            "oneOf": [{"type": "array"}, {"type": "string"}],
+            "examples": [["raxx-api-prod", "raxx-api-staging"]]
+        })
+    }
+}
+
+/// An expected status: one code, several, or a class (`2xx`).
+#[derive(Debug)]
+pub enum RawStatus {
+    Code(i64),
+    Codes(Vec<i64>),
+    Class(String),
+}
+
+impl<'de> Deserialize<'de> for RawStatus {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StatusVisitor;
+        impl<'de> Visitor<'de> for StatusVisitor {
+            type Value = RawStatus;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter
+                    .write_str("a status code (200), a list of codes ([200, 204]) or a class (2xx)")
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RawStatus, E> {
+                Ok(RawStatus::Code(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RawStatus, E> {
+                Ok(RawStatus::Code(i64::try_from(value).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawStatus, E> {
+                match value.parse::<i64>() {
+                    Ok(code) => Ok(RawStatus::Code(code)),
+                    Err(_) => Ok(RawStatus::Class(value.to_string())),
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawStatus, A::Error> {
+                let mut codes = Vec::new();
+                while let Some(code) = seq.next_element::<i64>()? {
+                    codes.push(code);
+                }
+                Ok(RawStatus::Codes(codes))
+            }
+        }
+        deserializer.deserialize_any(StatusVisitor)
+    }
+}
+
+impl JsonSchema for RawStatus {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Status".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A status code, a list of codes, or a class such as 2xx.",
+            "oneOf": [
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}},
+                {"type": "string", "pattern": "^[1-5]xx$"}
+            ],
+            "examples": [201, [200, 204], "2xx"]
+        })
+    }
+}
+
+/// A capture: a JSONPath (shorthand) or a map saying where the value comes from.
+#[derive(Debug)]
+pub enum RawCapture {
+    Path(String),
+    Spec(RawCaptureSpec),
+}
+
+/// Where a captured value comes from (exactly one of `json`, `header`, `body`) and whether it is
+/// secret.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaptureSpec {
+    /// A JSONPath into the JSON body that must match exactly one value.
+    #[serde(default)]
+    #[schemars(example = &"$.result.client_secret")]
+    pub json: Option<Spanned<String>>,
+    /// A response header.
+    #[serde(default)]
+    pub header: Option<Spanned<String>>,
+    /// The whole body, as text.
+    #[serde(default)]
+    pub body: Option<bool>,
+    /// `true` for a secret; `once` for a secret the API shows only once (it must be stored
+    /// before the run ends).
+    #[serde(default)]
+    pub secret: RawSecretFlag,
+}
+
+impl<'de> Deserialize<'de> for RawCapture {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CaptureVisitor;
+        impl<'de> Visitor<'de> for CaptureVisitor {
+            type Value = RawCapture;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter
+                    .write_str("a JSONPath like $.result.id, or a map with json, header or body")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawCapture, E> {
+                Ok(RawCapture::Path(value.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawCapture, A::Error> {
+                RawCaptureSpec::deserialize(MapAccessDeserializer::new(map)).map(RawCapture::Spec)
+            }
+        }
+        deserializer.deserialize_any(CaptureVisitor)
+    }
+}
+
+impl JsonSchema for RawCapture {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Capture".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let spec = generator.subschema_for::<RawCaptureSpec>();
+        json_schema!({
+            "description": "A JSONPath into the JSON body (shorthand), or where the value comes from and whether it is secret.",
+            "oneOf": [
+                {"type": "string", "pattern": "^\\$", "examples": ["$.result.id"]},
+                spec
+            ]
+        })
+    }
+}
+
+/// Whether a value is secret: `false`, `true`, or `once` (shown once by the API).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RawSecretFlag {
+    #[default]
+    No,
+    Yes,
+    Once,
+}
+
+impl<'de> Deserialize<'de> for RawSecretFlag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FlagVisitor;
+        impl<'de> Visitor<'de> for FlagVisitor {
+            type Value = RawSecretFlag;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("true, false or once")
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<RawSecretFlag, E> {
+                Ok(if value {
+                    RawSecretFlag::Yes
+                } else {
+                    RawSecretFlag::No
+                })
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawSecretFlag, E> {
+                match value {
+                    "once" => Ok(RawSecretFlag::Once),
+                    "true" => Ok(RawSecretFlag::Yes),
+                    "false" => Ok(RawSecretFlag::No),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(FlagVisitor)
+    }
+}
+
+impl JsonSchema for RawSecretFlag {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretFlag".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "true for a secret; once for a secret the API shows only once.",
+            "oneOf": [{"type": "boolean"}, {"const": "once"}],
+            "default": false
+        })
+    }
+}
+
+/// A manual step: Markdown instructions (shorthand), or a map with them.
+#[derive(Debug)]
+pub enum RawManual {
+    Instructions(String),
+    Spec(RawManualSpec),
+}
+
+/// A manual step's details.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawManualSpec {
+    /// What the operator does, in Markdown (a template).
+    pub instructions: Spanned<String>,
+    /// The question the operator answers to confirm. Default: "Done?".
+    #[serde(default)]
+    pub confirm: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawManual {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ManualVisitor;
+        impl<'de> Visitor<'de> for ManualVisitor {
+            type Value = RawManual;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("Markdown instructions, or a map with instructions")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawManual, E> {
+                Ok(RawManual::Instructions(value.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawManual, A::Error> {
+                RawManualSpec::deserialize(MapAccessDeserializer::new(map)).map(RawManual::Spec)
+            }
+        }
+        deserializer.deserialize_any(ManualVisitor)
+    }
+}
+
+impl JsonSchema for RawManual {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Manual".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let spec = generator.subschema_for::<RawManualSpec>();
+        json_schema!({
+            "description": "Instructions the operator carries out by hand and confirms: Markdown (a template), or a map.",
+            "oneOf": [{"type": "string"}, spec]
+        })
+    }
+}
+
+fn example_runbook() -> serde_json::Value {
+    serde_json::json!({
+        "runbook": "verify-token",
+        "title": "Verify a Cloudflare API token",
+        "services": {"cloudflare": "https://api.cloudflare.com/client/v4"},
+        "inputs": {"token": {"env": ["CF_API_TOKEN"], "secret": true}},
+        "steps": [{
+            "id": "verify",
+            "title": "Verify the token",
+            "http": {"get": "{{ services.cloudflare }}/user/tokens/verify", "bearer": "{{ token }}"},
+            "expect": {"status": 200, "json": {"$.result.status": "active"}}
+        }]
+    })
+}
+
+fn example_services() -> serde_json::Value {
+    serde_json::json!({"cloudflare": "https://api.cloudflare.com/client/v4"})
+}
+
+fn example_vars() -> serde_json::Value {
+    serde_json::json!({"secret_name": "CF_ACCESS_SVC_{{ scope }}"})
+}
+
+fn example_json_expect() -> serde_json::Value {
+    serde_json::json!({"$.success": true, "$.result": {"length": {">": 0}}})
+}

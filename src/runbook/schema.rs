@@ -1,0 +1,17 @@
+//! The JSON Schema of the runbook format, generated from the raw model so the two never drift.
+//! `schemas/runbook.schema.json` is this output, committed; a test fails when they differ.
+
+use super::raw::RawRunbook;
+
+/// The schema's `$id`, where editors can fetch it from the repository.
+pub const SCHEMA_ID: &str =
+    "https://raw.githubusercontent.com/runbook-rs/runbook/main/schemas/runbook.schema.json";
+
+/// The schema as pretty-printed JSON with a trailing newline.
+pub fn schema_json() -> String {
+    let mut schema = schemars::schema_for!(RawRunbook);
+    schema.insert("$id".into(), SCHEMA_ID.into());
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}

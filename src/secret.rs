@@ -1,0 +1,218 @@
+//! Secret values and the redactor that masks them at every sink.
+//!
+//! A secret is a [`SecretString`]: it has no `Display`, its `Debug` prints `[REDACTED]`, and code
+//! that needs the value calls `expose_secret()` in the few places that send it. Every value that
+//! becomes a secret during a run is registered with the [`Redactor`], which every sink (terminal,
+//! logs, JSON events, error messages, panics) passes its text through. Besides the raw value it
+//! masks the forms a value takes on its way out: base64 (standard and URL-safe, at every byte
+//! alignment, so a secret inside a larger encoded string is caught too), percent-encoding and
+//! JSON string escaping.
+
+use std::borrow::Cow;
+use std::sync::{Arc, RwLock};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use sha2::{Digest, Sha256};
+
+pub use secrecy::{ExposeSecret, SecretString};
+
+/// What a masked secret looks like in any output.
+pub const MASK: &str = "***";
+
+/// The first 8 hex digits of the value's SHA-256: enough to tell two values apart in a record,
+/// far too little to recover or brute-force a high-entropy credential.
+pub fn fingerprint(value: &SecretString) -> String {
+    let digest = Sha256::digest(value.expose_secret().as_bytes());
+    digest[..4]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Masks every registered secret, in all its encoded forms, in text bound for a sink.
+///
+/// Cheap to share (`Arc`) and safe to use from several threads: the tracing writer, the panic
+/// hook and the reporter all hold the same one.
+#[derive(Default)]
+pub struct Redactor {
+    inner: RwLock<Needles>,
+}
+
+#[derive(Default)]
+struct Needles {
+    needles: Vec<String>,
+    matcher: Option<AhoCorasick>,
+}
+
+impl Redactor {
+    pub fn new() -> Arc<Redactor> {
+        Arc::new(Redactor::default())
+    }
+
+    /// Registers a secret so that it, and its encodings, are masked from now on.
+    pub fn register(&self, secret: &SecretString) {
+        let value = secret.expose_secret();
+        if value.is_empty() {
+            return;
+        }
+        let forms = encoded_forms(value);
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = inner.needles.len();
+        for form in forms {
+            if !form.is_empty() && !inner.needles.contains(&form) {
+                inner.needles.push(form);
+            }
+        }
+        if inner.needles.len() != before {
+            // Longest first, so that "abc123" is masked whole rather than leaving a tail behind
+            // a shorter needle that happens to be its prefix.
+            inner
+                .needles
+                .sort_by_key(|needle| std::cmp::Reverse(needle.len()));
+            inner.matcher = AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&inner.needles)
+                .ok();
+        }
+    }
+
+    /// Whether any secret has been registered.
+    pub fn is_empty(&self) -> bool {
+        self.inner
+            .read()
+            .map(|inner| inner.needles.is_empty())
+            .unwrap_or(false)
+    }
+
+    /// Returns `text` with every registered secret form replaced by [`MASK`].
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &inner.matcher {
+            Some(matcher) if matcher.is_match(text) => {
+                Cow::Owned(matcher.replace_all(text, &vec![MASK; inner.needles.len()]))
+            }
+            _ => Cow::Borrowed(text),
+        }
+    }
+
+    /// Like [`Redactor::redact`], for bytes that may not be UTF-8 (a response body, a log line).
+    pub fn redact_lossy(&self, bytes: &[u8]) -> String {
+        self.redact(&String::from_utf8_lossy(bytes)).into_owned()
+    }
+}
+
+/// The raw value and the forms it takes when encoded for a URL, a JSON string or base64.
+fn encoded_forms(value: &str) -> Vec<String> {
+    let mut forms = vec![value.to_string()];
+    forms.push(utf8_percent_encode(value, NON_ALPHANUMERIC).to_string());
+    forms.push(form_urlencoded(value));
+    if let Ok(json) = serde_json::to_string(value) {
+        forms.push(json[1..json.len() - 1].to_string());
+    }
+    // An ASCII-only JSON encoder escapes every non-ASCII character as \uXXXX.
+    forms.push(value.chars().fold(String::new(), |mut escaped, c| {
+        if c.is_ascii() {
+            escaped.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                escaped.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+        escaped
+    }));
+    let bytes = value.as_bytes();
+    for engine in [&STANDARD, &URL_SAFE] {
+        forms.push(engine.encode(bytes));
+    }
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        forms.extend(base64_cores(engine, bytes));
+    }
+    forms
+}
+
+/// The part of the base64 text that is the same wherever the value sits in a longer encoded
+/// string, for each of the three byte alignments. Short values have no stable core.
+fn base64_cores(engine: &base64::engine::GeneralPurpose, bytes: &[u8]) -> Vec<String> {
+    let mut cores = Vec::new();
+    for shift in 0..3usize {
+        let mut padded = vec![0u8; shift];
+        padded.extend_from_slice(bytes);
+        let encoded = engine.encode(&padded);
+        // Characters covering the leading filler bytes (and the group they share with the
+        // value) depend on what precedes the value; so does the final partial group.
+        let skip = if shift == 0 { 0 } else { 4 };
+        let whole_groups = padded.len() / 3 * 4;
+        if whole_groups > skip + 4 {
+            cores.push(encoded[skip..whole_groups].to_string());
+        }
+    }
+    cores
+}
+
+/// `application/x-www-form-urlencoded`: like percent-encoding, with `+` for a space.
+fn form_urlencoded(value: &str) -> String {
+    value
+        .split(' ')
+        .map(|part| utf8_percent_encode(part, NON_ALPHANUMERIC).to_string())
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor_with(value: &str) -> Arc<Redactor> {
+        let redactor = Redactor::new();
+        redactor.register(&SecretString::from(value.to_string()));
+        redactor
+    }
+
+    #[test]
+    fn masks_raw_and_encoded_forms() {
+        let secret = "s3cr3t/value+with spaces\"";
+        let redactor = redactor_with(secret);
+        let encoded = STANDARD.encode(secret);
+        let url = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+        let json = serde_json::to_string(secret).unwrap();
+        for text in [
+            secret.to_string(),
+            encoded,
+            url,
+            json,
+            form_urlencoded(secret),
+        ] {
+            let redacted = redactor.redact(&format!("before {text} after"));
+            assert!(!redacted.contains(&text), "{text} survived: {redacted}");
+        }
+    }
+
+    #[test]
+    fn masks_base64_of_a_value_embedded_in_a_longer_string() {
+        let secret = "cf-secret-value-0123456789abcdef";
+        let redactor = redactor_with(secret);
+        for prefix in ["", "a", "ab", "client-id:"] {
+            let basic = STANDARD.encode(format!("{prefix}{secret}"));
+            let redacted = redactor.redact(&basic);
+            assert!(redacted.contains(MASK), "prefix {prefix:?}: {redacted}");
+            // Whatever survives is too short to recover the secret from.
+            assert!(redacted.len() < basic.len());
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_short_and_stable() {
+        let value = SecretString::from("abc".to_string());
+        assert_eq!(fingerprint(&value), "ba7816bf");
+    }
+}

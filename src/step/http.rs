@@ -1,0 +1,282 @@
+//! Sending one HTTP request and reading its response, with transport failures told apart
+//! (refused, timed out, TLS, DNS) so the operator knows what to check.
+//!
+//! Redirects are never followed: a request that carries a credential must not be replayed to a
+//! host the runbook did not name. A 3xx is returned as it is and judged like any other status.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderName, HeaderValue};
+
+use crate::runbook::model::Method;
+
+/// The largest response body read; a runbook talks to control-plane APIs, not file servers.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// A request with every template rendered.
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub content_type: Option<&'static str>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Lowercase names, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub elapsed: Duration,
+    json: OnceLock<Result<serde_json::Value, String>>,
+}
+
+impl Response {
+    pub fn new(
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        elapsed: Duration,
+    ) -> Response {
+        Response {
+            status,
+            headers,
+            body,
+            elapsed,
+            json: OnceLock::new(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    /// The body parsed as JSON, once; the error says what the body was instead.
+    pub fn json(&self) -> Result<&serde_json::Value, &str> {
+        self.json
+            .get_or_init(|| {
+                if self.body.iter().all(u8::is_ascii_whitespace) {
+                    return Err("the response body is empty".to_string());
+                }
+                serde_json::from_slice(&self.body).map_err(|error| {
+                    let kind = self.header("content-type").unwrap_or("no content type");
+                    format!("the response body is not JSON ({kind}): {error}")
+                })
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    pub fn reason(&self) -> &'static str {
+        reqwest::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|status| status.canonical_reason())
+            .unwrap_or("")
+    }
+}
+
+/// Why a request got no response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    Refused,
+    Timeout(Duration),
+    Tls(String),
+    Dns(String),
+    Connect(String),
+    TooLarge,
+    InvalidRequest(String),
+    Other(String),
+}
+
+impl TransportError {
+    /// A sentence for the operator, with what to check.
+    pub fn describe(&self, url: &str) -> String {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|url| {
+                url.host_str()
+                    .map(|host| format!("{host}:{}", url.port_or_known_default().unwrap_or(0)))
+            })
+            .unwrap_or_else(|| url.to_string());
+        match self {
+            TransportError::Refused => format!(
+                "connection refused by {host}: nothing is listening there; check the service URL (`--service NAME=URL`) and that the service is up"
+            ),
+            TransportError::Timeout(after) => format!(
+                "no response from {host} within {}; the service may be slow or unreachable (raise the step's `timeout` if it is expected)",
+                humanize(*after)
+            ),
+            TransportError::Tls(reason) => format!(
+                "TLS handshake with {host} failed: {reason}; check the URL's host and that its certificate is valid"
+            ),
+            TransportError::Dns(reason) => {
+                format!("cannot resolve {host}: {reason}; check the host name")
+            }
+            TransportError::Connect(reason) => format!("cannot connect to {host}: {reason}"),
+            TransportError::TooLarge => format!(
+                "the response from {host} is larger than {} MiB",
+                MAX_BODY_BYTES / 1024 / 1024
+            ),
+            TransportError::InvalidRequest(reason) => {
+                format!("the request cannot be sent: {reason}")
+            }
+            TransportError::Other(reason) => format!("the request to {host} failed: {reason}"),
+        }
+    }
+}
+
+pub fn humanize(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        format!("{millis}ms")
+    } else if millis < 60_000 {
+        let seconds = duration.as_secs_f64();
+        if seconds.fract() < 0.05 {
+            format!("{}s", seconds.round() as u64)
+        } else {
+            format!("{seconds:.1}s")
+        }
+    } else {
+        format!("{}m{}s", millis / 60_000, (millis % 60_000) / 1000)
+    }
+}
+
+/// The HTTP client a run shares: one connection pool, no redirects, no proxies.
+#[derive(Clone)]
+pub struct Client {
+    inner: reqwest::Client,
+}
+
+impl Client {
+    pub fn new() -> Result<Client, String> {
+        let inner = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|error| error.to_string())?;
+        Ok(Client { inner })
+    }
+
+    pub async fn send(&self, request: Request) -> Result<Response, TransportError> {
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+            Method::Head => reqwest::Method::HEAD,
+        };
+        let url = reqwest::Url::parse(&request.url)
+            .map_err(|error| TransportError::InvalidRequest(format!("invalid URL: {error}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(TransportError::InvalidRequest(format!(
+                "the URL scheme is `{}`, not http or https",
+                url.scheme()
+            )));
+        }
+        let mut builder = self.inner.request(method, url).timeout(request.timeout);
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(content_type) = request.content_type {
+            headers.insert(
+                reqwest::header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type),
+            );
+        }
+        for (name, value) in &request.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                TransportError::InvalidRequest(format!("invalid header name `{name}`"))
+            })?;
+            let mut value = HeaderValue::from_str(value).map_err(|_| {
+                TransportError::InvalidRequest(format!(
+                    "the value of header `{name}` has characters a header cannot carry (a line break?)"
+                ))
+            })?;
+            // Keeps the value out of any Debug output of the HTTP stack.
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        builder = builder.headers(headers);
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let started = Instant::now();
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|error| classify(&error, request.timeout))?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| classify(&error, request.timeout))?
+        {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(TransportError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response::new(status, headers, body, started.elapsed()))
+    }
+}
+
+fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
+    if error.is_timeout() {
+        return TransportError::Timeout(timeout);
+    }
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return TransportError::Refused;
+            }
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return TransportError::Timeout(timeout);
+            }
+        }
+        chain.push(current.to_string());
+        source = current.source();
+    }
+    // The innermost message is the most specific; reqwest's outer ones repeat the URL.
+    let reason = chain.last().cloned().unwrap_or_default();
+    let all = chain.join(": ").to_lowercase();
+    if all.contains("certificate")
+        || all.contains("tls")
+        || all.contains("handshake")
+        || all.contains("invalid peer")
+    {
+        TransportError::Tls(reason)
+    } else if all.contains("dns error")
+        || all.contains("failed to lookup")
+        || all.contains("name or service not known")
+    {
+        TransportError::Dns(reason)
+    } else if error.is_connect() {
+        TransportError::Connect(reason)
+    } else {
+        TransportError::Other(reason)
+    }
+}

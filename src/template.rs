@@ -1,0 +1,424 @@
+//! The template environment: every template and expression of a runbook is compiled once, when
+//! the runbook is checked, with strict undefined and no auto-escaping.
+//!
+//! A [`Template`] renders to text (`"{{ services.cloudflare }}/user/tokens"`); an [`Expression`]
+//! evaluates to a value (`when: secret_name == 'CF_PAGES_READ'`). Both record the names they use,
+//! which is how `check` finds undefined variables, how the plan lists what a step uses, and how
+//! a rendered value is known to carry a secret.
+//!
+//! Expressions are stored as templates of the form `{% set __value = (EXPR) %}` and read back
+//! from the template's state: that keeps them in the one compiled environment instead of a
+//! self-referential structure borrowing it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use minijinja::value::{Object, Value};
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use sha2::{Digest, Sha256};
+
+/// The name expressions assign their value to inside their wrapper template.
+const EXPRESSION_SLOT: &str = "__value";
+const EXPRESSION_PREFIX: &str = "{% set __value = (";
+const EXPRESSION_SUFFIX: &str = ") %}";
+
+/// An error compiling or rendering a template, with the byte range inside the template source
+/// when minijinja knows it.
+#[derive(Clone, Debug)]
+pub struct TemplateError {
+    pub message: String,
+    pub range: Option<std::ops::Range<usize>>,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+impl TemplateError {
+    fn from_minijinja(error: &minijinja::Error, shift: usize, source_len: usize) -> TemplateError {
+        let message = match error.detail() {
+            Some(detail) => format!("{}: {detail}", kind_text(error.kind())),
+            None => kind_text(error.kind()).to_string(),
+        };
+        let range = error.range().map(|range| {
+            let start = range.start.saturating_sub(shift).min(source_len);
+            let end = range.end.saturating_sub(shift).clamp(start, source_len);
+            start..end
+        });
+        TemplateError { message, range }
+    }
+}
+
+fn kind_text(kind: minijinja::ErrorKind) -> &'static str {
+    use minijinja::ErrorKind::*;
+    match kind {
+        SyntaxError => "syntax error",
+        UndefinedError => "undefined value",
+        InvalidOperation => "invalid operation",
+        UnknownFilter => "unknown filter",
+        UnknownTest => "unknown test",
+        UnknownFunction => "unknown function",
+        UnknownMethod => "unknown method",
+        MissingArgument => "missing argument",
+        TooManyArguments => "too many arguments",
+        BadEscape => "bad string escape",
+        CannotUnpack => "cannot unpack",
+        BadSerialization => "cannot represent the value",
+        _ => "template error",
+    }
+}
+
+/// Collects templates while a runbook is checked; [`TemplateSet::finish`] freezes them.
+pub struct TemplateSet {
+    env: Environment<'static>,
+    count: usize,
+    globals: BTreeSet<String>,
+}
+
+impl Default for TemplateSet {
+    fn default() -> Self {
+        TemplateSet::new()
+    }
+}
+
+impl TemplateSet {
+    pub fn new() -> TemplateSet {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Runbooks render URLs, headers and JSON, never HTML: no escaping, whatever the name.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
+        env.set_recursion_limit(64);
+        env.add_filter("b64encode", |value: String| {
+            base64::engine::general_purpose::STANDARD.encode(value)
+        });
+        env.add_filter("sha256", |value: String| {
+            format!("{:x}", Sha256::digest(value.as_bytes()))
+        });
+        env.add_filter("fingerprint", |value: String| {
+            let digest = Sha256::digest(value.as_bytes());
+            digest[..4]
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect::<String>()
+        });
+        let globals = env.globals().map(|(name, _)| name.to_string()).collect();
+        TemplateSet {
+            env,
+            count: 0,
+            globals,
+        }
+    }
+
+    /// Compiles a template. A string without template syntax stays a literal.
+    pub fn template(&mut self, source: &str) -> Result<Template, TemplateError> {
+        if !has_template_syntax(source) {
+            return Ok(Template {
+                source: source.into(),
+                name: None,
+                uses: Arc::default(),
+            });
+        }
+        let name = self.next_name("t");
+        self.env
+            .add_template_owned(name.to_string(), source.to_string())
+            .map_err(|error| TemplateError::from_minijinja(&error, 0, source.len()))?;
+        let uses = self.uses_of(&name);
+        Ok(Template {
+            source: source.into(),
+            name: Some(name),
+            uses,
+        })
+    }
+
+    /// Compiles an expression (no braces).
+    pub fn expression(&mut self, source: &str) -> Result<Expression, TemplateError> {
+        if source.trim().is_empty() {
+            return Err(TemplateError {
+                message: "the expression is empty".into(),
+                range: None,
+            });
+        }
+        let name = self.next_name("e");
+        let wrapped = format!("{EXPRESSION_PREFIX}{source}{EXPRESSION_SUFFIX}");
+        self.env
+            .add_template_owned(name.to_string(), wrapped)
+            .map_err(|error| {
+                TemplateError::from_minijinja(&error, EXPRESSION_PREFIX.len(), source.len())
+            })?;
+        let mut uses = self.uses_of(&name);
+        Arc::make_mut(&mut uses).remove(EXPRESSION_SLOT);
+        Ok(Expression {
+            source: source.into(),
+            name,
+            uses,
+        })
+    }
+
+    /// If `source` is exactly one `{{ expression }}`, compiles that expression so a JSON body
+    /// keeps the value's type (`count: "{{ n }}"` sends a number).
+    pub fn native(&mut self, source: &str) -> Option<Result<Expression, TemplateError>> {
+        let trimmed = source.trim();
+        let inner = trimmed.strip_prefix("{{")?.strip_suffix("}}")?;
+        let inner = inner.strip_prefix('-').unwrap_or(inner);
+        let inner = inner.strip_suffix('-').unwrap_or(inner);
+        if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+            return None;
+        }
+        Some(self.expression(inner.trim()))
+    }
+
+    pub fn finish(self) -> Templates {
+        Templates {
+            env: Arc::new(self.env),
+        }
+    }
+
+    fn next_name(&mut self, prefix: &str) -> Arc<str> {
+        self.count += 1;
+        format!("{prefix}{}", self.count).into()
+    }
+
+    /// Every name the template reads from its context, top-level and dotted (`services.x`),
+    /// without the environment's own globals (`range`, `dict`, ...).
+    fn uses_of(&self, name: &str) -> Arc<BTreeSet<String>> {
+        let Ok(template) = self.env.get_template(name) else {
+            return Arc::default();
+        };
+        let top: BTreeSet<String> = template
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|variable| !self.globals.contains(variable))
+            .collect();
+        let nested = template
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|variable| variable.contains('.'));
+        Arc::new(top.into_iter().chain(nested).collect())
+    }
+}
+
+fn has_template_syntax(source: &str) -> bool {
+    source.contains("{{") || source.contains("{%") || source.contains("{#")
+}
+
+/// The frozen environment holding every compiled template of a runbook.
+#[derive(Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+}
+
+impl fmt::Debug for Templates {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Templates")
+    }
+}
+
+/// A compiled template.
+#[derive(Clone, Debug)]
+pub struct Template {
+    source: Arc<str>,
+    /// `None` for a literal, which renders to its source without touching minijinja.
+    name: Option<Arc<str>>,
+    uses: Arc<BTreeSet<String>>,
+}
+
+impl Template {
+    pub fn literal(text: &str) -> Template {
+        Template {
+            source: text.into(),
+            name: None,
+            uses: Arc::default(),
+        }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn is_literal(&self) -> bool {
+        self.name.is_none()
+    }
+
+    /// Top-level names (`account_id`) and dotted paths (`services.cloudflare`) it reads.
+    pub fn uses(&self) -> &BTreeSet<String> {
+        &self.uses
+    }
+
+    pub fn render(&self, templates: &Templates, scope: &Scope) -> Result<String, TemplateError> {
+        let Some(name) = &self.name else {
+            return Ok(self.source.to_string());
+        };
+        let template = templates
+            .env
+            .get_template(name)
+            .map_err(|error| TemplateError::from_minijinja(&error, 0, self.source.len()))?;
+        template
+            .render(scope.as_value())
+            .map_err(|error| TemplateError::from_minijinja(&error, 0, self.source.len()))
+    }
+}
+
+/// A compiled expression.
+#[derive(Clone, Debug)]
+pub struct Expression {
+    source: Arc<str>,
+    name: Arc<str>,
+    uses: Arc<BTreeSet<String>>,
+}
+
+impl Expression {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn uses(&self) -> &BTreeSet<String> {
+        &self.uses
+    }
+
+    pub fn eval(&self, templates: &Templates, scope: &Scope) -> Result<Value, TemplateError> {
+        let shift = EXPRESSION_PREFIX.len();
+        let error = |error: minijinja::Error| {
+            TemplateError::from_minijinja(&error, shift, self.source.len())
+        };
+        let template = templates.env.get_template(&self.name).map_err(error)?;
+        let captured = template.render_captured(scope.as_value()).map_err(error)?;
+        let value = captured.state().lookup(EXPRESSION_SLOT).unwrap_or_default();
+        if value.is_undefined() {
+            return Err(TemplateError {
+                message: "undefined value: the expression has no value".into(),
+                range: None,
+            });
+        }
+        Ok(value)
+    }
+
+    /// Evaluates to a boolean by Jinja truthiness.
+    pub fn is_true(&self, templates: &Templates, scope: &Scope) -> Result<bool, TemplateError> {
+        self.eval(templates, scope).map(|value| value.is_true())
+    }
+}
+
+/// The variables a template sees: the run's bindings plus step-local names (`item`,
+/// `response`). Looked up lazily, so rendering never copies the whole set.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    bindings: Arc<HashMap<String, Value>>,
+    locals: Vec<(Arc<str>, Value)>,
+}
+
+impl Scope {
+    pub fn new(bindings: Arc<HashMap<String, Value>>) -> Scope {
+        Scope {
+            bindings,
+            locals: Vec::new(),
+        }
+    }
+
+    /// The same bindings with a step-local name added or replaced.
+    pub fn with(&self, name: &str, value: Value) -> Scope {
+        let mut locals = self.locals.clone();
+        locals.retain(|(existing, _)| &**existing != name);
+        locals.push((name.into(), value));
+        Scope {
+            bindings: self.bindings.clone(),
+            locals,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Value> {
+        self.locals
+            .iter()
+            .rev()
+            .find(|(local, _)| &**local == name)
+            .map(|(_, value)| value.clone())
+            .or_else(|| self.bindings.get(name).cloned())
+    }
+
+    fn as_value(&self) -> Value {
+        Value::from_object(self.clone())
+    }
+}
+
+impl Object for Scope {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.get(key.as_str()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(pairs: &[(&str, Value)]) -> Scope {
+        Scope::new(Arc::new(
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.clone()))
+                .collect(),
+        ))
+    }
+
+    #[test]
+    fn renders_with_strict_undefined() {
+        let mut set = TemplateSet::new();
+        let template = set.template("{{ a }}/{{ b }}").unwrap();
+        let templates = set.finish();
+        let full = scope(&[("a", Value::from("x")), ("b", Value::from("y"))]);
+        assert_eq!(template.render(&templates, &full).unwrap(), "x/y");
+        let error = template
+            .render(&templates, &scope(&[("a", Value::from("x"))]))
+            .unwrap_err();
+        assert!(error.message.starts_with("undefined value"), "{error}");
+    }
+
+    #[test]
+    fn expressions_keep_their_type_and_report_uses() {
+        let mut set = TemplateSet::new();
+        let expression = set.expression("n + 1 > limit and services.api").unwrap();
+        assert_eq!(
+            expression.uses().iter().cloned().collect::<Vec<_>>(),
+            ["limit", "n", "services", "services.api"]
+        );
+        let list = set.native("{{ [1, 2] }}").unwrap().unwrap();
+        let templates = set.finish();
+        let value = list.eval(&templates, &Scope::default()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&value).unwrap(),
+            serde_json::json!([1, 2])
+        );
+    }
+
+    #[test]
+    fn syntax_errors_point_inside_the_expression() {
+        let mut set = TemplateSet::new();
+        let error = set.expression("a ==").unwrap_err();
+        assert!(error.message.starts_with("syntax error"), "{error}");
+        assert!(error.range.unwrap().start <= 4);
+    }
+
+    #[test]
+    fn no_html_escaping_even_for_json_names() {
+        let mut set = TemplateSet::new();
+        let template = set.template("{{ v }}").unwrap();
+        let templates = set.finish();
+        let rendered = template
+            .render(&templates, &scope(&[("v", Value::from("<a&\"b\">"))]))
+            .unwrap();
+        assert_eq!(rendered, "<a&\"b\">");
+    }
+}
+
+/// Any serializable value as a template value.
+pub fn to_value<T: serde::Serialize>(value: T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
