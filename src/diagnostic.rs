@@ -327,6 +327,7 @@ pub fn render(source: &SourceFile, diagnostic: &Diagnostic, color: bool) -> Stri
     let mut out = String::new();
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
+        .with_wrap_lines(false)
         .with_links(false)
         .with_context_lines(1);
     if handler.render_report(&mut out, &report).is_err() {

@@ -192,7 +192,8 @@ mod tests {
             json,
             form_urlencoded(secret),
         ] {
-            let redacted = redactor.redact(&format!("before {text} after"));
+            let line = format!("before {text} after");
+            let redacted = redactor.redact(&line);
             assert!(!redacted.contains(&text), "{text} survived: {redacted}");
         }
     }

@@ -355,6 +355,11 @@ impl Object for Scope {
     }
 }
 
+/// Any serializable value as a template value.
+pub fn to_value<T: serde::Serialize>(value: T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,9 +421,4 @@ mod tests {
             .unwrap();
         assert_eq!(rendered, "<a&\"b\">");
     }
-}
-
-/// Any serializable value as a template value.
-pub fn to_value<T: serde::Serialize>(value: T) -> Value {
-    Value::from(minijinja::value::Serde(value))
 }

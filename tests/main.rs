@@ -1,1 +1,8 @@
-//! Integration tests.
+//! The integration tests: one binary, a module per feature.
+
+mod support;
+
+mod check;
+mod exec;
+mod plan;
+mod schema;

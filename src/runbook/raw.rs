@@ -258,7 +258,7 @@ pub enum RawCondition {
     /// The value must equal this.
     Equals(serde_json::Value),
     /// Every operator must hold.
-    Operators(RawOperators),
+    Operators(Box<RawOperators>),
 }
 
 /// Operators of a condition; each must hold.

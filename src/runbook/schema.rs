@@ -9,8 +9,7 @@ pub const SCHEMA_ID: &str =
 
 /// The schema as pretty-printed JSON with a trailing newline.
 pub fn schema_json() -> String {
-    let mut schema = schemars::schema_for!(RawRunbook);
-    schema.insert("$id".into(), SCHEMA_ID.into());
+    let schema = schemars::schema_for!(RawRunbook);
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text

@@ -256,6 +256,17 @@ fn classify(error: &reqwest::Error, timeout: Duration) -> TransportError {
             if io.kind() == std::io::ErrorKind::TimedOut {
                 return TransportError::Timeout(timeout);
             }
+            // The TLS error sits inside io::Errors (hyper-rustls wraps tokio-rustls's), and
+            // io::Error's `source()` skips the error it wraps: look inside with `get_ref`.
+            let mut inner = io.get_ref();
+            while let Some(wrapped) = inner {
+                if let Some(tls) = wrapped.downcast_ref::<rustls::Error>() {
+                    return TransportError::Tls(tls.to_string());
+                }
+                inner = wrapped
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(std::io::Error::get_ref);
+            }
         }
         chain.push(current.to_string());
         source = current.source();

@@ -277,7 +277,7 @@ impl Checker {
             pattern,
             choices,
             example: raw.example.as_ref().map(|text| text.value.clone()),
-            span: spanned.span,
+            span: self.locate_key(spanned.span, name),
         })
     }
 
@@ -608,7 +608,8 @@ impl Checker {
 
 pub(crate) fn invalid_regex(spanned: &Spanned<String>, error: &regex::Error) -> Diagnostic {
     let reason = error.to_string();
-    let reason = reason.lines().last().unwrap_or("").trim().to_string();
+    let reason = reason.lines().last().unwrap_or("").trim();
+    let reason = reason.strip_prefix("error: ").unwrap_or(reason).to_string();
     Diagnostic::error(
         codes::INVALID_REGEX,
         format!("invalid regular expression: {reason}"),

@@ -1,0 +1,216 @@
+//! `runbook check`: valid files pass, and every kind of bad input gets a diagnostic that names
+//! the file, line and column, shows the line with a caret and says what to do.
+
+use crate::support::{Runbook, Scratch, fixture, stable};
+
+/// Checks one bad fixture: exit code 3 and the exact diagnostic.
+fn bad(name: &str) -> String {
+    let path = format!("tests/fixtures/bad/{name}.yaml");
+    let outcome = Runbook::new(["check", &path]).run();
+    assert_eq!(outcome.code, 3, "{name}: {outcome:?}");
+    assert!(
+        outcome.stdout.is_empty(),
+        "{name}: nothing on stdout: {}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stderr.contains(&path),
+        "{name}: the file is named: {}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("help:"), "{name}: says what to do");
+    assert!(!outcome.stderr.contains("panicked"), "{name}: no panic");
+    outcome.stderr
+}
+
+macro_rules! bad_input {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let stderr = bad(stringify!($name));
+                stable().bind(|| insta::assert_snapshot!(stringify!($name), stderr));
+            }
+        )*
+    };
+}
+
+bad_input!(
+    yaml_syntax,
+    unknown_key,
+    wrong_type,
+    duplicate_step_id,
+    duplicate_key,
+    undefined_variable,
+    used_before_capture,
+    invalid_jsonpath,
+    invalid_regex,
+    unknown_service,
+    template_syntax,
+    no_action,
+    bad_duration,
+    bad_condition,
+    alias_bomb,
+    empty,
+);
+
+#[test]
+fn shipped_runbooks_are_valid() {
+    let outcome = Runbook::new(["check", "runbooks/cloudflare-access-service-token.yaml"]).run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(
+        outcome
+            .stdout
+            .starts_with("ok  runbooks/cloudflare-access-service-token.yaml")
+    );
+}
+
+#[test]
+fn several_files_fail_when_one_is_invalid() {
+    let outcome = Runbook::new([
+        "check",
+        "runbooks/cloudflare-access-service-token.yaml",
+        "tests/fixtures/bad/unknown_key.yaml",
+    ])
+    .run();
+    assert_eq!(outcome.code, 3);
+    assert!(
+        outcome.stdout.contains("1 of 2 files valid"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(outcome.stderr.contains("unknown key `titel`"));
+}
+
+#[test]
+fn missing_file_is_named() {
+    let outcome = Runbook::new(["check", "runbooks/nope.yaml"]).run();
+    assert_eq!(outcome.code, 3);
+    assert!(
+        outcome
+            .stderr
+            .contains("runbooks/nope.yaml: cannot read the file: no such file"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn non_utf8_file_is_rejected_with_its_position() {
+    let scratch = Scratch::new();
+    let path = scratch.write("latin1.yaml", b"runbook: x\ntitle: caf\xe9\nsteps: []\n");
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert_eq!(outcome.code, 3);
+    assert!(
+        outcome
+            .stderr
+            .contains("not valid UTF-8: invalid byte 0xe9 at line 2, column 11"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn oversized_file_is_rejected_before_parsing() {
+    let scratch = Scratch::new();
+    let mut text = String::from("runbook: big\ntitle: Big\nsteps: []\n");
+    while text.len() <= 4 * 1024 * 1024 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let path = scratch.write("big.yaml", text);
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert_eq!(outcome.code, 3);
+    assert!(
+        outcome.stderr.contains("error[RB004]"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("limited to 4194304 bytes"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn deep_nesting_hits_the_budget() {
+    let scratch = Scratch::new();
+    let nested = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let text = format!(
+        "runbook: deep\ntitle: Deep\nsteps:\n  - id: a\n    title: A\n    http:\n      post: https://example.com/\n      json: {nested}\n"
+    );
+    let path = scratch.write("deep.yaml", text);
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains("error[RB004]") || outcome.stderr.contains("error[RB005]"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn every_error_in_a_file_is_reported_not_just_the_first() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "many.yaml",
+        r#"runbook: many
+title: Several mistakes
+services:
+  api: https://api.example.com
+steps:
+  - id: one
+    title: One
+    http:
+      get: "{{ services.ap }}/a"
+  - id: two
+    title: Two
+    http:
+      get: "{{ services.api }}/{{ nope }}"
+    capture:
+      x: $.[
+"#,
+    );
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert_eq!(outcome.code, 3);
+    for code in ["RB015", "RB013", "RB016"] {
+        assert!(
+            outcome.stderr.contains(code),
+            "{code} missing: {}",
+            outcome.stderr
+        );
+    }
+}
+
+#[test]
+fn json_format_is_machine_readable() {
+    let outcome = Runbook::new([
+        "check",
+        "--format",
+        "json",
+        "tests/fixtures/bad/unknown_key.yaml",
+    ])
+    .run();
+    assert_eq!(outcome.code, 3);
+    let lines = outcome.json_lines();
+    assert_eq!(lines.len(), 1);
+    let diagnostic = &lines[0]["diagnostics"][0];
+    assert_eq!(lines[0]["valid"], false);
+    assert_eq!(diagnostic["code"], "RB006");
+    assert_eq!(diagnostic["line"], 5);
+    assert_eq!(diagnostic["column"], 5);
+    assert_eq!(diagnostic["label"], "did you mean `title`?");
+}
+
+#[test]
+fn a_fixture_path_helper_points_at_real_files() {
+    assert!(fixture("bad/unknown_key.yaml").exists());
+}

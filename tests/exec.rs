@@ -1,0 +1,695 @@
+//! `runbook exec` against a small stateful fake: captures, assertions, confirmations, rollback
+//! notes, and every run-time failure the operator can meet.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::support::server::{Server, closed_port};
+use crate::support::{Runbook, Scratch};
+
+/// The fake's state: tokens by id, and how often `/flaky` has been called.
+#[derive(Default)]
+struct Tokens {
+    live: HashMap<String, String>,
+    created: usize,
+    flaky_calls: usize,
+}
+
+type Shared = Arc<Mutex<Tokens>>;
+
+const MANAGEMENT_TOKEN: &str = "mgmt-canary-7Qx/+9Zp=k";
+
+fn authorized(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        == Some(&format!("Bearer {MANAGEMENT_TOKEN}"))
+}
+
+fn cloudflare_error(status: StatusCode, code: u32, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null})),
+    )
+        .into_response()
+}
+
+fn fake() -> (Server, Shared) {
+    let state: Shared = Arc::default();
+    let router = Router::new()
+        .route(
+            "/tokens",
+            post(|State(state): State<Shared>, headers: HeaderMap, Json(body): Json<Value>| async move {
+                if !authorized(&headers) {
+                    return cloudflare_error(StatusCode::FORBIDDEN, 10000, "Authentication error");
+                }
+                let mut tokens = state.lock().unwrap();
+                tokens.created += 1;
+                let id = format!("tok-{}", tokens.created);
+                let secret = format!("s3cr3t+{}/value=={}", body["name"].as_str().unwrap_or(""), tokens.created);
+                tokens.live.insert(id.clone(), secret.clone());
+                (StatusCode::CREATED, Json(json!({"success": true, "result": {"id": id, "secret": secret}}))).into_response()
+            }),
+        )
+        .route(
+            "/tokens/{id}",
+            get(|State(state): State<Shared>, Path(id): Path<String>, headers: HeaderMap| async move {
+                let tokens = state.lock().unwrap();
+                let given = headers.get("x-token-secret").and_then(|value| value.to_str().ok());
+                match tokens.live.get(&id) {
+                    Some(secret) if Some(secret.as_str()) == given => {
+                        Json(json!({"success": true, "result": {"id": id, "status": "active"}})).into_response()
+                    }
+                    _ => cloudflare_error(StatusCode::UNAUTHORIZED, 1000, "Invalid API token"),
+                }
+            })
+            .delete(|State(state): State<Shared>, Path(id): Path<String>, headers: HeaderMap| async move {
+                if !authorized(&headers) {
+                    return cloudflare_error(StatusCode::FORBIDDEN, 10000, "Authentication error");
+                }
+                match state.lock().unwrap().live.remove(&id) {
+                    Some(_) => Json(json!({"success": true, "result": {"id": id}})).into_response(),
+                    None => cloudflare_error(StatusCode::NOT_FOUND, 1001, "token not found"),
+                }
+            }),
+        )
+        .route(
+            "/echo-error",
+            get(|headers: HeaderMap| async move {
+                // A server that echoes the credential it was sent in its error message.
+                let sent = headers.get("authorization").and_then(|value| value.to_str().ok()).unwrap_or("").to_string();
+                cloudflare_error(StatusCode::BAD_REQUEST, 6003, &format!("Invalid request headers: {sent}"))
+            }),
+        )
+        .route("/text", get(|| async { "plain text, not JSON" }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Json(json!({"ok": true}))
+            }),
+        )
+        .route(
+            "/flaky",
+            get(|State(state): State<Shared>| async move {
+                let mut tokens = state.lock().unwrap();
+                tokens.flaky_calls += 1;
+                let ready = tokens.flaky_calls >= 3;
+                Json(json!({"ready": ready, "calls": tokens.flaky_calls}))
+            }),
+        )
+        .route("/list", get(|| async { Json(json!({"items": [{"id": "a"}, {"id": "b"}], "count": 2})) }))
+        .route(
+            "/redirect",
+            get(|| async { (StatusCode::FOUND, [("location", "http://elsewhere.example/")]).into_response() }),
+        )
+        .with_state(state.clone());
+    (Server::start(router), state)
+}
+
+/// A runbook over the fake: create a token, verify it with the captured secret, delete it.
+fn rotation(extra_steps: &str) -> String {
+    format!(
+        r#"runbook: rotation
+title: Rotate a token on the fake
+services:
+  api: http://127.0.0.1:1
+inputs:
+  mgmt_token:
+    env: [MGMT_TOKEN, LEGACY_MGMT_TOKEN]
+    secret: true
+  name:
+    env: [TOKEN_NAME]
+    default: ci
+steps:
+  - id: create
+    title: Create the token
+    http:
+      post: "{{{{ services.api }}}}/tokens"
+      bearer: "{{{{ mgmt_token }}}}"
+      json: {{ name: "{{{{ name }}}}" }}
+    expect:
+      status: 201
+      json:
+        $.success: true
+    capture:
+      token_id: $.result.id
+      token_secret: {{ json: $.result.secret, secret: once }}
+    rollback: Delete token {{{{ token_id }}}} (DELETE {{{{ services.api }}}}/tokens/{{{{ token_id }}}}).
+  - id: verify
+    title: Verify it
+    http:
+      get: "{{{{ services.api }}}}/tokens/{{{{ token_id }}}}"
+      headers:
+        X-Token-Secret: "{{{{ token_secret }}}}"
+    expect:
+      status: 200
+      json:
+        $.result.status: active
+        $.result.id: "{{{{ token_id }}}}"
+    rollback: Nothing to undo for the check of {{{{ token_id }}}}.
+{extra_steps}"#
+    )
+}
+
+const DELETE_STEP: &str = r#"  - id: delete
+    title: Delete it
+    irreversible: The token stops working at once.
+    http:
+      delete: "{{ services.api }}/tokens/{{ token_id }}"
+      bearer: "{{ mgmt_token }}"
+    expect:
+      status: 200
+"#;
+
+fn exec(scratch: &Scratch, text: &str, server: &Server) -> Runbook {
+    let path = scratch.write("runbook.yaml", text);
+    Runbook::new(["exec"])
+        .arg(path.display().to_string())
+        .arg("--service")
+        .arg(format!("api={}", server.url()))
+        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
+}
+
+/// Every form a secret must never appear in.
+fn forms(secret: &str) -> Vec<String> {
+    let standard = base64::engine::general_purpose::STANDARD;
+    let url_safe = base64::engine::general_purpose::URL_SAFE;
+    vec![
+        secret.to_string(),
+        standard.encode(secret),
+        url_safe.encode(secret),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+        serde_json::to_string(secret)
+            .unwrap()
+            .trim_matches('"')
+            .to_string(),
+    ]
+}
+
+fn assert_no_secret(text: &str, secret: &str) {
+    for form in forms(secret) {
+        assert!(
+            !text.contains(&form),
+            "a secret leaked as {form:?} in:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_rotation_runs_end_to_end_and_changes_server_state() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let outcome = exec(&scratch, &rotation(DELETE_STEP), &server)
+        .arg("--yes")
+        .run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let tokens = state.lock().unwrap();
+    assert_eq!(tokens.created, 1, "exactly one token was created");
+    assert!(tokens.live.is_empty(), "the token was deleted");
+    let lines: Vec<&str> = outcome
+        .stdout
+        .lines()
+        .filter(|line| line.contains("/3  "))
+        .collect();
+    assert_eq!(lines.len(), 3, "one line per step: {}", outcome.stdout);
+    assert!(
+        lines[0].contains("ok") && lines[0].contains("create") && lines[0].contains("POST 201")
+    );
+    assert!(
+        lines[2].contains("irreversible: confirmed by --yes"),
+        "{}",
+        lines[2]
+    );
+    assert!(outcome.stdout.contains("completed in"));
+    assert_no_secret(&outcome.all(), MANAGEMENT_TOKEN);
+    assert_no_secret(&outcome.all(), "s3cr3t+ci/value==1");
+}
+
+#[test]
+fn secrets_never_reach_json_output_or_trace_logs() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let outcome = exec(&scratch, &rotation(DELETE_STEP), &server)
+        .arg("--yes")
+        .arg("--output")
+        .arg("json")
+        .env("RUST_LOG", "trace")
+        .run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("TRACE") || outcome.stderr.contains("DEBUG"),
+        "trace logs are on"
+    );
+    assert_no_secret(&outcome.all(), MANAGEMENT_TOKEN);
+    assert_no_secret(&outcome.all(), "s3cr3t+ci/value==1");
+    let events = outcome.json_lines();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|event| event["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    let create = events
+        .iter()
+        .find(|event| event["event"] == "step_finished" && event["id"] == "create")
+        .unwrap();
+    let secret = create["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "token_secret")
+        .unwrap();
+    assert_eq!(secret["value"], "***");
+    assert_eq!(secret["secret"], true);
+    assert_eq!(secret["fingerprint"].as_str().unwrap().len(), 8);
+    assert_eq!(events.last().unwrap()["status"], "completed");
+}
+
+#[test]
+fn an_error_body_that_echoes_a_secret_is_masked() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let text = r#"runbook: echo
+title: An API that echoes credentials
+services:
+  api: http://127.0.0.1:1
+inputs:
+  mgmt_token: { env: [MGMT_TOKEN], secret: true }
+steps:
+  - id: call
+    title: Call
+    http:
+      get: "{{ services.api }}/echo-error"
+      bearer: "{{ mgmt_token }}"
+"#;
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stdout.contains(
+            "expected status 2xx, got 400 Bad Request: [6003] Invalid request headers: Bearer ***"
+        ),
+        "{}",
+        outcome.stdout
+    );
+    assert_no_secret(&outcome.all(), MANAGEMENT_TOKEN);
+}
+
+#[test]
+fn irreversible_step_without_terminal_or_yes_is_refused() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let outcome = exec(&scratch, &rotation(DELETE_STEP), &server).run();
+    assert_eq!(outcome.code, 5, "{outcome:?}");
+    assert!(
+        outcome.stdout.contains("step `delete` is irreversible (The token stops working at once.) and there is no terminal to confirm it on; re-run with --yes to confirm it"),
+        "{}",
+        outcome.stdout
+    );
+    assert_eq!(
+        state.lock().unwrap().live.len(),
+        1,
+        "the token was not deleted"
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("Rollback notes, in the order to carry them out:")
+    );
+}
+
+#[test]
+fn a_failure_prints_rollback_notes_with_live_values_in_reverse_order() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let failing = r#"  - id: fail
+    title: Expect the impossible
+    http:
+      get: "{{ services.api }}/list"
+    expect:
+      json:
+        $.count: 3
+    rollback: Nothing happened in this step ({{ token_id }}).
+"#;
+    let outcome = exec(&scratch, &rotation(failing), &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    let notes = outcome
+        .stdout
+        .split("Rollback notes")
+        .nth(1)
+        .expect("rollback notes are printed");
+    let fail = notes
+        .find("1. fail (the step that stopped)")
+        .expect("the failed step comes first");
+    let verify = notes
+        .find("2. verify")
+        .expect("then the last completed step");
+    let create = notes.find("3. create").expect("then the first");
+    assert!(fail < verify && verify < create);
+    assert!(
+        notes.contains("Delete token tok-1 (DELETE http://127.0.0.1:"),
+        "{notes}"
+    );
+    assert!(notes.contains("Nothing happened in this step (tok-1)."));
+}
+
+#[test]
+fn every_failed_assertion_is_reported() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let text = r#"runbook: asserts
+title: Several assertions fail
+services:
+  api: http://127.0.0.1:1
+steps:
+  - id: list
+    title: List
+    http:
+      get: "{{ services.api }}/list"
+    expect:
+      status: 200
+      json:
+        $.count: { ">": 5 }
+        $.items: { length: 3 }
+        $.items[0].id: { matches: "^z" }
+        $.missing: { exists: true }
+      headers:
+        content-type: { contains: xml }
+      that:
+        - response.json.count == 7
+"#;
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1);
+    for expected in [
+        "$.count: expected > 5, got 2",
+        "$.items: length expected == 3, got 2",
+        "$.items[0].id: expected to match /^z/, got \"a\"",
+        "$.missing: expected to exist, matched nothing",
+        "header content-type: expected to contain \"xml\", got \"application/json\"",
+        "expected that response.json.count == 7, which is false",
+    ] {
+        assert!(
+            outcome.stdout.contains(expected),
+            "missing {expected:?} in:\n{}",
+            outcome.stdout
+        );
+    }
+}
+
+#[test]
+fn connection_refused_says_what_to_check() {
+    let scratch = Scratch::new();
+    let port = closed_port();
+    let text = format!(
+        "runbook: refused\ntitle: Nothing listens\nsteps:\n  - id: call\n    title: Call\n    http:\n      get: http://127.0.0.1:{port}/x\n"
+    );
+    let path = scratch.write("refused.yaml", text);
+    let outcome = Runbook::new(["exec"]).arg(path.display().to_string()).run();
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stdout.contains(&format!(
+            "connection refused by 127.0.0.1:{port}: nothing is listening there"
+        )),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn a_slow_answer_times_out() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let text = "runbook: slow\ntitle: Slow\nservices:\n  api: http://127.0.0.1:1\nsteps:\n  - id: wait\n    title: Wait\n    http:\n      get: \"{{ services.api }}/slow\"\n      timeout: 200ms\n";
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stdout.contains("no response from 127.0.0.1:"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("within 200ms"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn tls_to_a_plain_http_port_is_a_tls_error() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let text = format!(
+        "runbook: tls\ntitle: TLS\nsteps:\n  - id: call\n    title: Call\n    http:\n      get: https://{}/list\n",
+        server.addr
+    );
+    let path = scratch.write("tls.yaml", text);
+    let outcome = Runbook::new(["exec"]).arg(path.display().to_string()).run();
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stdout.contains("TLS handshake with 127.0.0.1:"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn a_non_json_body_where_json_is_needed() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let text = "runbook: text\ntitle: Text\nservices:\n  api: http://127.0.0.1:1\nsteps:\n  - id: read\n    title: Read\n    http:\n      get: \"{{ services.api }}/text\"\n    capture:\n      id: $.id\n";
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome
+            .stdout
+            .contains("capture `id`: the response body is not JSON (text/plain; charset=utf-8)"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn a_jsonpath_matching_nothing_or_several_values() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let text = "runbook: paths\ntitle: Paths\nservices:\n  api: http://127.0.0.1:1\nsteps:\n  - id: read\n    title: Read\n    http:\n      get: \"{{ services.api }}/list\"\n    capture:\n      nothing: $.nothing\n      several: $.items[*].id\n";
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1);
+    assert!(outcome.stdout.contains("capture `nothing`: $.nothing matched nothing in the response (an object with keys items, count)"), "{}", outcome.stdout);
+    assert!(
+        outcome
+            .stdout
+            .contains("capture `several`: $.items[*].id matched 2 values, expected exactly one"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn a_redirect_is_not_followed() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let text = "runbook: redirect\ntitle: Redirect\nservices:\n  api: http://127.0.0.1:1\nsteps:\n  - id: read\n    title: Read\n    http:\n      get: \"{{ services.api }}/redirect\"\n";
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome
+            .stdout
+            .contains("a redirect to http://elsewhere.example/, not followed"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn retry_polls_until_the_condition_holds() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = "runbook: poll\ntitle: Poll\nservices:\n  api: http://127.0.0.1:1\nsteps:\n  - id: wait-ready\n    title: Wait until ready\n    http:\n      get: \"{{ services.api }}/flaky\"\n    retry:\n      attempts: 5\n      interval: 10ms\n      backoff: 2\n      until: response.json.ready\n";
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().flaky_calls, 3);
+    assert!(outcome.stdout.contains("wait-ready: attempt 1/5 failed (`response.json.ready` does not hold yet); retrying in 10ms"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("GET 200 200 200"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn when_skips_and_for_each_repeats() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let steps = r#"  - id: cleanup
+    title: Delete each
+    for_each: ["{{ token_id }}", tok-404]
+    http:
+      delete: "{{ services.api }}/tokens/{{ item }}"
+      bearer: "{{ mgmt_token }}"
+    expect:
+      status: [200, 404]
+  - id: never
+    title: Never runs
+    when: name == 'other'
+    http:
+      get: "{{ services.api }}/list"
+"#;
+    let outcome = exec(&scratch, &rotation(steps), &server).run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(state.lock().unwrap().live.is_empty());
+    assert!(
+        outcome.stdout.contains("DELETE 200 404"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("skipped: `name == 'other'` is false"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn missing_input_names_the_env_vars_tried() {
+    let outcome = Runbook::new(["exec", "tests/fixtures/bad/inputs.yaml"]).run();
+    assert_eq!(outcome.code, 4);
+    assert!(
+        outcome.stderr.contains("missing required input `account_id` (The account): tried --var account_id, $CF_ACCOUNT_ID, $CLOUDFLARE_ACCOUNT_ID"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("tests/fixtures/bad/inputs.yaml:6:"),
+        "points at the input: {}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains(
+        "missing required input `token` (The API token): tried $CF_TOKEN, $CLOUDFLARE_TOKEN"
+    ));
+}
+
+#[test]
+fn an_input_failing_its_pattern_is_refused() {
+    let outcome = Runbook::new([
+        "exec",
+        "tests/fixtures/bad/inputs.yaml",
+        "--var",
+        "account_id=xyz",
+    ])
+    .env("CLOUDFLARE_TOKEN", "a-realistic-token-value")
+    .run();
+    assert_eq!(outcome.code, 4);
+    assert!(outcome.stderr.contains("input `account_id`: `xyz` from --var account_id does not match the pattern [0-9a-f]{32}"), "{}", outcome.stderr);
+}
+
+#[test]
+fn a_secret_input_cannot_be_given_on_the_command_line() {
+    let outcome = Runbook::new([
+        "exec",
+        "tests/fixtures/bad/inputs.yaml",
+        "--var",
+        "token=hunter2-canary",
+    ])
+    .run();
+    assert_eq!(outcome.code, 4);
+    assert!(
+        outcome
+            .stderr
+            .contains("input `token` is secret and cannot be given with --var"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains("export CF_TOKEN=… instead"));
+}
+
+#[test]
+fn unknown_var_and_service_overrides_are_errors() {
+    let outcome = Runbook::new([
+        "plan",
+        "tests/fixtures/bad/inputs.yaml",
+        "--var",
+        "acount_id=1",
+        "--service",
+        "apy=http://127.0.0.1:1",
+    ])
+    .run();
+    assert_eq!(outcome.code, 4);
+    assert!(
+        outcome.stderr.contains(
+            "--var acount_id: the runbook has no input `acount_id` (did you mean `account_id`?)"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("--service apy=…: the runbook has no service `apy` (did you mean `api`?)"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn the_legacy_env_var_is_the_fallback() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let path = scratch.write("runbook.yaml", rotation(""));
+    let outcome = Runbook::new(["exec"])
+        .arg(path.display().to_string())
+        .arg("--service")
+        .arg(format!("api={}", server.url()))
+        .env("LEGACY_MGMT_TOKEN", MANAGEMENT_TOKEN)
+        .run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().created, 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
+    use std::process::{Command, Stdio};
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let slow = "  - id: wait\n    title: Wait for a slow answer\n    http:\n      get: \"{{ services.api }}/slow\"\n";
+    let path = scratch.write("runbook.yaml", rotation(slow));
+    let child = Command::new(crate::support::BIN)
+        .arg("exec")
+        .arg(&path)
+        .arg("--service")
+        .arg(format!("api={}", server.url()))
+        .env_clear()
+        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains("STOPPED") && stdout.contains("interrupted while waiting for the response"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ABORTED during step wait"), "{stdout}");
+    assert!(stdout.contains("Delete token tok-1"), "{stdout}");
+}

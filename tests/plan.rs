@@ -1,0 +1,1 @@
+//! `runbook plan`: every step in order with its resolved request, no network.
