@@ -1,0 +1,196 @@
+//! The benchmark: `runbook exec` of generated rotations against a local server, and `runbook
+//! check` of a 1,000-step runbook. Run with `cargo bench`; the numbers go in the README.
+//!
+//! A rotation is three HTTP steps: POST create (JSON body, bearer) capturing an id and a secret,
+//! GET with the captured values as headers, DELETE by the captured id. Time is wall-clock of
+//! the whole process (start-up included), the median of several runs; memory is the peak
+//! resident set of the process (getrusage of the child).
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_runbook");
+const TOKEN: &str = "bench-management-token-0123456789abcdef";
+
+#[derive(Default)]
+struct Store {
+    next: AtomicU64,
+    live: Mutex<HashMap<String, String>>,
+}
+
+fn server() -> String {
+    let store = Arc::new(Store::default());
+    let router = Router::new()
+        .route(
+            "/tokens",
+            post(|State(store): State<Arc<Store>>, Json(body): Json<Value>| async move {
+                let id = store.next.fetch_add(1, Ordering::Relaxed).to_string();
+                let secret = format!("secret-{id}-{}", body["name"].as_str().unwrap_or(""));
+                store.live.lock().unwrap().insert(id.clone(), secret.clone());
+                (StatusCode::CREATED, Json(json!({"success": true, "result": {"id": id, "secret": secret}})))
+            }),
+        )
+        .route(
+            "/tokens/{id}",
+            get(|State(store): State<Arc<Store>>, Path(id): Path<String>, headers: HeaderMap| async move {
+                let live = store.live.lock().unwrap();
+                let given = headers.get("x-token-secret").and_then(|value| value.to_str().ok());
+                if live.get(&id).map(String::as_str) == given {
+                    (StatusCode::OK, Json(json!({"success": true, "result": {"status": "active"}})))
+                } else {
+                    (StatusCode::UNAUTHORIZED, Json(json!({"success": false})))
+                }
+            })
+            .delete(|State(store): State<Arc<Store>>, Path(id): Path<String>| async move {
+                store.live.lock().unwrap().remove(&id);
+                Json(json!({"success": true, "result": {"id": id}}))
+            }),
+        )
+        .with_state(store);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            sender.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, router).await.unwrap();
+        });
+    });
+    format!("http://{}", receiver.recv().unwrap())
+}
+
+fn rotations(count: usize) -> String {
+    let mut text = String::from(
+        "runbook: bench\ntitle: Benchmark rotations\nservices:\n  api: http://127.0.0.1:1\ninputs:\n  token: { env: [BENCH_TOKEN], secret: true }\nsteps:\n",
+    );
+    for n in 0..count {
+        text.push_str(&format!(
+            r#"  - id: create-{n}
+    title: Create token {n}
+    http:
+      post: "{{{{ services.api }}}}/tokens"
+      bearer: "{{{{ token }}}}"
+      json: {{ name: "rotation-{n}", duration: 8760h }}
+    expect: {{ status: 201 }}
+    capture:
+      id_{n}: $.result.id
+      secret_{n}: {{ json: $.result.secret, secret: true }}
+  - id: verify-{n}
+    title: Verify token {n}
+    http:
+      get: "{{{{ services.api }}}}/tokens/{{{{ id_{n} }}}}"
+      headers:
+        X-Token-Id: "{{{{ id_{n} }}}}"
+        X-Token-Secret: "{{{{ secret_{n} }}}}"
+    expect: {{ status: 200, json: {{ $.result.status: active }} }}
+  - id: delete-{n}
+    title: Delete token {n}
+    http:
+      delete: "{{{{ services.api }}}}/tokens/{{{{ id_{n} }}}}"
+      bearer: "{{{{ token }}}}"
+    expect: {{ status: 200 }}
+"#
+        ));
+    }
+    text
+}
+
+fn check_steps(count: usize) -> String {
+    let mut text = String::from(
+        "runbook: big\ntitle: A 1,000-step runbook\nservices:\n  api: https://api.example.com\ninputs:\n  account: { env: [ACCOUNT], pattern: \"[0-9a-f]{32}\" }\n  token: { env: [TOKEN], secret: true }\nsteps:\n",
+    );
+    for n in 0..count {
+        text.push_str(&format!(
+            "  - id: step-{n}\n    title: Step {n}\n    http:\n      post: \"{{{{ services.api }}}}/accounts/{{{{ account }}}}/items\"\n      bearer: \"{{{{ token }}}}\"\n      json: {{ name: \"item-{n}\", index: {n} }}\n    expect:\n      status: 201\n      json:\n        $.success: true\n        $.result.name: {{ matches: \"^item-\" }}\n    capture:\n      item_{n}: $.result.id\n    rollback: Delete item {{{{ item_{n} }}}}.\n"
+        ));
+    }
+    text
+}
+
+/// Runs the binary once: (wall time, peak RSS in KiB, exit code).
+fn measure(args: &[&str], env: &[(&str, &str)]) -> (Duration, u64, i32) {
+    let started = Instant::now();
+    let mut command = Command::new(BIN);
+    command.args(args).env_clear().stdout(Stdio::null()).stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let child = command.spawn().expect("the binary starts");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // wait4 reports the child's own peak RSS (ru_maxrss, KiB on Linux).
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = started.elapsed();
+    assert_eq!(waited, pid, "wait4 failed");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    (elapsed, usage.ru_maxrss as u64, code)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn bench_exec(base: &str, dir: &std::path::Path, count: usize, runs: usize) -> (Duration, u64) {
+    let path = dir.join(format!("rotations-{count}.yaml"));
+    std::fs::write(&path, rotations(count)).unwrap();
+    let service = format!("api={base}");
+    let path = path.display().to_string();
+    let mut times = Vec::new();
+    let mut peak = 0;
+    for _ in 0..runs {
+        let (elapsed, rss, code) = measure(&["exec", &path, "--service", &service], &[("BENCH_TOKEN", TOKEN)]);
+        assert_eq!(code, 0, "the benchmark runbook must succeed");
+        times.push(elapsed);
+        peak = peak.max(rss);
+    }
+    (median(times), peak)
+}
+
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let runs = if quick { 3 } else { 11 };
+    let dir = tempfile::tempdir().unwrap();
+    let base = server();
+
+    println!("runbook benchmark ({runs} runs each, median wall time of the whole process)\n");
+    let (one, one_rss) = bench_exec(&base, dir.path(), 1, runs);
+    let (many, many_rss) = bench_exec(&base, dir.path(), 200, runs);
+    let per_rotation = many.as_secs_f64() * 1000.0 / 200.0;
+    let marginal = (many.as_secs_f64() - one.as_secs_f64()) * 1000.0 / 199.0;
+    println!("exec, N = 1 rotation (3 HTTP steps):     {:>8.2} ms   peak RSS {:>5.1} MiB", ms(one), mib(one_rss));
+    println!("exec, N = 200 rotations (600 HTTP steps): {:>8.2} ms   peak RSS {:>5.1} MiB", ms(many), mib(many_rss));
+    println!("  per rotation (total / 200):             {per_rotation:>8.3} ms");
+    println!("  per rotation (marginal, (T200-T1)/199): {marginal:>8.3} ms");
+
+    let big = dir.path().join("check-1000.yaml");
+    std::fs::write(&big, check_steps(1000)).unwrap();
+    let big = big.display().to_string();
+    let mut times = Vec::new();
+    let mut peak = 0;
+    for _ in 0..runs {
+        let (elapsed, rss, code) = measure(&["check", &big], &[]);
+        assert_eq!(code, 0, "the 1,000-step runbook must be valid");
+        times.push(elapsed);
+        peak = peak.max(rss);
+    }
+    println!("check, 1,000 steps:                       {:>8.2} ms   peak RSS {:>5.1} MiB", ms(median(times)), mib(peak));
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
