@@ -1,1 +1,2 @@
 //! runbook: a declarative runbook engine.
+pub mod emulator;
