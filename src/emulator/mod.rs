@@ -276,8 +276,9 @@ impl Drop for BackgroundEmulator {
 }
 
 /// Runs the emulator in the foreground for `runbook emulator`: prints where it listens, the
-/// service URLs and `export NAME=value` lines for the seeded credentials, then serves until
-/// Ctrl-C.
+/// service URLs and `export NAME=value` lines (`RUNBOOK_EMULATOR_URL`, then the seeded
+/// credentials), then serves until Ctrl-C. Everything but the exports is a `#` comment, so the
+/// output can be `eval`ed by a shell.
 pub async fn run_standalone(config: EmulatorConfig) -> std::io::Result<()> {
     use secrecy::ExposeSecret;
     use std::io::Write;
@@ -293,6 +294,11 @@ pub async fn run_standalone(config: EmulatorConfig) -> std::io::Result<()> {
     for (service, url) in emulator.service_urls() {
         writeln!(out, "# service {service:<10} {url}")?;
     }
+    writeln!(
+        out,
+        "export RUNBOOK_EMULATOR_URL={}",
+        shell_quote(&emulator.url())
+    )?;
     for (name, value) in emulator.credentials() {
         writeln!(out, "export {name}={}", shell_quote(value.expose_secret()))?;
     }

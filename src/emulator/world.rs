@@ -30,8 +30,9 @@ pub struct Faults {
     pub github_fail_writes: bool,
 }
 
-/// Everything the emulated services hold. Read it through [`crate::emulator::Emulator::world`];
-/// do not hold the guard across an `.await`, as the server needs the same lock.
+/// Everything the emulated services hold. Read it through [`crate::emulator::Emulator::world`].
+/// The guard is the server's own lock: drop it before any `.await` and before calling another
+/// `Emulator` method such as `credentials()`, or the caller deadlocks.
 pub struct World {
     /// The fault switches.
     pub faults: Faults,

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::http::{bearer, json_body};
 use super::random;
+use secrets::{V3, V4};
 use state::Caller;
 
 /// Seconds an access token lives: the universal-auth default of 30 days.
@@ -25,21 +26,21 @@ const ACCESS_TOKEN_TTL_SECONDS: u64 = 2_592_000;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/universal-auth/login", post(login))
-        .route("/api/v4/secrets", get(secrets::list_v4))
+        .route("/api/v4/secrets", get(secrets::list::<V4>))
         .route(
             "/api/v4/secrets/{secret_name}",
-            get(secrets::get_v4)
-                .post(secrets::create_v4)
-                .patch(secrets::update_v4)
-                .delete(secrets::delete_v4),
+            get(secrets::get::<V4>)
+                .post(secrets::create::<V4>)
+                .patch(secrets::update::<V4>)
+                .delete(secrets::delete::<V4>),
         )
-        .route("/api/v3/secrets/raw", get(secrets::list_v3))
+        .route("/api/v3/secrets/raw", get(secrets::list::<V3>))
         .route(
             "/api/v3/secrets/raw/{secret_name}",
-            get(secrets::get_v3)
-                .post(secrets::create_v3)
-                .patch(secrets::update_v3)
-                .delete(secrets::delete_v3),
+            get(secrets::get::<V3>)
+                .post(secrets::create::<V3>)
+                .patch(secrets::update::<V3>)
+                .delete(secrets::delete::<V3>),
         )
         .route(
             "/api/v1/secret/{secret_id}/secret-versions",

@@ -18,9 +18,28 @@ use crate::emulator::world::World;
 
 /// Which generation of the API a request came through.
 #[derive(Clone, Copy)]
-enum Dialect {
+pub(super) enum Dialect {
     V4,
     V3,
+}
+
+/// Picks the dialect at compile time, so one handler function serves both route families.
+pub(super) trait Generation {
+    const DIALECT: Dialect;
+}
+
+/// The current routes, under `/api/v4/secrets`, naming the project by `projectId`.
+pub(super) struct V4;
+
+/// The older raw routes, under `/api/v3/secrets/raw`, naming it by `workspaceId` or a slug.
+pub(super) struct V3;
+
+impl Generation for V4 {
+    const DIALECT: Dialect = Dialect::V4;
+}
+
+impl Generation for V3 {
+    const DIALECT: Dialect = Dialect::V3;
 }
 
 /// Request parameters, from the query string (reads) or the JSON body (writes).
@@ -189,19 +208,19 @@ fn single(secret: &StoredSecret, project_id: &str) -> Response {
         .into_response()
 }
 
-fn get(
-    state: &AppState,
-    dialect: Dialect,
-    name: &str,
-    query: HashMap<String, String>,
-    headers: &HeaderMap,
+/// Reads a secret by name, at its newest version or the one `version` names.
+pub(super) async fn get<G: Generation>(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = authenticate(state, headers) {
+    if let Err(response) = authenticate(&state, &headers) {
         return response;
     }
     let parameters = from_query(query);
     let world = state.world();
-    let location = match locate(&world, dialect, &parameters, true) {
+    let location = match locate(&world, G::DIALECT, &parameters, true) {
         Ok(location) => location,
         Err(response) => return response,
     };
@@ -210,7 +229,7 @@ fn get(
         Err(response) => return response,
     };
     let Some(index) = find_index(&world, &location, name.trim()) else {
-        return secret_not_found(name);
+        return secret_not_found(&name);
     };
     let secret = &world.infisical.secrets[index];
     let version = match text(&parameters, "version") {
@@ -239,18 +258,18 @@ fn get(
     axum::Json(body).into_response()
 }
 
-fn list(
-    state: &AppState,
-    dialect: Dialect,
-    query: HashMap<String, String>,
-    headers: &HeaderMap,
+/// Lists a folder's secrets (with `recursive=true`, its subfolders' too).
+pub(super) async fn list<G: Generation>(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = authenticate(state, headers) {
+    if let Err(response) = authenticate(&state, &headers) {
         return response;
     }
     let parameters = from_query(query);
     let world = state.world();
-    let location = match locate(&world, dialect, &parameters, true) {
+    let location = match locate(&world, G::DIALECT, &parameters, true) {
         Ok(location) => location,
         Err(response) => return response,
     };
@@ -275,22 +294,22 @@ fn list(
     axum::Json(json!({ "secrets": secrets, "imports": [] })).into_response()
 }
 
-fn create(
-    state: &AppState,
-    dialect: Dialect,
-    name: &str,
-    body: &[u8],
-    headers: &HeaderMap,
+/// Creates a secret at version 1 (200, as Infisical answers); an existing name is an error.
+pub(super) async fn create<G: Generation>(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    if let Err(response) = authenticate(state, headers) {
+    if let Err(response) = authenticate(&state, &headers) {
         return response;
     }
-    let parameters = match from_body(body) {
+    let parameters = match from_body(&body) {
         Ok(parameters) => parameters,
         Err(response) => return response,
     };
     let mut world = state.world();
-    let location = match locate(&world, dialect, &parameters, false) {
+    let location = match locate(&world, G::DIALECT, &parameters, false) {
         Ok(location) => location,
         Err(response) => return response,
     };
@@ -328,22 +347,22 @@ fn create(
     response
 }
 
-fn update(
-    state: &AppState,
-    dialect: Dialect,
-    name: &str,
-    body: &[u8],
-    headers: &HeaderMap,
+/// Updates a secret's value, name or comment, writing a new version; a missing one is a 404.
+pub(super) async fn update<G: Generation>(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    if let Err(response) = authenticate(state, headers) {
+    if let Err(response) = authenticate(&state, &headers) {
         return response;
     }
-    let parameters = match from_body(body) {
+    let parameters = match from_body(&body) {
         Ok(parameters) => parameters,
         Err(response) => return response,
     };
     let mut world = state.world();
-    let location = match locate(&world, dialect, &parameters, false) {
+    let location = match locate(&world, G::DIALECT, &parameters, false) {
         Ok(location) => location,
         Err(response) => return response,
     };
@@ -363,7 +382,7 @@ fn update(
         );
     }
     let Some(index) = find_index(&world, &location, name.trim()) else {
-        return secret_not_found(name);
+        return secret_not_found(&name);
     };
     if world.faults.infisical_fail_writes {
         return writes_failing();
@@ -393,27 +412,27 @@ fn update(
     single(secret, &project_id)
 }
 
-fn delete(
-    state: &AppState,
-    dialect: Dialect,
-    name: &str,
-    body: &[u8],
-    headers: &HeaderMap,
+/// Deletes a secret, its parameters in a JSON body, and answers with what was deleted.
+pub(super) async fn delete<G: Generation>(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    if let Err(response) = authenticate(state, headers) {
+    if let Err(response) = authenticate(&state, &headers) {
         return response;
     }
-    let parameters = match from_body(body) {
+    let parameters = match from_body(&body) {
         Ok(parameters) => parameters,
         Err(response) => return response,
     };
     let mut world = state.world();
-    let location = match locate(&world, dialect, &parameters, false) {
+    let location = match locate(&world, G::DIALECT, &parameters, false) {
         Ok(location) => location,
         Err(response) => return response,
     };
     let Some(index) = find_index(&world, &location, name.trim()) else {
-        return secret_not_found(name);
+        return secret_not_found(&name);
     };
     if world.faults.infisical_fail_writes {
         return writes_failing();
@@ -421,92 +440,4 @@ fn delete(
     let secret = world.infisical.secrets.remove(index);
     tracing::info!(environment = %location.environment, path = %location.path, name = %secret.key, "deleted an Infisical secret");
     single(&secret, &world.infisical.project_id)
-}
-
-pub(super) async fn get_v4(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    get(&state, Dialect::V4, &name, query, &headers)
-}
-
-pub(super) async fn get_v3(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    get(&state, Dialect::V3, &name, query, &headers)
-}
-
-pub(super) async fn list_v4(
-    State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    list(&state, Dialect::V4, query, &headers)
-}
-
-pub(super) async fn list_v3(
-    State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    list(&state, Dialect::V3, query, &headers)
-}
-
-pub(super) async fn create_v4(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    create(&state, Dialect::V4, &name, &body, &headers)
-}
-
-pub(super) async fn create_v3(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    create(&state, Dialect::V3, &name, &body, &headers)
-}
-
-pub(super) async fn update_v4(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    update(&state, Dialect::V4, &name, &body, &headers)
-}
-
-pub(super) async fn update_v3(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    update(&state, Dialect::V3, &name, &body, &headers)
-}
-
-pub(super) async fn delete_v4(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    delete(&state, Dialect::V4, &name, &body, &headers)
-}
-
-pub(super) async fn delete_v3(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    delete(&state, Dialect::V3, &name, &body, &headers)
 }
