@@ -382,3 +382,44 @@ async fn pages_projects_need_a_pages_token() {
     .await;
     assert_eq!(management.status, 403);
 }
+
+#[tokio::test]
+async fn rotate_with_a_grace_period_keeps_the_old_secret_until_then() {
+    let emulator = start().await;
+    let account = credential(&emulator, "CF_ACCOUNT_ID");
+    let id = credential(&emulator, "CF_ACCESS_SVC_VAULT_TOKEN_ID");
+    let url = format!(
+        "{}/client/v4/accounts/{account}/access/service_tokens/{id}/rotate",
+        emulator.url()
+    );
+    let (client_id, old_secret) = {
+        let world = emulator.world();
+        let token = world.cloudflare().service_token(&id).expect("seeded");
+        (token.client_id.clone(), token.client_secret().to_owned())
+    };
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+
+    let rotated = send(with_json(
+        Client::new().post(url).header(
+            "authorization",
+            bearer(&credential(&emulator, "CF_ACCESS_MGMT")),
+        ),
+        &json!({ "previous_client_secret_expires_at": until.to_string() }),
+    ))
+    .await;
+    assert_eq!(rotated.status, 200);
+    let new_secret = rotated.body["result"]["client_secret"]
+        .as_str()
+        .expect("a new secret");
+    let world = emulator.world();
+    assert!(
+        world
+            .cloudflare()
+            .service_token_pair_is_live(&client_id, &old_secret)
+    );
+    assert!(
+        world
+            .cloudflare()
+            .service_token_pair_is_live(&client_id, new_secret)
+    );
+}

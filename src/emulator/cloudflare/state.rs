@@ -44,8 +44,9 @@ impl Permission {
     }
 }
 
-/// A user API token. Its value can be rolled; id, name and permissions survive a roll.
-#[derive(Clone, Debug)]
+/// A user API token. Its value can be rolled; id, name and permissions survive a roll. Types
+/// that hold a secret value here have no `Debug`, so they cannot end up in a log by accident.
+#[derive(Clone)]
 pub struct UserToken {
     pub id: String,
     pub name: String,
@@ -115,7 +116,7 @@ fn permission_group_id(permission: Permission) -> &'static str {
 }
 
 /// An Access service token. Deleting one removes it from the account.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServiceToken {
     pub id: String,
     pub name: String,

@@ -218,7 +218,7 @@ fn read_list(
     let secrets: Vec<Value> = store
         .secrets()
         .iter()
-        .skip((page - 1) * per_page)
+        .skip((page - 1).saturating_mul(per_page))
         .take(per_page)
         .map(secret_json)
         .collect();

@@ -50,7 +50,7 @@ impl SealingKey {
 
 /// An Actions secret. GitHub never returns the value; the emulator keeps the plaintext so tests
 /// can check what was written.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct GithubSecret {
     pub name: String,
     pub(crate) value: String,

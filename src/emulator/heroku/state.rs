@@ -11,7 +11,7 @@ use crate::emulator::http::seconds;
 use crate::emulator::random;
 
 /// A release: a numbered snapshot of the app's config.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Release {
     pub id: String,
     pub version: u64,
@@ -44,7 +44,7 @@ pub(crate) struct Restart {
 }
 
 /// A Heroku app.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HerokuApp {
     pub id: String,
     pub name: String,

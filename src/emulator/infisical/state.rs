@@ -28,7 +28,7 @@ pub struct Environment {
 }
 
 /// One value a secret has held. Versions start at 1 and never change once written.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SecretVersion {
     pub version: u32,
     pub(crate) value: String,
@@ -43,7 +43,7 @@ impl SecretVersion {
 }
 
 /// A secret at an environment and folder, with every version it has had.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct StoredSecret {
     pub id: String,
     pub environment: String,
