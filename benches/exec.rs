@@ -29,36 +29,60 @@ struct Store {
 
 fn server() -> String {
     let store = Arc::new(Store::default());
-    let router = Router::new()
-        .route(
-            "/tokens",
-            post(|State(store): State<Arc<Store>>, Json(body): Json<Value>| async move {
-                let id = store.next.fetch_add(1, Ordering::Relaxed).to_string();
-                let secret = format!("secret-{id}-{}", body["name"].as_str().unwrap_or(""));
-                store.live.lock().unwrap().insert(id.clone(), secret.clone());
-                (StatusCode::CREATED, Json(json!({"success": true, "result": {"id": id, "secret": secret}})))
-            }),
-        )
-        .route(
-            "/tokens/{id}",
-            get(|State(store): State<Arc<Store>>, Path(id): Path<String>, headers: HeaderMap| async move {
-                let live = store.live.lock().unwrap();
-                let given = headers.get("x-token-secret").and_then(|value| value.to_str().ok());
-                if live.get(&id).map(String::as_str) == given {
-                    (StatusCode::OK, Json(json!({"success": true, "result": {"status": "active"}})))
-                } else {
-                    (StatusCode::UNAUTHORIZED, Json(json!({"success": false})))
-                }
-            })
-            .delete(|State(store): State<Arc<Store>>, Path(id): Path<String>| async move {
-                store.live.lock().unwrap().remove(&id);
-                Json(json!({"success": true, "result": {"id": id}}))
-            }),
-        )
-        .with_state(store);
+    let router =
+        Router::new()
+            .route(
+                "/tokens",
+                post(
+                    |State(store): State<Arc<Store>>, Json(body): Json<Value>| async move {
+                        let id = store.next.fetch_add(1, Ordering::Relaxed).to_string();
+                        let secret = format!("secret-{id}-{}", body["name"].as_str().unwrap_or(""));
+                        store
+                            .live
+                            .lock()
+                            .unwrap()
+                            .insert(id.clone(), secret.clone());
+                        (
+                            StatusCode::CREATED,
+                            Json(json!({"success": true, "result": {"id": id, "secret": secret}})),
+                        )
+                    },
+                ),
+            )
+            .route(
+                "/tokens/{id}",
+                get(
+                    |State(store): State<Arc<Store>>,
+                     Path(id): Path<String>,
+                     headers: HeaderMap| async move {
+                        let live = store.live.lock().unwrap();
+                        let given = headers
+                            .get("x-token-secret")
+                            .and_then(|value| value.to_str().ok());
+                        if live.get(&id).map(String::as_str) == given {
+                            (
+                                StatusCode::OK,
+                                Json(json!({"success": true, "result": {"status": "active"}})),
+                            )
+                        } else {
+                            (StatusCode::UNAUTHORIZED, Json(json!({"success": false})))
+                        }
+                    },
+                )
+                .delete(
+                    |State(store): State<Arc<Store>>, Path(id): Path<String>| async move {
+                        store.live.lock().unwrap().remove(&id);
+                        Json(json!({"success": true, "result": {"id": id}}))
+                    },
+                ),
+            )
+            .with_state(store);
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             sender.send(listener.local_addr().unwrap()).unwrap();
@@ -117,10 +141,16 @@ fn check_steps(count: usize) -> String {
 }
 
 /// Runs the binary once: (wall time, peak RSS in KiB, exit code).
+// The child is reaped by wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn measure(args: &[&str], env: &[(&str, &str)]) -> (Duration, u64, i32) {
     let started = Instant::now();
     let mut command = Command::new(BIN);
-    command.args(args).env_clear().stdout(Stdio::null()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .env_clear()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     for (name, value) in env {
         command.env(name, value);
     }
@@ -132,7 +162,11 @@ fn measure(args: &[&str], env: &[(&str, &str)]) -> (Duration, u64, i32) {
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let elapsed = started.elapsed();
     assert_eq!(waited, pid, "wait4 failed");
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     (elapsed, usage.ru_maxrss as u64, code)
 }
 
@@ -149,7 +183,10 @@ fn bench_exec(base: &str, dir: &std::path::Path, count: usize, runs: usize) -> (
     let mut times = Vec::new();
     let mut peak = 0;
     for _ in 0..runs {
-        let (elapsed, rss, code) = measure(&["exec", &path, "--service", &service], &[("BENCH_TOKEN", TOKEN)]);
+        let (elapsed, rss, code) = measure(
+            &["exec", &path, "--service", &service],
+            &[("BENCH_TOKEN", TOKEN)],
+        );
         assert_eq!(code, 0, "the benchmark runbook must succeed");
         times.push(elapsed);
         peak = peak.max(rss);
@@ -168,8 +205,16 @@ fn main() {
     let (many, many_rss) = bench_exec(&base, dir.path(), 200, runs);
     let per_rotation = many.as_secs_f64() * 1000.0 / 200.0;
     let marginal = (many.as_secs_f64() - one.as_secs_f64()) * 1000.0 / 199.0;
-    println!("exec, N = 1 rotation (3 HTTP steps):     {:>8.2} ms   peak RSS {:>5.1} MiB", ms(one), mib(one_rss));
-    println!("exec, N = 200 rotations (600 HTTP steps): {:>8.2} ms   peak RSS {:>5.1} MiB", ms(many), mib(many_rss));
+    println!(
+        "exec, N = 1 rotation (3 HTTP steps):     {:>8.2} ms   peak RSS {:>5.1} MiB",
+        ms(one),
+        mib(one_rss)
+    );
+    println!(
+        "exec, N = 200 rotations (600 HTTP steps): {:>8.2} ms   peak RSS {:>5.1} MiB",
+        ms(many),
+        mib(many_rss)
+    );
     println!("  per rotation (total / 200):             {per_rotation:>8.3} ms");
     println!("  per rotation (marginal, (T200-T1)/199): {marginal:>8.3} ms");
 
@@ -184,7 +229,11 @@ fn main() {
         times.push(elapsed);
         peak = peak.max(rss);
     }
-    println!("check, 1,000 steps:                       {:>8.2} ms   peak RSS {:>5.1} MiB", ms(median(times)), mib(peak));
+    println!(
+        "check, 1,000 steps:                       {:>8.2} ms   peak RSS {:>5.1} MiB",
+        ms(median(times)),
+        mib(peak)
+    );
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod diagnostic;
+pub mod emulator;
 pub mod exit;
 pub mod logging;
 pub mod plan;

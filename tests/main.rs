@@ -3,6 +3,7 @@
 mod support;
 
 mod check;
+mod emulator;
 mod exec;
 mod plan;
 mod schema;

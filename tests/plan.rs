@@ -8,12 +8,21 @@ const MGMT: &str = "plan-canary-mgmt-token-0123456789";
 
 #[test]
 fn plan_of_the_access_service_token_runbook() {
-    let outcome = Runbook::new(["plan", RUNBOOK, "--var", "account_id=0123456789abcdef0123456789abcdef"])
-        .env("CF_ACCESS_MGMT", MGMT)
-        .run();
+    let outcome = Runbook::new([
+        "plan",
+        RUNBOOK,
+        "--var",
+        "account_id=0123456789abcdef0123456789abcdef",
+    ])
+    .env("CF_ACCESS_MGMT", MGMT)
+    .run();
     assert_eq!(outcome.code, 0, "{outcome:?}");
     assert!(!outcome.all().contains(MGMT));
-    assert!(outcome.stdout.contains("mgmt_token      ***"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("mgmt_token      ***"),
+        "{}",
+        outcome.stdout
+    );
     assert!(outcome.stdout.contains("<old_token_id>"));
     stable().bind(|| insta::assert_snapshot!("plan_access_service_token", outcome.stdout));
 }
@@ -21,27 +30,61 @@ fn plan_of_the_access_service_token_runbook() {
 #[test]
 fn plan_needs_no_network_and_no_inputs() {
     // Every service points at a port nobody listens on; the plan does not care.
-    let outcome = Runbook::new(["plan", RUNBOOK, "--service", "cloudflare=http://127.0.0.1:9"]).run();
+    let outcome = Runbook::new([
+        "plan",
+        RUNBOOK,
+        "--service",
+        "cloudflare=http://127.0.0.1:9",
+    ])
+    .run();
     assert_eq!(outcome.code, 0, "{outcome:?}");
-    assert!(outcome.stdout.contains("GET http://127.0.0.1:9/accounts/<account_id>/access/service_tokens"), "{}", outcome.stdout);
-    assert!(outcome.stdout.contains("MISSING: set $CF_ACCESS_MGMT or $CLOUDFLARE_ACCESS_MGMT_TOKEN"), "{}", outcome.stdout);
+    assert!(
+        outcome
+            .stdout
+            .contains("GET http://127.0.0.1:9/accounts/<account_id>/access/service_tokens"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("MISSING: set $CF_ACCESS_MGMT or $CLOUDFLARE_ACCESS_MGMT_TOKEN"),
+        "{}",
+        outcome.stdout
+    );
 }
 
 #[test]
 fn plan_as_json_lines() {
-    let outcome = Runbook::new(["plan", RUNBOOK, "--output", "json"]).env("CLOUDFLARE_ACCESS_MGMT_TOKEN", MGMT).run();
+    let outcome = Runbook::new(["plan", RUNBOOK, "--output", "json"])
+        .env("CLOUDFLARE_ACCESS_MGMT_TOKEN", MGMT)
+        .run();
     assert_eq!(outcome.code, 0, "{outcome:?}");
     assert!(!outcome.all().contains(MGMT));
     let events = outcome.json_lines();
     assert_eq!(events[0]["event"], "plan");
-    let mgmt = events[0]["inputs"].as_array().unwrap().iter().find(|input| input["name"] == "mgmt_token").unwrap();
+    let mgmt = events[0]["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|input| input["name"] == "mgmt_token")
+        .unwrap();
     assert_eq!(mgmt["display"], "***");
-    assert_eq!(mgmt["source"], serde_json::json!({"from": "env", "name": "CLOUDFLARE_ACCESS_MGMT_TOKEN"}));
-    let steps: Vec<&serde_json::Value> = events.iter().filter(|event| event["event"] == "plan_step").collect();
+    assert_eq!(
+        mgmt["source"],
+        serde_json::json!({"from": "env", "name": "CLOUDFLARE_ACCESS_MGMT_TOKEN"})
+    );
+    let steps: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|event| event["event"] == "plan_step")
+        .collect();
     assert_eq!(steps.len(), 4);
     assert_eq!(steps[1]["effect"], "mutating");
     assert_eq!(steps[3]["effect"], "irreversible");
-    assert_eq!(steps[1]["captures"][2], serde_json::json!({"name": "new_client_secret", "secret": "once"}));
+    assert_eq!(
+        steps[1]["captures"][2],
+        serde_json::json!({"name": "new_client_secret", "secret": "once"})
+    );
 }
 
 #[test]

@@ -1,0 +1,131 @@
+//! User API tokens (verify, list, roll in place) and the Pages project list that the runbooks use
+//! to prove a rolled Pages token still works.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::state::Permission;
+use super::{
+    Paging, Scope, authenticate, failure, invalid_token, malformed_body, success, success_page,
+};
+use crate::emulator::AppState;
+use crate::emulator::http::{bearer, json_body, microseconds};
+use crate::emulator::random;
+
+/// `GET /user/tokens/verify`: Bearer only; a dead value is 401 with code 1000.
+pub(super) async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let world = state.world();
+    let Some(value) = bearer(&headers) else {
+        return failure(
+            StatusCode::BAD_REQUEST,
+            9106,
+            "Missing X-Auth-Key, X-Auth-Email or Authorization headers",
+        );
+    };
+    let Some(token) = world.cloudflare.user_token_by_value(value) else {
+        return invalid_token();
+    };
+    let body = json!({
+        "success": true,
+        "errors": [],
+        "messages": [{ "code": 10000, "message": "This API Token is valid and active", "type": null }],
+        "result": {
+            "id": token.id,
+            "status": "active",
+            "expires_on": token.expires_on.map(microseconds),
+            "not_before": Value::Null,
+        },
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// `GET /user/tokens`: needs "API Tokens Write" (read would do on the real API; the world has
+/// no read-only token).
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let world = state.world();
+    if let Err(response) = authenticate(&world, &headers, Scope::User, Permission::ApiTokensWrite) {
+        return response;
+    }
+    let account = &world.cloudflare;
+    let mut tokens: Vec<_> = account.user_tokens.iter().collect();
+    tokens.sort_by_key(|token| token.issued_on);
+    if query.get("direction").map(String::as_str) == Some("desc") {
+        tokens.reverse();
+    }
+    let items = tokens
+        .into_iter()
+        .map(|token| token.to_json(&account.account_id, &account.user_id))
+        .collect();
+    // The description bounds per_page to 5..=50.
+    success_page(items, Paging::from_query(&query, 20, (5, 50)))
+}
+
+/// `PUT /user/tokens/{id}/value`: needs a JSON body (`{}`), answers the new value as a bare
+/// string, and kills the old value at once. id, name, policies and expiry are kept.
+pub(super) async fn roll(
+    State(state): State<AppState>,
+    Path(token_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut world = state.world();
+    if let Err(response) = authenticate(&world, &headers, Scope::User, Permission::ApiTokensWrite) {
+        return response;
+    }
+    let Ok(Value::Object(_)) = json_body(&body) else {
+        return malformed_body();
+    };
+    let Some(token) = world
+        .cloudflare
+        .user_tokens
+        .iter_mut()
+        .find(|token| token.id == token_id)
+    else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            7003,
+            &format!(
+                "Could not route to /user/tokens/{token_id}/value, perhaps your object identifier is invalid?"
+            ),
+        );
+    };
+    token.value = random::token(40);
+    token.modified_on = Timestamp::now();
+    tracing::info!(id = %token.id, "rolled a user API token");
+    success(StatusCode::OK, Value::String(token.value.clone()))
+}
+
+/// `GET /accounts/{account_id}/pages/projects`: needs Pages read.
+pub(super) async fn pages_projects(
+    State(state): State<AppState>,
+    Path(account_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let world = state.world();
+    if let Err(response) = authenticate(
+        &world,
+        &headers,
+        Scope::Account(&account_id),
+        Permission::PagesRead,
+    ) {
+        return response;
+    }
+    let items = world
+        .cloudflare
+        .pages_projects
+        .iter()
+        .map(|project| project.to_json())
+        .collect();
+    success_page(items, Paging::from_query(&query, 10, (1, 100)))
+}

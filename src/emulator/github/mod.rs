@@ -1,0 +1,476 @@
+//! The GitHub REST surface for Actions secrets: repository info, the sealing public key, and
+//! secrets that are written as libsodium sealed boxes (201 when created, 204 when updated),
+//! repository-wide and per environment.
+
+pub(crate) mod state;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::http::{BodyError, authorization, json_body, request_base_url, seconds};
+use super::world::World;
+use state::{GithubRepository, OpenError, SecretStore};
+
+const DOCUMENTATION_URL: &str = "https://docs.github.com/rest/actions/secrets";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/repos/{owner}/{repo}", get(repository))
+        .route("/repos/{owner}/{repo}/actions/secrets", get(list))
+        .route(
+            "/repos/{owner}/{repo}/actions/secrets/public-key",
+            get(public_key),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/secrets/{secret_name}",
+            get(secret).put(put_secret).delete(delete_secret),
+        )
+        .route(
+            "/repos/{owner}/{repo}/environments/{environment}",
+            get(environment),
+        )
+        .route(
+            "/repos/{owner}/{repo}/environments/{environment}/secrets",
+            get(environment_list),
+        )
+        .route(
+            "/repos/{owner}/{repo}/environments/{environment}/secrets/public-key",
+            get(environment_public_key),
+        )
+        .route(
+            "/repos/{owner}/{repo}/environments/{environment}/secrets/{secret_name}",
+            get(environment_secret)
+                .put(environment_put_secret)
+                .delete(environment_delete_secret),
+        )
+}
+
+/// GitHub's error body, `{message, documentation_url, status}` (status as a string).
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
+    let body = json!({
+        "message": message,
+        "documentation_url": DOCUMENTATION_URL,
+        "status": status.as_u16().to_string(),
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// Checks the token (`Bearer` or the legacy `token` scheme) and finds the repository. A private
+/// repository the caller cannot see is a 404, as on GitHub.
+fn repository_for<'w>(
+    world: &'w World,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+) -> Result<&'w GithubRepository, Response> {
+    let repository = &world.github;
+    match authorization(headers, &["Bearer", "token"]) {
+        None => return Err(error(StatusCode::UNAUTHORIZED, "Requires authentication")),
+        Some(token) if token != repository.token => {
+            return Err(error(StatusCode::UNAUTHORIZED, "Bad credentials"));
+        }
+        Some(_) => {}
+    }
+    if repository.is(owner, name) {
+        Ok(repository)
+    } else {
+        Err(not_found())
+    }
+}
+
+fn store<'r>(
+    repository: &'r GithubRepository,
+    environment: Option<&str>,
+) -> Option<&'r SecretStore> {
+    match environment {
+        None => Some(repository.actions()),
+        Some(environment) => repository.environment(environment),
+    }
+}
+
+async fn repository(
+    State(state): State<AppState>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let world = state.world();
+    let repository = match repository_for(&world, &headers, &owner, &name) {
+        Ok(repository) => repository,
+        Err(response) => return response,
+    };
+    let base = request_base_url(&headers);
+    let full_name = repository.full_name();
+    let url = format!("{base}/repos/{full_name}");
+    axum::Json(json!({
+        "id": repository.id,
+        "node_id": format!("R_kgDO{}", repository.id),
+        "name": repository.name,
+        "full_name": full_name,
+        "private": true,
+        "visibility": "private",
+        "owner": {
+            "login": repository.owner,
+            "id": repository.id / 7,
+            "type": "Organization",
+            "url": format!("{base}/users/{}", repository.owner),
+        },
+        "html_url": format!("https://github.com/{full_name}"),
+        "url": url,
+        "default_branch": "main",
+        "archived": false,
+        "disabled": false,
+        "permissions": { "admin": true, "maintain": true, "push": true, "triage": true, "pull": true },
+        "created_at": "2024-03-01T12:00:00Z",
+        "updated_at": "2026-05-01T12:00:00Z",
+        "pushed_at": "2026-05-01T12:00:00Z",
+    }))
+    .into_response()
+}
+
+async fn environment(
+    State(state): State<AppState>,
+    Path((owner, name, environment)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let world = state.world();
+    let repository = match repository_for(&world, &headers, &owner, &name) {
+        Ok(repository) => repository,
+        Err(response) => return response,
+    };
+    if repository.environment(&environment).is_none() {
+        return not_found();
+    }
+    let base = request_base_url(&headers);
+    let full_name = repository.full_name();
+    axum::Json(json!({
+        "id": repository.id + 1,
+        "node_id": format!("EN_kwDO{}", repository.id),
+        "name": environment,
+        "url": format!("{base}/repos/{full_name}/environments/{environment}"),
+        "html_url": format!("https://github.com/{full_name}/deployments/activity_log?environments_filter={environment}"),
+        "created_at": "2024-03-01T12:00:00Z",
+        "updated_at": "2024-03-01T12:00:00Z",
+        "protection_rules": [],
+        "deployment_branch_policy": null,
+    }))
+    .into_response()
+}
+
+fn read_public_key(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    environment: Option<&str>,
+) -> Response {
+    let world = state.world();
+    let repository = match repository_for(&world, headers, owner, name) {
+        Ok(repository) => repository,
+        Err(response) => return response,
+    };
+    let Some(store) = store(repository, environment) else {
+        return not_found();
+    };
+    axum::Json(json!({ "key_id": store.key.key_id, "key": store.key.public_key_base64() }))
+        .into_response()
+}
+
+fn secret_json(secret: &state::GithubSecret) -> Value {
+    json!({ "name": secret.name, "created_at": seconds(secret.created_at), "updated_at": seconds(secret.updated_at) })
+}
+
+fn read_list(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    environment: Option<&str>,
+    query: &HashMap<String, String>,
+) -> Response {
+    let world = state.world();
+    let repository = match repository_for(&world, headers, owner, name) {
+        Ok(repository) => repository,
+        Err(response) => return response,
+    };
+    let Some(store) = store(repository, environment) else {
+        return not_found();
+    };
+    let number = |name: &str, default: usize| {
+        query
+            .get(name)
+            .and_then(|text| text.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let per_page = number("per_page", 30).clamp(1, 100);
+    let page = number("page", 1).max(1);
+    let secrets: Vec<Value> = store
+        .secrets()
+        .iter()
+        .skip((page - 1).saturating_mul(per_page))
+        .take(per_page)
+        .map(secret_json)
+        .collect();
+    axum::Json(json!({ "total_count": store.secrets().len(), "secrets": secrets })).into_response()
+}
+
+fn read_secret(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    environment: Option<&str>,
+    secret_name: &str,
+) -> Response {
+    let world = state.world();
+    let repository = match repository_for(&world, headers, owner, name) {
+        Ok(repository) => repository,
+        Err(response) => return response,
+    };
+    match store(repository, environment).and_then(|store| store.secret(secret_name)) {
+        Some(secret) => axum::Json(secret_json(secret)).into_response(),
+        None => not_found(),
+    }
+}
+
+/// GitHub's secret-name rules (not in the description, enforced server-side): letters, digits
+/// and underscores, not starting with a digit, and no `GITHUB_` prefix.
+fn valid_secret_name(name: &str) -> bool {
+    let starts_well = name
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_');
+    starts_well
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || character == '_')
+        && !name.to_ascii_uppercase().starts_with("GITHUB_")
+}
+
+fn write_secret(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    environment: Option<&str>,
+    secret_name: &str,
+    body: &[u8],
+) -> Response {
+    let mut world = state.world();
+    if let Err(response) = repository_for(&world, headers, owner, name) {
+        return response;
+    }
+    let fields = match json_body(body) {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) | Err(BodyError::Missing) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid request.\n\nFor 'links/0/schema', nil is not an object.",
+            );
+        }
+        Err(BodyError::Malformed) => {
+            return error(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+        }
+    };
+    let field = |field: &str| fields.get(field).and_then(Value::as_str);
+    let Some(encrypted_value) = field("encrypted_value") else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"encrypted_value\" wasn't supplied.",
+        );
+    };
+    let Some(key_id) = field("key_id") else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"key_id\" wasn't supplied.",
+        );
+    };
+    if !valid_secret_name(secret_name) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) or underscores (_), must not start with a number, and must not start with the GITHUB_ prefix.",
+        );
+    }
+    let fail_writes = world.faults.github_fail_writes;
+    let Some(store) = world.github.store_mut(environment) else {
+        return not_found();
+    };
+    if key_id != store.key.key_id {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Bad request - key_id does not match the current public key.",
+        );
+    }
+    // GitHub cannot be seen to decrypt on write; the emulator does, so a value sealed for the
+    // wrong key or garbled on the way is caught here rather than in a workflow run.
+    let value = match store.key.open(encrypted_value) {
+        Ok(value) => value,
+        Err(OpenError::NotBase64) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid request.\n\nInvalid property /encrypted_value: does not match the padded base64 pattern.",
+            );
+        }
+        Err(OpenError::NotSealedForThisKey) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Bad request - encrypted_value is not a sealed box for the key of key_id.",
+            );
+        }
+    };
+    if fail_writes {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error");
+    }
+    let created = store.put(secret_name, value);
+    tracing::info!(
+        secret = secret_name,
+        environment,
+        created,
+        "wrote a GitHub Actions secret"
+    );
+    if created {
+        (StatusCode::CREATED, axum::Json(json!({}))).into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+fn remove_secret(
+    state: &AppState,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+    environment: Option<&str>,
+    secret_name: &str,
+) -> Response {
+    let mut world = state.world();
+    if let Err(response) = repository_for(&world, headers, owner, name) {
+        return response;
+    }
+    let removed = world
+        .github
+        .store_mut(environment)
+        .is_some_and(|store| store.remove(secret_name));
+    if removed {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        not_found()
+    }
+}
+
+async fn public_key(
+    State(state): State<AppState>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    read_public_key(&state, &headers, &owner, &name, None)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path((owner, name)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    read_list(&state, &headers, &owner, &name, None, &query)
+}
+
+async fn secret(
+    State(state): State<AppState>,
+    Path((owner, name, secret_name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    read_secret(&state, &headers, &owner, &name, None, &secret_name)
+}
+
+async fn put_secret(
+    State(state): State<AppState>,
+    Path((owner, name, secret_name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write_secret(&state, &headers, &owner, &name, None, &secret_name, &body)
+}
+
+async fn delete_secret(
+    State(state): State<AppState>,
+    Path((owner, name, secret_name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    remove_secret(&state, &headers, &owner, &name, None, &secret_name)
+}
+
+async fn environment_public_key(
+    State(state): State<AppState>,
+    Path((owner, name, environment)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    read_public_key(&state, &headers, &owner, &name, Some(&environment))
+}
+
+async fn environment_list(
+    State(state): State<AppState>,
+    Path((owner, name, environment)): Path<(String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    read_list(&state, &headers, &owner, &name, Some(&environment), &query)
+}
+
+async fn environment_secret(
+    State(state): State<AppState>,
+    Path((owner, name, environment, secret_name)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    read_secret(
+        &state,
+        &headers,
+        &owner,
+        &name,
+        Some(&environment),
+        &secret_name,
+    )
+}
+
+async fn environment_put_secret(
+    State(state): State<AppState>,
+    Path((owner, name, environment, secret_name)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    write_secret(
+        &state,
+        &headers,
+        &owner,
+        &name,
+        Some(&environment),
+        &secret_name,
+        &body,
+    )
+}
+
+async fn environment_delete_secret(
+    State(state): State<AppState>,
+    Path((owner, name, environment, secret_name)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    remove_secret(
+        &state,
+        &headers,
+        &owner,
+        &name,
+        Some(&environment),
+        &secret_name,
+    )
+}

@@ -1,0 +1,443 @@
+//! Secrets by name, through both the current v4 routes (`projectId`) and the older v3 raw routes
+//! (`workspaceId` or `workspaceSlug`) that Infisical's SDKs still call. The two differ only in
+//! how the project is named, so one implementation serves both.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::state::{StoredSecret, normalize_path, normalize_value};
+use super::{authenticate, error, validation_failure};
+use crate::emulator::AppState;
+use crate::emulator::http::{BodyError, json_body};
+use crate::emulator::world::World;
+
+/// Which generation of the API a request came through.
+#[derive(Clone, Copy)]
+pub(super) enum Dialect {
+    V4,
+    V3,
+}
+
+/// Picks the dialect at compile time, so one handler function serves both route families.
+pub(super) trait Generation {
+    const DIALECT: Dialect;
+}
+
+/// The current routes, under `/api/v4/secrets`, naming the project by `projectId`.
+pub(super) struct V4;
+
+/// The older raw routes, under `/api/v3/secrets/raw`, naming it by `workspaceId` or a slug.
+pub(super) struct V3;
+
+impl Generation for V4 {
+    const DIALECT: Dialect = Dialect::V4;
+}
+
+impl Generation for V3 {
+    const DIALECT: Dialect = Dialect::V3;
+}
+
+/// Request parameters, from the query string (reads) or the JSON body (writes).
+type Parameters = Map<String, Value>;
+
+/// Where a secret lives, once the project, environment and folder have been checked.
+struct Location {
+    environment: String,
+    path: String,
+}
+
+fn from_query(query: HashMap<String, String>) -> Parameters {
+    query
+        .into_iter()
+        .map(|(name, value)| (name, Value::String(value)))
+        .collect()
+}
+
+fn from_body(body: &[u8]) -> Result<Parameters, Response> {
+    match json_body(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Err(BodyError::Missing) => Ok(Parameters::new()),
+        Err(BodyError::Malformed) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "Body is not valid JSON",
+        )),
+        Ok(_) => Err(validation_failure("body", "Expected object")),
+    }
+}
+
+/// A text parameter, trimmed as the zod schemas trim them; JSON `null` counts as absent (the
+/// Python SDK sends `null` for every optional field it was not given).
+fn text(parameters: &Parameters, name: &str) -> Option<String> {
+    match parameters.get(name)? {
+        Value::String(text) => Some(text.trim().to_owned()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// Checks project, environment and folder, as the API does before it looks at the secret.
+fn locate(
+    world: &World,
+    dialect: Dialect,
+    parameters: &Parameters,
+    reading: bool,
+) -> Result<Location, Response> {
+    let project = &world.infisical;
+    let project_matches = match dialect {
+        Dialect::V4 => {
+            let Some(project_id) = text(parameters, "projectId") else {
+                return Err(validation_failure("projectId", "Required"));
+            };
+            project_id == project.project_id
+        }
+        Dialect::V3 => {
+            let id = text(parameters, "workspaceId").filter(|id| !id.is_empty());
+            let slug = text(parameters, "workspaceSlug")
+                .or_else(|| text(parameters, "projectSlug"))
+                .filter(|slug| !slug.is_empty());
+            match (id, slug) {
+                (Some(id), _) => id == project.project_id,
+                (None, Some(slug)) => slug == project.project_slug,
+                (None, None) => {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        "Must provide either workspaceId or workspaceSlug",
+                    ));
+                }
+            }
+        }
+    };
+    if !project_matches {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "Project not found",
+        ));
+    }
+    let Some(environment) = text(parameters, "environment").filter(|slug| !slug.is_empty()) else {
+        // GET declares environment optional and the handler rejects its absence; writes require
+        // it in the schema.
+        return Err(if reading {
+            error(StatusCode::BAD_REQUEST, "BadRequest", "Missing environment")
+        } else {
+            validation_failure("environment", "Required")
+        });
+    };
+    if !project
+        .environments
+        .iter()
+        .any(|candidate| candidate.slug == environment)
+    {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!(
+                "Environment with slug '{environment}' in project with ID '{}' not found",
+                project.project_id
+            ),
+        ));
+    }
+    let path = normalize_path(&text(parameters, "secretPath").unwrap_or_default());
+    if !project.folder_exists(&environment, &path) {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("Folder with path '{path}' in environment with slug '{environment}' not found"),
+        ));
+    }
+    if text(parameters, "type").is_some_and(|kind| kind == "personal") {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "Personal secrets are not emulated",
+        ));
+    }
+    Ok(Location { environment, path })
+}
+
+fn find_index(world: &World, location: &Location, name: &str) -> Option<usize> {
+    world.infisical.secrets.iter().position(|secret| {
+        secret.environment == location.environment
+            && secret.path == location.path
+            && secret.key == name
+    })
+}
+
+fn secret_not_found(name: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("Secret with name '{name}' not found"),
+    )
+}
+
+fn writes_failing() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalServerError",
+        "Something went wrong",
+    )
+}
+
+/// `viewSecretValue`: the strings "true" or "false" (default true); anything else is a 422.
+fn value_hidden(parameters: &Parameters) -> Result<bool, Response> {
+    match text(parameters, "viewSecretValue").as_deref() {
+        None | Some("true") => Ok(false),
+        Some("false") => Ok(true),
+        Some(_) => Err(validation_failure(
+            "viewSecretValue",
+            "Expected 'true' | 'false'",
+        )),
+    }
+}
+
+/// Secret names: at least one character, and neither `:` nor `/`.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains([':', '/'])
+}
+
+fn single(secret: &StoredSecret, project_id: &str) -> Response {
+    axum::Json(json!({ "secret": secret.to_json(secret.current(), project_id, false) }))
+        .into_response()
+}
+
+/// Reads a secret by name, at its newest version or the one `version` names.
+pub(super) async fn get<G: Generation>(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = authenticate(&state, &headers) {
+        return response;
+    }
+    let parameters = from_query(query);
+    let world = state.world();
+    let location = match locate(&world, G::DIALECT, &parameters, true) {
+        Ok(location) => location,
+        Err(response) => return response,
+    };
+    let hidden = match value_hidden(&parameters) {
+        Ok(hidden) => hidden,
+        Err(response) => return response,
+    };
+    let Some(index) = find_index(&world, &location, name.trim()) else {
+        return secret_not_found(&name);
+    };
+    let secret = &world.infisical.secrets[index];
+    let version = match text(&parameters, "version") {
+        None => secret.current(),
+        Some(wanted) => {
+            let Ok(wanted) = wanted.parse::<u32>() else {
+                return validation_failure("version", "Expected number");
+            };
+            match secret
+                .history()
+                .iter()
+                .find(|version| version.version == wanted)
+            {
+                Some(version) => version,
+                None => {
+                    return error(
+                        StatusCode::NOT_FOUND,
+                        "NotFound",
+                        format!("Secret version {wanted} of '{name}' not found"),
+                    );
+                }
+            }
+        }
+    };
+    let body = json!({ "secret": secret.to_json(version, &world.infisical.project_id, hidden) });
+    axum::Json(body).into_response()
+}
+
+/// Lists a folder's secrets (with `recursive=true`, its subfolders' too).
+pub(super) async fn list<G: Generation>(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = authenticate(&state, &headers) {
+        return response;
+    }
+    let parameters = from_query(query);
+    let world = state.world();
+    let location = match locate(&world, G::DIALECT, &parameters, true) {
+        Ok(location) => location,
+        Err(response) => return response,
+    };
+    let hidden = match value_hidden(&parameters) {
+        Ok(hidden) => hidden,
+        Err(response) => return response,
+    };
+    let recursive = text(&parameters, "recursive").as_deref() == Some("true");
+    let below = |path: &str| {
+        path == location.path
+            || (recursive
+                && (location.path == "/" || path.starts_with(&format!("{}/", location.path))))
+    };
+    let project_id = &world.infisical.project_id;
+    let secrets: Vec<Value> = world
+        .infisical
+        .secrets
+        .iter()
+        .filter(|secret| secret.environment == location.environment && below(&secret.path))
+        .map(|secret| secret.to_json(secret.current(), project_id, hidden))
+        .collect();
+    axum::Json(json!({ "secrets": secrets, "imports": [] })).into_response()
+}
+
+/// Creates a secret at version 1 (200, as Infisical answers); an existing name is an error.
+pub(super) async fn create<G: Generation>(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authenticate(&state, &headers) {
+        return response;
+    }
+    let parameters = match from_body(&body) {
+        Ok(parameters) => parameters,
+        Err(response) => return response,
+    };
+    let mut world = state.world();
+    let location = match locate(&world, G::DIALECT, &parameters, false) {
+        Ok(location) => location,
+        Err(response) => return response,
+    };
+    let name = name.trim();
+    if !valid_name(name) {
+        return validation_failure(
+            "secretName",
+            "Secret name cannot contain colon or forward slash",
+        );
+    }
+    let Some(Value::String(value)) = parameters.get("secretValue") else {
+        return validation_failure("secretValue", "Required");
+    };
+    if world.faults.infisical_fail_writes {
+        return writes_failing();
+    }
+    if find_index(&world, &location, name).is_some() {
+        // The status and wording for this case were not verified against a live server.
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Secret already exist",
+        );
+    }
+    let mut secret = StoredSecret::new(
+        &location.environment,
+        &location.path,
+        name,
+        &normalize_value(value),
+    );
+    secret.versions[0].comment = text(&parameters, "secretComment").unwrap_or_default();
+    tracing::info!(environment = %location.environment, path = %location.path, name, "created an Infisical secret");
+    let response = single(&secret, &world.infisical.project_id);
+    world.infisical.secrets.push(secret);
+    response
+}
+
+/// Updates a secret's value, name or comment, writing a new version; a missing one is a 404.
+pub(super) async fn update<G: Generation>(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authenticate(&state, &headers) {
+        return response;
+    }
+    let parameters = match from_body(&body) {
+        Ok(parameters) => parameters,
+        Err(response) => return response,
+    };
+    let mut world = state.world();
+    let location = match locate(&world, G::DIALECT, &parameters, false) {
+        Ok(location) => location,
+        Err(response) => return response,
+    };
+    let new_value = match parameters.get("secretValue") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(value)) => Some(normalize_value(value)),
+        Some(_) => return validation_failure("secretValue", "Expected string"),
+    };
+    let new_name = text(&parameters, "newSecretName");
+    if new_name
+        .as_deref()
+        .is_some_and(|new_name| !valid_name(new_name))
+    {
+        return validation_failure(
+            "newSecretName",
+            "Secret name cannot contain colon or forward slash",
+        );
+    }
+    let Some(index) = find_index(&world, &location, name.trim()) else {
+        return secret_not_found(&name);
+    };
+    if world.faults.infisical_fail_writes {
+        return writes_failing();
+    }
+    if let Some(new_name) = &new_name
+        && new_name != name.trim()
+        && find_index(&world, &location, new_name).is_some()
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Secret already exist",
+        );
+    }
+    let project_id = world.infisical.project_id.clone();
+    let secret = &mut world.infisical.secrets[index];
+    if let Some(new_name) = new_name {
+        secret.key = new_name;
+    }
+    // Infisical writes a new version row on every successful update, so the version goes up even
+    // when only the comment changed.
+    let value = new_value.unwrap_or_else(|| secret.current_value().to_owned());
+    let comment =
+        text(&parameters, "secretComment").unwrap_or_else(|| secret.current().comment.clone());
+    secret.push_version(value, comment);
+    tracing::info!(environment = %location.environment, path = %location.path, name = %secret.key, version = secret.version(), "updated an Infisical secret");
+    single(secret, &project_id)
+}
+
+/// Deletes a secret, its parameters in a JSON body, and answers with what was deleted.
+pub(super) async fn delete<G: Generation>(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authenticate(&state, &headers) {
+        return response;
+    }
+    let parameters = match from_body(&body) {
+        Ok(parameters) => parameters,
+        Err(response) => return response,
+    };
+    let mut world = state.world();
+    let location = match locate(&world, G::DIALECT, &parameters, false) {
+        Ok(location) => location,
+        Err(response) => return response,
+    };
+    let Some(index) = find_index(&world, &location, name.trim()) else {
+        return secret_not_found(&name);
+    };
+    if world.faults.infisical_fail_writes {
+        return writes_failing();
+    }
+    let secret = world.infisical.secrets.remove(index);
+    tracing::info!(environment = %location.environment, path = %location.path, name = %secret.key, "deleted an Infisical secret");
+    single(&secret, &world.infisical.project_id)
+}
