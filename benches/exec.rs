@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -86,6 +87,10 @@ fn server() -> String {
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             sender.send(listener.local_addr().unwrap()).unwrap();
+            // Like any production server: answer at once, without Nagle's delay.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, router).await.unwrap();
         });
     });
@@ -140,10 +145,10 @@ fn check_steps(count: usize) -> String {
     text
 }
 
-/// Runs the binary once: (wall time, peak RSS in KiB, exit code).
+/// Runs the binary once: (wall time, CPU time, peak RSS in KiB, exit code).
 // The child is reaped by wait4 (for its rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn measure(args: &[&str], env: &[(&str, &str)]) -> (Duration, u64, i32) {
+fn measure(args: &[&str], env: &[(&str, &str)]) -> (Duration, Duration, u64, i32) {
     let started = Instant::now();
     let mut command = Command::new(BIN);
     command
@@ -167,7 +172,11 @@ fn measure(args: &[&str], env: &[(&str, &str)]) -> (Duration, u64, i32) {
     } else {
         -1
     };
-    (elapsed, usage.ru_maxrss as u64, code)
+    let cpu = |time: libc::timeval| {
+        Duration::from_secs(time.tv_sec as u64) + Duration::from_micros(time.tv_usec as u64)
+    };
+    let cpu_time = cpu(usage.ru_utime) + cpu(usage.ru_stime);
+    (elapsed, cpu_time, usage.ru_maxrss as u64, code)
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -175,34 +184,99 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
-fn bench_exec(base: &str, dir: &std::path::Path, count: usize, runs: usize) -> (Duration, u64) {
+/// (median wall time, median CPU time, peak RSS) of `exec` over `count` rotations.
+fn bench_exec(
+    base: &str,
+    dir: &std::path::Path,
+    count: usize,
+    runs: usize,
+) -> (Duration, Duration, u64) {
     let path = dir.join(format!("rotations-{count}.yaml"));
     std::fs::write(&path, rotations(count)).unwrap();
     let service = format!("api={base}");
     let path = path.display().to_string();
     let mut times = Vec::new();
+    let mut cpu_times = Vec::new();
     let mut peak = 0;
     for _ in 0..runs {
-        let (elapsed, rss, code) = measure(
+        let (elapsed, cpu, rss, code) = measure(
             &["exec", &path, "--service", &service],
             &[("BENCH_TOKEN", TOKEN)],
         );
         assert_eq!(code, 0, "the benchmark runbook must succeed");
         times.push(elapsed);
+        cpu_times.push(cpu);
         peak = peak.max(rss);
     }
-    (median(times), peak)
+    (median(times), median(cpu_times), peak)
+}
+
+/// The same rotations written by hand with reqwest, in-process: the floor this machine and this
+/// server allow, to compare the engine with.
+fn hand_written(base: &str, count: usize) -> Duration {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .tls_certs_only(std::iter::empty())
+            .build()
+            .unwrap();
+        for n in 0..count {
+            let body = json!({"name": format!("rotation-{n}"), "duration": "8760h"});
+            let created = client
+                .post(format!("{base}/tokens"))
+                .bearer_auth(TOKEN)
+                .body(body.to_string())
+                .header("content-type", "application/json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(created.status(), 201);
+            let created: Value = serde_json::from_slice(&created.bytes().await.unwrap()).unwrap();
+            let id = created["result"]["id"].as_str().unwrap().to_string();
+            let secret = created["result"]["secret"].as_str().unwrap().to_string();
+            let verified = client
+                .get(format!("{base}/tokens/{id}"))
+                .header("x-token-id", &id)
+                .header("x-token-secret", &secret)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(verified.status(), 200);
+            verified.bytes().await.unwrap();
+            let deleted = client
+                .delete(format!("{base}/tokens/{id}"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(deleted.status(), 200);
+            deleted.bytes().await.unwrap();
+        }
+    });
+    started.elapsed()
 }
 
 fn main() {
+    if std::env::args().any(|arg| arg == "--serve") {
+        // For profiling by hand: serve the fake and print its URL until killed.
+        println!("{}", server());
+        loop {
+            std::thread::park();
+        }
+    }
     let quick = std::env::args().any(|arg| arg == "--quick");
-    let runs = if quick { 3 } else { 11 };
+    let runs = if quick { 3 } else { 21 };
     let dir = tempfile::tempdir().unwrap();
     let base = server();
 
     println!("runbook benchmark ({runs} runs each, median wall time of the whole process)\n");
-    let (one, one_rss) = bench_exec(&base, dir.path(), 1, runs);
-    let (many, many_rss) = bench_exec(&base, dir.path(), 200, runs);
+    let (one, _, one_rss) = bench_exec(&base, dir.path(), 1, runs);
+    let (many, many_cpu, many_rss) = bench_exec(&base, dir.path(), 200, runs);
     let per_rotation = many.as_secs_f64() * 1000.0 / 200.0;
     let marginal = (many.as_secs_f64() - one.as_secs_f64()) * 1000.0 / 199.0;
     println!(
@@ -217,6 +291,15 @@ fn main() {
     );
     println!("  per rotation (total / 200):             {per_rotation:>8.3} ms");
     println!("  per rotation (marginal, (T200-T1)/199): {marginal:>8.3} ms");
+    println!(
+        "  CPU time of runbook per rotation:       {:>8.3} ms",
+        many_cpu.as_secs_f64() * 1000.0 / 200.0
+    );
+    let floor = median((0..runs).map(|_| hand_written(&base, 200)).collect());
+    println!(
+        "hand-written reqwest loop, same server:   {:>8.3} ms per rotation (the floor here)",
+        floor.as_secs_f64() * 1000.0 / 200.0
+    );
 
     let big = dir.path().join("check-1000.yaml");
     std::fs::write(&big, check_steps(1000)).unwrap();
@@ -224,7 +307,7 @@ fn main() {
     let mut times = Vec::new();
     let mut peak = 0;
     for _ in 0..runs {
-        let (elapsed, rss, code) = measure(&["check", &big], &[]);
+        let (elapsed, _, rss, code) = measure(&["check", &big], &[]);
         assert_eq!(code, 0, "the 1,000-step runbook must be valid");
         times.push(elapsed);
         peak = peak.max(rss);

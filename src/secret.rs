@@ -9,9 +9,10 @@
 //! JSON string escaping.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -36,6 +37,14 @@ pub fn fingerprint(value: &SecretString) -> String {
 ///
 /// Cheap to share (`Arc`) and safe to use from several threads: the tracing writer, the panic
 /// hook and the reporter all hold the same one.
+///
+/// Secrets arrive one by one during a run (every secret capture adds one). The newest needles
+/// are searched for one by one; once there are enough of them they become an Aho-Corasick
+/// automaton, and automata are kept in generations like a binary counter (merged with the
+/// previous one once it is no bigger), so registering n secrets costs O(n log n) instead of
+/// rebuilding everything each time. Matches of every needle are found on the original text
+/// (overlapping ones included) and their union is masked, so one secret inside or across
+/// another cannot leave a piece of either visible.
 #[derive(Default)]
 pub struct Redactor {
     inner: RwLock<Needles>,
@@ -43,8 +52,18 @@ pub struct Redactor {
 
 #[derive(Default)]
 struct Needles {
+    known: HashSet<String>,
+    /// The newest needles, searched for one by one until there are [`RECENT_LIMIT`] of them.
+    recent: Vec<memchr::memmem::Finder<'static>>,
+    generations: Vec<Generation>,
+}
+
+/// How many needles are searched for directly before they are built into an automaton.
+const RECENT_LIMIT: usize = 64;
+
+struct Generation {
     needles: Vec<String>,
-    matcher: Option<AhoCorasick>,
+    matcher: AhoCorasick,
 }
 
 impl Redactor {
@@ -58,27 +77,52 @@ impl Redactor {
         if value.is_empty() {
             return;
         }
-        let forms = encoded_forms(value);
         let mut inner = self
             .inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let before = inner.needles.len();
-        for form in forms {
-            if !form.is_empty() && !inner.needles.contains(&form) {
-                inner.needles.push(form);
+        if inner.known.contains(value) {
+            return;
+        }
+        for form in encoded_forms(value) {
+            if !form.is_empty() && inner.known.insert(form.clone()) {
+                let finder = memchr::memmem::Finder::new(form.as_bytes()).into_owned();
+                inner.recent.push(finder);
             }
         }
-        if inner.needles.len() != before {
-            // Longest first, so that "abc123" is masked whole rather than leaving a tail behind
-            // a shorter needle that happens to be its prefix.
-            inner
-                .needles
-                .sort_by_key(|needle| std::cmp::Reverse(needle.len()));
-            inner.matcher = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostLongest)
-                .build(&inner.needles)
-                .ok();
+        if inner.recent.len() < RECENT_LIMIT {
+            return;
+        }
+        let mut fresh: Vec<String> = std::mem::take(&mut inner.recent)
+            .iter()
+            .map(|finder| String::from_utf8_lossy(finder.needle()).into_owned())
+            .collect();
+        // Merge with younger generations that are no bigger than what is being added.
+        while let Some(last) = inner.generations.last() {
+            if last.needles.len() > fresh.len() {
+                break;
+            }
+            if let Some(last) = inner.generations.pop() {
+                fresh.extend(last.needles);
+            }
+        }
+        // A contiguous NFA: cheap to build (generations are rebuilt as secrets arrive) and fast
+        // enough for the short texts that reach a sink.
+        match AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(&fresh)
+        {
+            Ok(matcher) => inner.generations.push(Generation {
+                needles: fresh,
+                matcher,
+            }),
+            // Never drop a needle: keep searching for them one by one.
+            Err(_) => inner.recent.extend(
+                fresh
+                    .iter()
+                    .map(|needle| memchr::memmem::Finder::new(needle.as_bytes()).into_owned()),
+            ),
         }
     }
 
@@ -86,7 +130,7 @@ impl Redactor {
     pub fn is_empty(&self) -> bool {
         self.inner
             .read()
-            .map(|inner| inner.needles.is_empty())
+            .map(|inner| inner.known.is_empty())
             .unwrap_or(false)
     }
 
@@ -96,12 +140,57 @@ impl Redactor {
             .inner
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match &inner.matcher {
-            Some(matcher) if matcher.is_match(text) => {
-                Cow::Owned(matcher.replace_all(text, &vec![MASK; inner.needles.len()]))
+        let mut ranges: Vec<(usize, usize)> = Vec::new();
+        for finder in &inner.recent {
+            let length = finder.needle().len();
+            let mut from = 0;
+            while let Some(found) = finder.find(&text.as_bytes()[from..]) {
+                let start = from + found;
+                ranges.push((start, start + length));
+                // Overlapping occurrences too: continue one byte further.
+                from = start + 1;
             }
-            _ => Cow::Borrowed(text),
         }
+        for generation in &inner.generations {
+            if generation.matcher.is_match(text) {
+                ranges.extend(
+                    generation
+                        .matcher
+                        .find_overlapping_iter(text)
+                        .map(|found| (found.start(), found.end())),
+                );
+            }
+        }
+        if ranges.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        ranges.sort_unstable();
+        let mut masked = String::with_capacity(text.len());
+        let mut position = 0;
+        let mut current: Option<(usize, usize)> = None;
+        for (start, end) in ranges {
+            match current {
+                Some((_, current_end)) if start <= current_end => {
+                    current =
+                        current.map(|(current_start, _)| (current_start, current_end.max(end)));
+                }
+                _ => {
+                    if let Some((current_start, current_end)) = current {
+                        masked.push_str(&text[position..current_start]);
+                        masked.push_str(MASK);
+                        position = current_end;
+                    }
+                    current = Some((start, end));
+                }
+            }
+        }
+        if let Some((current_start, current_end)) = current {
+            masked.push_str(&text[position..current_start]);
+            masked.push_str(MASK);
+            position = current_end;
+        }
+        masked.push_str(&text[position..]);
+        Cow::Owned(masked)
     }
 
     /// Like [`Redactor::redact`], for bytes that may not be UTF-8 (a response body, a log line).
@@ -208,6 +297,28 @@ mod tests {
             assert!(redacted.contains(MASK), "prefix {prefix:?}: {redacted}");
             // Whatever survives is too short to recover the secret from.
             assert!(redacted.len() < basic.len());
+        }
+    }
+
+    #[test]
+    fn overlapping_secrets_are_masked_whole() {
+        let redactor = redactor_with("abcd-secret-one");
+        redactor.register(&SecretString::from("secret-one-efgh".to_string()));
+        let redacted = redactor.redact("x abcd-secret-one-efgh y");
+        assert_eq!(redacted, "x *** y");
+    }
+
+    #[test]
+    fn many_secrets_registered_one_by_one_are_all_masked() {
+        let redactor = Redactor::new();
+        let secrets: Vec<String> = (0..300)
+            .map(|n| format!("secret-value-number-{n:04}"))
+            .collect();
+        for secret in &secrets {
+            redactor.register(&SecretString::from(secret.clone()));
+        }
+        for secret in &secrets {
+            assert_eq!(redactor.redact(&format!("[{secret}]")), "[***]");
         }
     }
 

@@ -271,6 +271,9 @@ impl Engine<'_> {
                 Err(status) => return (finish(result, status), items),
             }
         }
+        // The bindings are shared with `scope` until it is gone; binding the captures after it
+        // adds to them in place instead of copying them.
+        drop(scope);
         self.commit_captures(step, per_item_captures, &mut result);
         (finish(result, StepStatus::Ok), items)
     }

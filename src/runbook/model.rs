@@ -80,7 +80,7 @@ pub struct Input {
     pub default: Option<Template>,
     pub secret: bool,
     pub required: bool,
-    pub pattern: Option<Regex>,
+    pub pattern: Option<Arc<Regex>>,
     pub choices: Vec<String>,
     pub example: Option<String>,
     pub span: Span,
@@ -350,7 +350,8 @@ pub enum Condition {
     Compare(Comparison, JsonTemplate),
     Exists(bool),
     Length(Vec<Condition>),
-    Matches(Regex),
+    /// Shared: a clone of a `Regex` carries its own match cache.
+    Matches(Arc<Regex>),
     Contains(JsonTemplate),
 }
 

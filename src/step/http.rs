@@ -4,7 +4,7 @@
 //! Redirects are never followed: a request that carries a credential must not be replayed to a
 //! host the runbook did not name. A 3xx is returned as it is and judged like any other status.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderName, HeaderValue};
@@ -151,22 +151,45 @@ pub fn humanize(duration: Duration) -> String {
     }
 }
 
-/// The HTTP client a run shares: one connection pool, no redirects, no proxies.
+/// The HTTP client a run shares: one connection pool per scheme, no redirects, no proxies.
+///
+/// Plain-http requests (a local emulator, a benchmark) use a client built without the system's
+/// root certificates; the TLS client, which reads them from disk, is built on the first https
+/// request, so a run that never needs it never pays for it.
 #[derive(Clone)]
 pub struct Client {
-    inner: reqwest::Client,
+    plain: reqwest::Client,
+    secure: Arc<OnceLock<Result<reqwest::Client, String>>>,
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(10))
 }
 
 impl Client {
     pub fn new() -> Result<Client, String> {
-        let inner = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")))
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
+        let plain = builder()
+            .tls_certs_only(std::iter::empty())
             .build()
             .map_err(|error| error.to_string())?;
-        Ok(Client { inner })
+        Ok(Client {
+            plain,
+            secure: Arc::default(),
+        })
+    }
+
+    fn for_url(&self, url: &reqwest::Url) -> Result<&reqwest::Client, TransportError> {
+        if url.scheme() != "https" {
+            return Ok(&self.plain);
+        }
+        self.secure
+            .get_or_init(|| builder().build().map_err(|error| error.to_string()))
+            .as_ref()
+            .map_err(|error| TransportError::Tls(format!("the TLS client cannot start: {error}")))
     }
 
     pub async fn send(&self, request: Request) -> Result<Response, TransportError> {
@@ -186,7 +209,10 @@ impl Client {
                 url.scheme()
             )));
         }
-        let mut builder = self.inner.request(method, url).timeout(request.timeout);
+        let mut builder = self
+            .for_url(&url)?
+            .request(method, url)
+            .timeout(request.timeout);
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(content_type) = request.content_type {
             headers.insert(

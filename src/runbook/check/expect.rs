@@ -1,6 +1,5 @@
 //! Checking what a step takes from a response (captures) and what it expects of it.
 
-use regex::Regex;
 use serde_json_path::JsonPath;
 
 use super::names::StepLocals;
@@ -321,7 +320,7 @@ impl Checker {
                 }
             }
             "matches" => match operand.as_str() {
-                Some(pattern) => match Regex::new(pattern) {
+                Some(pattern) => match self.regex(pattern) {
                     Ok(regex) => Some(Condition::Matches(regex)),
                     Err(error) => {
                         let diagnostic =

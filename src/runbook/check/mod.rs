@@ -30,6 +30,7 @@ pub fn check(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagno
         diagnostics: Diagnostics::new(source.clone()),
         templates: TemplateSet::new(),
         names: Names::default(),
+        regexes: HashMap::new(),
     };
     let runbook = checker.runbook(raw);
     if checker.diagnostics.has_errors() {
@@ -43,6 +44,8 @@ pub(crate) struct Checker {
     pub(crate) diagnostics: Diagnostics,
     templates: TemplateSet,
     names: Names,
+    /// Compiled regexes by pattern: a runbook repeats the same `matches` many times.
+    regexes: HashMap<String, Arc<Regex>>,
 }
 
 impl Checker {
@@ -124,6 +127,15 @@ impl Checker {
 
     pub(crate) fn error(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
+    }
+
+    pub(crate) fn regex(&mut self, pattern: &str) -> Result<Arc<Regex>, regex::Error> {
+        if let Some(regex) = self.regexes.get(pattern) {
+            return Ok(regex.clone());
+        }
+        let regex = Arc::new(Regex::new(pattern)?);
+        self.regexes.insert(pattern.to_string(), regex.clone());
+        Ok(regex)
     }
 
     fn services(&mut self, raw: &IndexMap<String, Spanned<String>>) -> IndexMap<String, String> {
@@ -217,7 +229,7 @@ impl Checker {
             None => None,
         };
         let pattern = match &raw.pattern {
-            Some(pattern) => match Regex::new(&format!("^(?:{})$", pattern.value)) {
+            Some(pattern) => match self.regex(&format!("^(?:{})$", pattern.value)) {
                 Ok(regex) => Some(regex),
                 Err(error) => {
                     self.error(invalid_regex(pattern, &error));
