@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use clap::CommandFactory;
 
-use crate::cli::{CheckArgs, Cli, ColorChoice, Command, ExecArgs, Format, RunArgs};
+use crate::cli::{CheckArgs, Cli, ColorChoice, Command, EmulatorArgs, ExecArgs, Format, RunArgs};
 use crate::diagnostic::Diagnostics;
+use crate::emulator::{Emulator, EmulatorConfig};
 use crate::exit;
 use crate::plan;
 use crate::report::Output;
@@ -16,6 +17,7 @@ use crate::report::json::{JsonReporter, emit};
 use crate::report::terminal::{TerminalConfirmer, TerminalPrompter};
 use crate::run::{self, Context, Mode, Reporter, RunStatus};
 use crate::runbook::{self, Runbook};
+use crate::secret::ExposeSecret;
 use crate::secret::Redactor;
 
 /// Runs one command line. `env` is the process environment, read once by `main`.
@@ -31,6 +33,7 @@ pub fn main(cli: Cli, env: HashMap<String, String>, redactor: Arc<Redactor>) -> 
             output.out(&runbook::schema::schema_json());
             exit::OK
         }
+        Command::Emulator(args) => emulator(&args, &output),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut buffer);
@@ -182,17 +185,6 @@ fn exec(
         Ok(runbook) => runbook,
         Err(code) => return code,
     };
-    let mut context = context(&args.run, env, redactor);
-    context.assume_yes = args.yes;
-    let prompter = TerminalPrompter::new(output.clone());
-    let prompter: Option<&dyn run::Prompter> = context.interactive.then_some(&prompter as _);
-    let binding = match run::bind(&runbook, &context, Mode::Exec, prompter) {
-        Ok(binding) => binding,
-        Err(diagnostics) => {
-            report_diagnostics(&diagnostics, args.run.output, output, color);
-            return exit::INPUT;
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -205,14 +197,34 @@ fn exec(
             return exit::INTERNAL;
         }
     };
-    let mut reporter: Box<dyn Reporter> = match args.run.output {
-        Format::Text => Box::new(HumanReporter::new(output.clone(), &runbook)),
-        Format::Json => Box::new(JsonReporter::new(output.clone())),
-    };
-    let confirmer = Arc::new(TerminalConfirmer::new(output.clone()));
-    let summary = runtime.block_on(async {
+    runtime.block_on(async {
+        let mut context = context(&args.run, env, redactor);
+        context.assume_yes = args.yes;
+        // Kept alive for the whole run: dropping it stops the emulator.
+        let _emulator = if args.emulate {
+            match emulate(&runbook, &mut context, output).await {
+                Ok(emulator) => Some(emulator),
+                Err(code) => return code,
+            }
+        } else {
+            None
+        };
+        let prompter = TerminalPrompter::new(output.clone());
+        let prompter: Option<&dyn run::Prompter> = context.interactive.then_some(&prompter as _);
+        let binding = match run::bind(&runbook, &context, Mode::Exec, prompter) {
+            Ok(binding) => binding,
+            Err(diagnostics) => {
+                report_diagnostics(&diagnostics, args.run.output, output, color);
+                return exit::INPUT;
+            }
+        };
+        let mut reporter: Box<dyn Reporter> = match args.run.output {
+            Format::Text => Box::new(HumanReporter::new(output.clone(), &runbook)),
+            Format::Json => Box::new(JsonReporter::new(output.clone())),
+        };
+        let confirmer = Arc::new(TerminalConfirmer::new(output.clone()));
         let interrupt = interrupt_on_signals();
-        run::run(
+        let summary = run::run(
             &runbook,
             &context,
             binding,
@@ -220,13 +232,86 @@ fn exec(
             confirmer,
             interrupt,
         )
-        .await
-    });
-    match summary.status {
-        RunStatus::Completed => exit::OK,
-        RunStatus::Failed => exit::STEP_FAILED,
-        RunStatus::Refused => exit::NOT_CONFIRMED,
-        RunStatus::Aborted => exit::INTERRUPTED,
+        .await;
+        match summary.status {
+            RunStatus::Completed => exit::OK,
+            RunStatus::Failed => exit::STEP_FAILED,
+            RunStatus::Refused => exit::NOT_CONFIRMED,
+            RunStatus::Aborted => exit::INTERRUPTED,
+        }
+    })
+}
+
+/// `exec --emulate`: starts the emulator and points the run at it. Its credentials replace the
+/// environment's (a real token must never be sent to a local fake); `--service` still wins.
+async fn emulate(
+    runbook: &Runbook,
+    context: &mut Context,
+    output: &Output,
+) -> Result<Emulator, u8> {
+    let emulator = match Emulator::start(EmulatorConfig::default()).await {
+        Ok(emulator) => emulator,
+        Err(error) => {
+            output.err(&format!("runbook: cannot start the emulator: {error}\n"));
+            return Err(exit::INTERNAL);
+        }
+    };
+    let served: HashMap<&str, String> = emulator.service_urls().into_iter().collect();
+    let overridden = |name: &str| context.services.iter().any(|(given, _)| given == name);
+    let unknown: Vec<&str> = runbook
+        .services
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !served.contains_key(name) && !overridden(name))
+        .collect();
+    if !unknown.is_empty() {
+        output.err(&format!(
+            "runbook: --emulate: the emulator does not serve {}; point {} elsewhere with --service NAME=URL\n",
+            unknown.join(", "),
+            if unknown.len() == 1 { "it" } else { "them" }
+        ));
+        return Err(exit::INPUT);
+    }
+    let added: Vec<(String, String)> = served
+        .iter()
+        .filter(|(name, _)| runbook.services.contains_key(**name) && !overridden(name))
+        .map(|(name, url)| (name.to_string(), url.clone()))
+        .collect();
+    context.services.extend(added);
+    for (name, value) in emulator.credentials() {
+        context.redactor.register(&value);
+        context.env.insert(name, value.expose_secret().to_string());
+    }
+    output.err(&format!(
+        "runbook: emulating every service at {} (fake credentials; nothing real is touched)\n",
+        emulator.url()
+    ));
+    Ok(emulator)
+}
+
+fn emulator(args: &EmulatorArgs, output: &Output) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            output.err(&format!(
+                "runbook: cannot start the async runtime: {error}\n"
+            ));
+            return exit::INTERNAL;
+        }
+    };
+    let config = EmulatorConfig {
+        port: args.port,
+        restart_window: args.restart_window,
+    };
+    match runtime.block_on(crate::emulator::run_standalone(config)) {
+        Ok(()) => exit::OK,
+        Err(error) => {
+            output.err(&format!("runbook: the emulator stopped: {error}\n"));
+            exit::INTERNAL
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub enum Command {
     Exec(ExecArgs),
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Serve a local emulator of every API the shipped runbooks call, on 127.0.0.1.
+    Emulator(EmulatorArgs),
     /// Print shell completions.
     Completions {
         /// The shell to complete for.
@@ -76,6 +78,19 @@ pub struct ExecArgs {
     /// Confirm irreversible and manual steps without asking.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Start the local emulator in-process and point every service and credential at it.
+    #[arg(long)]
+    pub emulate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// The port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// How long a Heroku app restarts after a config change (its health checks fail meanwhile).
+    #[arg(long, default_value = "1500ms", value_parser = parse_duration)]
+    pub restart_window: std::time::Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -89,6 +104,10 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::runbook::check::parse_duration(text)
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {

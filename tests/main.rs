@@ -6,4 +6,5 @@ mod check;
 mod emulator;
 mod exec;
 mod plan;
+mod readme;
 mod schema;

@@ -1,0 +1,41 @@
+//! The README's promises: its example runbook is valid, and CI runs its test command.
+
+use crate::support::{Runbook, Scratch, root};
+
+fn readme() -> String {
+    std::fs::read_to_string(root().join("README.md")).expect("README.md exists")
+}
+
+#[test]
+fn the_format_example_is_a_valid_runbook() {
+    let readme = readme();
+    let start = readme
+        .find("```yaml\n")
+        .expect("the README has a YAML example")
+        + "```yaml\n".len();
+    let end = start + readme[start..].find("```").expect("the example ends");
+    let scratch = Scratch::new();
+    let path = scratch.write("example.yaml", &readme[start..end]);
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert_eq!(
+        outcome.code, 0,
+        "the README example does not check:\n{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let readme = readme();
+    let command = readme
+        .lines()
+        .find(|line| line.starts_with("cargo test"))
+        .expect("the README gives the test command");
+    let ci = std::fs::read_to_string(root().join(".ci/run")).expect(".ci/run exists");
+    assert!(
+        ci.lines().any(|line| line.trim() == command),
+        "{command:?} is not in .ci/run"
+    );
+}
