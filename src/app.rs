@@ -200,6 +200,12 @@ fn exec(
     runtime.block_on(async {
         let mut context = context(&args.run, env, redactor);
         context.assume_yes = args.yes;
+        if let Some(state_dir) = &args.state_dir {
+            context.state_dir = state_dir.clone();
+        }
+        if let Some(actor) = &args.actor {
+            context.actor = actor.clone();
+        }
         // Kept alive for the whole run: dropping it stops the emulator.
         let _emulator = if args.emulate {
             match emulate(&runbook, &mut context, output).await {
@@ -278,8 +284,9 @@ async fn emulate(
         .map(|(name, url)| (name.to_string(), url.clone()))
         .collect();
     context.services.extend(added);
+    // Which of these are secrets is the runbook's call (its `secret:` inputs), as with real
+    // environment variables: account and token ids must stay readable in the output.
     for (name, value) in emulator.credentials() {
-        context.redactor.register(&value);
         context.env.insert(name, value.expose_secret().to_string());
     }
     output.err(&format!(

@@ -81,6 +81,13 @@ pub struct ExecArgs {
     /// Start the local emulator in-process and point every service and credential at it.
     #[arg(long)]
     pub emulate: bool,
+    /// Where runs keep their records (the audit log by default). Default: $RUNBOOK_STATE_DIR,
+    /// else $XDG_STATE_HOME/runbook, else ~/.local/state/runbook.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Who runs it, for the audit record. Default: $RUNBOOK_ACTOR, else the OS user.
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
 }
 
 #[derive(Debug, Args)]

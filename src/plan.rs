@@ -7,7 +7,7 @@ use minijinja::Value;
 use serde::Serialize;
 
 use crate::run::inputs::{Binding, Bound};
-use crate::runbook::model::{Action, Effect, ForEach, SecretKind, Step};
+use crate::runbook::model::{Action, Effect, ForEach, SecretKind, Step, TargetKind};
 use crate::runbook::{Runbook, check::BUILTINS};
 use crate::step::judge;
 
@@ -142,6 +142,60 @@ fn plan_step(runbook: &Runbook, binding: &Binding, index: usize, step: &Step) ->
                     .render(templates, &scope)
                     .unwrap_or_else(|_| instructions.instructions.source().to_string()),
             );
+        }
+        Action::Propagate(propagate) => {
+            let render = |template: &crate::template::Template| {
+                template
+                    .render(templates, &scope)
+                    .unwrap_or_else(|_| template.source().to_string())
+            };
+            for target in &propagate.targets {
+                let names: Vec<String> = target
+                    .values
+                    .iter()
+                    .map(|value| render(&value.name))
+                    .collect();
+                let place = match &target.kind {
+                    TargetKind::Infisical {
+                        environment, path, ..
+                    } => format!("infisical {} {}", render(environment), render(path)),
+                    TargetKind::Heroku { app, .. } => format!("heroku app {}", render(app)),
+                    TargetKind::Github {
+                        repository,
+                        environment,
+                        ..
+                    } => match environment {
+                        Some(environment) => format!(
+                            "github {} environment {}",
+                            render(repository),
+                            render(environment)
+                        ),
+                        None => format!("github {}", render(repository)),
+                    },
+                    TargetKind::Http(request) => {
+                        format!("http {} {}", request.method.as_str(), request.url.source())
+                    }
+                };
+                requests.push(format!("write {} to {place}", names.join(", ")));
+            }
+        }
+        Action::Audit(audit) => {
+            let file = audit
+                .file
+                .as_ref()
+                .map(|file| {
+                    file.render(templates, &scope)
+                        .unwrap_or_else(|_| file.source().to_string())
+                })
+                .unwrap_or_else(|| "the state directory's audit.jsonl".to_string());
+            requests.push(format!("record {} in {file}", audit.action));
+            if let Some(callback) = &audit.callback {
+                let url = callback
+                    .url
+                    .render(templates, &scope)
+                    .unwrap_or_else(|_| callback.url.source().to_string());
+                requests.push(format!("{} {url} (the record)", callback.method.as_str()));
+            }
         }
     }
     let own: Vec<&str> = step

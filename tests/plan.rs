@@ -19,7 +19,7 @@ fn plan_of_the_access_service_token_runbook() {
     assert_eq!(outcome.code, 0, "{outcome:?}");
     assert!(!outcome.all().contains(MGMT));
     assert!(
-        outcome.stdout.contains("mgmt_token      ***"),
+        outcome.stdout.contains("mgmt_token               ***"),
         "{}",
         outcome.stdout
     );
@@ -78,9 +78,10 @@ fn plan_as_json_lines() {
         .iter()
         .filter(|event| event["event"] == "plan_step")
         .collect();
-    assert_eq!(steps.len(), 4);
+    assert_eq!(steps.len(), 8);
     assert_eq!(steps[1]["effect"], "mutating");
-    assert_eq!(steps[3]["effect"], "irreversible");
+    assert_eq!(steps[6]["id"], "delete-old-token");
+    assert_eq!(steps[6]["effect"], "irreversible");
     assert_eq!(
         steps[1]["captures"][2],
         serde_json::json!({"name": "new_client_secret", "secret": "once"})

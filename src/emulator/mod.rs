@@ -166,6 +166,10 @@ impl Emulator {
                 service_token_id(seed::CONSOLE_SERVICE_TOKEN),
             ),
             (
+                "CF_ACCESS_SVC_CONSOLE_TOKEN_ID",
+                service_token_id(seed::CONSOLE_SERVICE_TOKEN),
+            ),
+            (
                 "CF_ACCESS_SVC_VAULT_TOKEN_ID",
                 service_token_id(seed::VAULT_SERVICE_TOKEN),
             ),

@@ -28,6 +28,9 @@ pub struct Faults {
     pub heroku_fail_writes: bool,
     /// GitHub answers secret PUTs with 500.
     pub github_fail_writes: bool,
+    /// A user-token roll succeeds (the old value dies) but answers a value that is not the new
+    /// one, as a truncated copy would be: verifying it fails.
+    pub cloudflare_roll_answers_unusable_value: bool,
 }
 
 /// Everything the emulated services hold. Read it through [`crate::emulator::Emulator::world`].

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::output::{Output, Style};
 use crate::plan::Plan;
-use crate::run::event::{RunStatus, RunSummary, StepResult, StepStatus};
+use crate::run::event::{RunStatus, RunSummary, StepResult, StepStatus, TargetStatus};
 use crate::run::inputs::Source;
 use crate::run::{Event, Reporter};
 use crate::runbook::Runbook;
@@ -194,8 +194,29 @@ impl Reporter for HumanReporter {
             }
             Event::StepFinished(result) => {
                 let mut text = format!("{}\n", self.step_line(result));
+                let indent = self.indent();
+                for target in &result.targets {
+                    let status = match target.status {
+                        TargetStatus::Written => "written",
+                        TargetStatus::Failed => "FAILED",
+                        TargetStatus::NotReached => "not reached",
+                    };
+                    let names = if target.names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", target.names.join(", "))
+                    };
+                    let _ = writeln!(text, "{indent}{status:<11} {}:{names}", target.target);
+                    if target.status == TargetStatus::Written {
+                        let _ = writeln!(text, "{indent}            {}", target.detail);
+                    }
+                }
+                if let Some(audit) = &result.audit {
+                    let _ = writeln!(text, "{indent}audit record appended to {}:", audit.file);
+                    let _ = writeln!(text, "{indent}{}", audit.record);
+                }
                 for failure in &result.failures {
-                    let _ = writeln!(text, "{}{failure}", self.indent());
+                    let _ = writeln!(text, "{indent}{failure}");
                 }
                 self.output.out(&text);
             }

@@ -4,7 +4,7 @@
 use std::io::BufRead;
 
 use super::output::{Output, Style};
-use crate::run::engine::{Answer, Confirmer, Question, QuestionKind};
+use crate::run::engine::{Answer, Confirmer, Question, QuestionKind, Request};
 use crate::run::inputs::Prompter;
 use crate::runbook::model::Input;
 
@@ -47,6 +47,26 @@ impl Confirmer for TerminalConfirmer {
             Ok(read) if read > 0 && line.trim().eq_ignore_ascii_case("yes") => Answer::Yes,
             _ => Answer::No,
         }
+    }
+
+    fn ask(&self, request: &Request) -> Option<String> {
+        let about = request
+            .description
+            .as_deref()
+            .map(|text| format!(" ({})", text.trim_end_matches('.')))
+            .unwrap_or_default();
+        let answer = if request.secret {
+            self.output
+                .err(&format!("   {}{about} (input hidden): ", request.name));
+            rpassword::read_password().ok()?
+        } else {
+            self.output.err(&format!("   {}{about}: ", request.name));
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).ok()?;
+            line
+        };
+        let answer = answer.trim_end_matches(['\r', '\n']).to_string();
+        (!answer.is_empty()).then_some(answer)
     }
 }
 

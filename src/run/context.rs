@@ -3,6 +3,7 @@
 //! test can hand the engine any world it likes.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::secret::Redactor;
@@ -22,12 +23,18 @@ pub struct Context {
     pub redactor: Arc<Redactor>,
     pub started_at: jiff::Timestamp,
     pub run_id: String,
+    /// Where runs keep their records (the audit log by default, journals later).
+    pub state_dir: PathBuf,
+    /// Who runs it, for the audit record.
+    pub actor: String,
 }
 
 impl Context {
     /// A context for a run started now, with a fresh run id.
     pub fn new(env: HashMap<String, String>, redactor: Arc<Redactor>) -> Context {
         let started_at = jiff::Timestamp::now();
+        let state_dir = default_state_dir(&env);
+        let actor = default_actor(&env);
         Context {
             env,
             vars: Vec::new(),
@@ -37,6 +44,8 @@ impl Context {
             redactor,
             run_id: new_run_id(started_at),
             started_at,
+            state_dir,
+            actor,
         }
     }
 
@@ -47,6 +56,31 @@ impl Context {
             .map(String::as_str)
             .filter(|value| !value.is_empty())
     }
+}
+
+/// `$RUNBOOK_STATE_DIR`, else `$XDG_STATE_HOME/runbook`, else `~/.local/state/runbook` (the XDG
+/// base-directory default), else `.runbook` in the current directory.
+pub fn default_state_dir(env: &HashMap<String, String>) -> PathBuf {
+    let set = |name: &str| env.get(name).filter(|value| !value.is_empty());
+    if let Some(dir) = set("RUNBOOK_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = set("XDG_STATE_HOME") {
+        return PathBuf::from(dir).join("runbook");
+    }
+    if let Some(home) = set("HOME") {
+        return PathBuf::from(home).join(".local/state/runbook");
+    }
+    PathBuf::from(".runbook")
+}
+
+/// `$RUNBOOK_ACTOR`, else the OS user (`$USER`, `$LOGNAME`, `$USERNAME`), else `unknown`.
+pub fn default_actor(env: &HashMap<String, String>) -> String {
+    ["RUNBOOK_ACTOR", "USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|name| env.get(*name).filter(|value| !value.is_empty()))
+        .cloned()
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// A run id that sorts by start time and is unique across hosts: the UTC time to the second and

@@ -35,7 +35,7 @@ use super::values::Values;
 use crate::runbook::Runbook;
 use crate::runbook::model::{Action, Body, CaptureSource, ForEach, HttpRequest, Step};
 use crate::secret::{MASK, fingerprint};
-use crate::step::http::{Client, Request, Response, TransportError};
+use crate::step::http::{self, Client, Response, TransportError};
 use crate::step::judge::{self, Captured, Judge};
 use crate::template::Scope;
 
@@ -69,9 +69,20 @@ pub enum Answer {
     No,
 }
 
+/// A value a manual step asks the operator for.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub step_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub secret: bool,
+}
+
 /// Asks the operator. Called on a blocking thread, so it may read a terminal.
 pub trait Confirmer: Send + Sync {
     fn confirm(&self, question: &Question) -> Answer;
+    /// A value typed in by the operator (hidden when secret); `None` when none was given.
+    fn ask(&self, request: &Request) -> Option<String>;
 }
 
 /// Becomes `true` when the run must stop at the next safe point (Ctrl-C, SIGTERM).
@@ -120,6 +131,7 @@ pub async fn run(
         context,
         client,
         values: binding.values,
+        services: binding.services,
         confirmer,
         interrupt,
         completed: Vec::new(),
@@ -173,25 +185,42 @@ pub async fn run(
     summary
 }
 
-struct Engine<'a> {
-    runbook: &'a Runbook,
-    context: &'a Context,
-    client: Client,
+pub(super) struct Engine<'a> {
+    pub(super) runbook: &'a Runbook,
+    pub(super) context: &'a Context,
+    pub(super) client: Client,
     values: Values,
-    confirmer: Arc<dyn Confirmer>,
-    interrupt: Interrupt,
+    /// Base URLs by service, with `--service` overrides applied.
+    pub(super) services: indexmap::IndexMap<String, String>,
+    pub(super) confirmer: Arc<dyn Confirmer>,
+    pub(super) interrupt: Interrupt,
     /// Completed steps (index) with the items they ran for, for the rollback notes.
     completed: Vec<(usize, Vec<Option<serde_json::Value>>)>,
 }
 
 /// What one attempt produced.
-struct Attempt {
+pub(super) struct Attempt {
     failures: Vec<String>,
     captures: Vec<(String, Captured)>,
     retryable: bool,
 }
 
 impl Engine<'_> {
+    /// Adds the step's hint for the status that made it fail, rendered with live values.
+    fn add_hints(&self, step: &Step, scope: &Scope, result: &mut StepResult) {
+        let Some(status) = result.requests.last().and_then(|request| request.status) else {
+            return;
+        };
+        for (code, hint) in &step.hints {
+            if *code == status {
+                let text = hint
+                    .render(&self.runbook.templates, scope)
+                    .unwrap_or_else(|_| hint.source().to_string());
+                result.failures.push(format!("hint: {}", text.trim()));
+            }
+        }
+    }
+
     fn interrupted(&self) -> bool {
         *self.interrupt.borrow()
     }
@@ -212,6 +241,8 @@ impl Engine<'_> {
             duration_ms: 0,
             requests: Vec::new(),
             captures: Vec::new(),
+            targets: Vec::new(),
+            audit: None,
             failures: Vec::new(),
             note: None,
         };
@@ -247,28 +278,36 @@ impl Engine<'_> {
         if let Some(status) = self.confirm(step, &items, &mut result, reporter).await {
             return (finish(result, status), items);
         }
-        let Action::Http(request) = &step.action else {
-            return (finish(result, StepStatus::Ok), items);
-        };
         let mut per_item_captures: Vec<Vec<(String, Captured)>> = Vec::new();
         for item in &items {
             let item_scope = match item {
                 Some(item) => scope.with("item", crate::template::to_value(item)),
                 None => scope.clone(),
             };
-            match self
-                .attempts(
-                    step,
-                    request,
-                    &item_scope,
-                    item.as_ref(),
-                    &mut result,
-                    reporter,
-                )
-                .await
-            {
+            let outcome = match &step.action {
+                Action::Http(request) => {
+                    self.attempts(
+                        step,
+                        request,
+                        &item_scope,
+                        item.as_ref(),
+                        &mut result,
+                        reporter,
+                    )
+                    .await
+                }
+                Action::Manual(manual) => self.ask(step, manual, &mut result).await,
+                Action::Propagate(propagate) => {
+                    self.propagate(propagate, &item_scope, &mut result).await
+                }
+                Action::Audit(audit) => self.audit(audit, &item_scope, &mut result, reporter).await,
+            };
+            match outcome {
                 Ok(captures) => per_item_captures.push(captures),
-                Err(status) => return (finish(result, status), items),
+                Err(status) => {
+                    self.add_hints(step, &scope, &mut result);
+                    return (finish(result, status), items);
+                }
             }
         }
         // The bindings are shared with `scope` until it is gone; binding the captures after it
@@ -337,6 +376,12 @@ impl Engine<'_> {
                     })
                     .collect(),
                 Action::Manual(_) => vec!["the manual instructions below".to_string()],
+                Action::Propagate(propagate) => propagate
+                    .targets
+                    .iter()
+                    .map(|target| format!("write to {}", target.kind.provider()))
+                    .collect(),
+                Action::Audit(audit) => vec![format!("record {}", audit.action)],
             };
             questions.push(QuestionKind::Irreversible {
                 reason: reason.clone(),
@@ -510,7 +555,11 @@ impl Engine<'_> {
     }
 
     /// Renders the request with the values bound now.
-    fn prepare(&self, request: &HttpRequest, scope: &Scope) -> Result<Request, String> {
+    pub(super) fn prepare(
+        &self,
+        request: &HttpRequest,
+        scope: &Scope,
+    ) -> Result<http::Request, String> {
         let templates = &self.runbook.templates;
         let render_error = |what: &str, error: crate::template::TemplateError| {
             format!("cannot render the {what}: {error}")
@@ -568,7 +617,7 @@ impl Engine<'_> {
                 (Some(text.into_bytes()), Some("text/plain; charset=utf-8"))
             }
         };
-        Ok(Request {
+        Ok(http::Request {
             method: request.method,
             url,
             headers,
@@ -737,7 +786,7 @@ impl Engine<'_> {
     }
 }
 
-fn record(
+pub(super) fn record(
     request: &HttpRequest,
     url: &str,
     status: Option<u16>,
@@ -801,6 +850,6 @@ fn secret_pointers(step: &Step, response: &Response) -> Vec<String> {
     pointers.into_iter().collect()
 }
 
-fn millis(duration: Duration) -> u64 {
+pub(super) fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -5,6 +5,14 @@
 use serde::Serialize;
 
 use crate::runbook::model::Effect;
+pub use crate::step::propagate::{TargetRecord, TargetStatus};
+
+/// An audit record as written.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditWritten {
+    pub file: String,
+    pub record: serde_json::Value,
+}
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -64,6 +72,12 @@ pub struct StepResult {
     pub duration_ms: u64,
     pub requests: Vec<RequestRecord>,
     pub captures: Vec<CaptureRecord>,
+    /// What a `propagate` step did at each target.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetRecord>,
+    /// The record an `audit` step wrote, and where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditWritten>,
     /// Why the step failed, one sentence each.
     pub failures: Vec<String>,
     /// Why it was skipped, refused or how it was confirmed.

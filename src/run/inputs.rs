@@ -131,6 +131,14 @@ pub fn bind(
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }
+    // Resolved in dependency order; shown in the order the file declares them.
+    let declared: Vec<&str> = runbook
+        .inputs
+        .iter()
+        .map(|input| input.name.as_str())
+        .chain(runbook.vars.iter().map(|var| var.name.as_str()))
+        .collect();
+    bound.sort_by_key(|record| declared.iter().position(|name| *name == record.name));
     Ok(Binding {
         values,
         bound,

@@ -1,5 +1,6 @@
 //! Running a runbook: binding its values, executing its steps, reporting what happened.
 
+mod actions;
 pub mod context;
 pub mod engine;
 pub mod event;
@@ -7,6 +8,6 @@ pub mod inputs;
 pub mod values;
 
 pub use context::Context;
-pub use engine::{Answer, Confirmer, Interrupt, Question, QuestionKind, Reporter, run};
+pub use engine::{Answer, Confirmer, Interrupt, Question, QuestionKind, Reporter, Request, run};
 pub use event::{Event, RunStatus, RunSummary, StepResult, StepStatus};
 pub use inputs::{Binding, Mode, Prompter, bind};

@@ -41,3 +41,4 @@ pub const UNKNOWN_INPUT: &str = "RB043";
 pub const SECRET_IN_ARGV: &str = "RB044";
 pub const UNKNOWN_SERVICE_OVERRIDE: &str = "RB045";
 pub const INPUT_TEMPLATE: &str = "RB046";
+pub const PROPAGATE: &str = "RB030";

@@ -110,6 +110,8 @@ pub struct Step {
     pub action: Action,
     pub captures: Vec<Capture>,
     pub expect: Expect,
+    /// Messages for the operator by failure status.
+    pub hints: Vec<(u16, Template)>,
 }
 
 impl Step {
@@ -120,7 +122,7 @@ impl Step {
         match &self.action {
             Action::Manual(_) => Effect::Manual,
             Action::Http(request) if request.read_only => Effect::ReadOnly,
-            Action::Http(_) => Effect::Mutating,
+            Action::Http(_) | Action::Propagate(_) | Action::Audit(_) => Effect::Mutating,
         }
     }
 }
@@ -174,6 +176,81 @@ impl Retry {
 pub enum Action {
     Http(HttpRequest),
     Manual(Manual),
+    Propagate(Propagate),
+    Audit(Audit),
+}
+
+/// Values written to targets in order; the first failure stops the step.
+#[derive(Debug)]
+pub struct Propagate {
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug)]
+pub struct Target {
+    pub kind: TargetKind,
+    pub values: Vec<PropagatedValue>,
+}
+
+#[derive(Debug)]
+pub struct PropagatedValue {
+    pub name: Template,
+    pub value: Template,
+    /// Whether the value's template reads a secret: then it is handled as one.
+    pub secret: bool,
+}
+
+#[derive(Debug)]
+pub enum TargetKind {
+    Infisical {
+        service: String,
+        project: Template,
+        environment: Template,
+        path: Template,
+        auth: InfisicalAuth,
+    },
+    Heroku {
+        service: String,
+        app: Template,
+        token: Template,
+    },
+    Github {
+        service: String,
+        repository: Template,
+        environment: Option<Template>,
+        token: Template,
+    },
+    /// One request per value, with `name` and `value` in its templates.
+    Http(HttpRequest),
+}
+
+impl TargetKind {
+    pub fn provider(&self) -> &'static str {
+        match self {
+            TargetKind::Infisical { .. } => "infisical",
+            TargetKind::Heroku { .. } => "heroku",
+            TargetKind::Github { .. } => "github",
+            TargetKind::Http(_) => "http",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum InfisicalAuth {
+    Token(Template),
+    Universal {
+        client_id: Template,
+        client_secret: Template,
+    },
+}
+
+#[derive(Debug)]
+pub struct Audit {
+    pub action: String,
+    /// A JSON object whose strings are templates.
+    pub context: JsonTemplate,
+    pub file: Option<Template>,
+    pub callback: Option<HttpRequest>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -257,6 +334,17 @@ impl JsonTemplate {
 pub struct Manual {
     pub instructions: Template,
     pub confirm: String,
+    pub ask: Vec<Ask>,
+}
+
+/// A value the operator enters at a manual step; a capture like any other.
+#[derive(Debug)]
+pub struct Ask {
+    pub name: String,
+    pub description: Option<String>,
+    pub secret: SecretKind,
+    pub env: Vec<String>,
+    pub pattern: Option<Arc<Regex>>,
 }
 
 #[derive(Debug)]
@@ -416,7 +504,54 @@ impl Step {
                 }
             }
             Action::Manual(manual) => sets.push(manual.instructions.uses()),
+            Action::Propagate(propagate) => {
+                for target in &propagate.targets {
+                    for value in &target.values {
+                        sets.push(value.name.uses());
+                        sets.push(value.value.uses());
+                    }
+                    match &target.kind {
+                        TargetKind::Infisical {
+                            project,
+                            environment,
+                            path,
+                            auth,
+                            ..
+                        } => {
+                            sets.extend([project.uses(), environment.uses(), path.uses()]);
+                            match auth {
+                                InfisicalAuth::Token(token) => sets.push(token.uses()),
+                                InfisicalAuth::Universal {
+                                    client_id,
+                                    client_secret,
+                                } => sets.extend([client_id.uses(), client_secret.uses()]),
+                            }
+                        }
+                        TargetKind::Heroku { app, token, .. } => {
+                            sets.extend([app.uses(), token.uses()])
+                        }
+                        TargetKind::Github {
+                            repository,
+                            environment,
+                            token,
+                            ..
+                        } => {
+                            sets.extend([repository.uses(), token.uses()]);
+                            sets.extend(environment.iter().map(Template::uses));
+                        }
+                        TargetKind::Http(request) => request.collect_uses(&mut sets),
+                    }
+                }
+            }
+            Action::Audit(audit) => {
+                sets.extend(audit.context.uses());
+                sets.extend(audit.file.iter().map(Template::uses));
+                if let Some(callback) = &audit.callback {
+                    callback.collect_uses(&mut sets);
+                }
+            }
         }
+        sets.extend(self.hints.iter().map(|(_, hint)| hint.uses()));
         for assertion in &self.expect.json {
             for condition in &assertion.conditions {
                 condition.collect_uses(&mut sets);
@@ -436,6 +571,20 @@ impl Step {
             .filter(|name| !name.contains('.'))
             .cloned()
             .collect()
+    }
+}
+
+impl HttpRequest {
+    fn collect_uses<'a>(&'a self, sets: &mut Vec<&'a std::collections::BTreeSet<String>>) {
+        sets.push(self.url.uses());
+        sets.extend(self.query.iter().map(|(_, value)| value.uses()));
+        sets.extend(self.headers.iter().map(|(_, value)| value.uses()));
+        match &self.body {
+            Some(Body::Json(json)) => sets.extend(json.uses()),
+            Some(Body::Form(fields)) => sets.extend(fields.iter().map(|(_, value)| value.uses())),
+            Some(Body::Raw(text)) => sets.push(text.uses()),
+            None => {}
+        }
     }
 }
 

@@ -127,8 +127,8 @@ pub struct RawInput {
     pub example: Option<Spanned<String>>,
 }
 
-/// One step of the procedure: an action (exactly one of `http`, `manual`) with what to capture
-/// and expect from it.
+/// One step of the procedure: an action (exactly one of `http`, `manual`, `propagate`, `audit`)
+/// with what to capture and expect from it.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawStep {
@@ -165,12 +165,134 @@ pub struct RawStep {
     /// Instructions the operator carries out by hand and confirms.
     #[serde(default)]
     pub manual: Option<Spanned<RawManual>>,
+    /// Writes values to secret stores and configuration (Infisical, Heroku, GitHub Actions, any
+    /// HTTP API), reads them back where the API allows, and reports per target.
+    #[serde(default)]
+    pub propagate: Option<Spanned<RawPropagate>>,
+    /// Appends an audit record (JSON Lines, and optionally an HTTP callback).
+    #[serde(default)]
+    pub audit: Option<Spanned<RawAudit>>,
     /// Values to take from the response, by name.
     #[serde(default)]
     pub capture: IndexMap<String, Spanned<RawCapture>>,
     /// What the response must look like.
     #[serde(default)]
     pub expect: Option<Spanned<RawExpect>>,
+    /// What a failure status means here, for the operator: status code → message (a template).
+    #[serde(default)]
+    #[schemars(example = example_hints())]
+    pub hints: IndexMap<String, Spanned<String>>,
+}
+
+/// Values to write, and where. Every target receives `values` unless it has its own.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPropagate {
+    /// Name → value, both templates: the new name and each legacy alias, listed explicitly.
+    #[serde(default)]
+    #[schemars(example = example_propagate_values())]
+    pub values: IndexMap<String, Spanned<String>>,
+    /// Where to write them, in order; the first failure stops the step.
+    pub targets: Vec<Spanned<RawTarget>>,
+}
+
+/// One place to write values to: exactly one of `infisical`, `heroku`, `github`, `http`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Infisical secrets: created or updated one by one, then read back and compared.
+    #[serde(default)]
+    pub infisical: Option<Spanned<RawInfisical>>,
+    /// Heroku config vars: one PATCH for all names (one release, one restart), then read back.
+    #[serde(default)]
+    pub heroku: Option<Spanned<RawHeroku>>,
+    /// GitHub Actions secrets: sealed with the repository's public key (libsodium sealed box),
+    /// then checked through the secret's `updated_at`.
+    #[serde(default)]
+    pub github: Option<Spanned<RawGithub>>,
+    /// Any HTTP API: one request per value, with `name` and `value` in its templates.
+    #[serde(default)]
+    pub http: Option<Spanned<RawHttp>>,
+    /// Values for this target instead of the step's.
+    #[serde(default)]
+    pub values: IndexMap<String, Spanned<String>>,
+}
+
+/// An Infisical project folder.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInfisical {
+    /// The service with Infisical's base URL. Default `infisical`.
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
+    /// The project id (not its slug).
+    pub project: Spanned<String>,
+    /// The environment slug (`dev`, `staging`, `prod`).
+    #[schemars(example = &"prod")]
+    pub environment: Spanned<String>,
+    /// The folder. Default `/`.
+    #[serde(default)]
+    #[schemars(example = &"/MooseQuest/cloudflare")]
+    pub path: Option<Spanned<String>>,
+    /// A machine identity's universal-auth client id (with `client_secret`).
+    #[serde(default)]
+    pub client_id: Option<Spanned<String>>,
+    /// A machine identity's universal-auth client secret.
+    #[serde(default)]
+    pub client_secret: Option<Spanned<String>>,
+    /// An access token, instead of `client_id` and `client_secret`.
+    #[serde(default)]
+    pub token: Option<Spanned<String>>,
+}
+
+/// A Heroku app's config vars.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeroku {
+    /// The service with the Platform API's base URL. Default `heroku`.
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
+    /// The app's name or id.
+    #[schemars(example = &"raxx-api-prod")]
+    pub app: Spanned<String>,
+    /// A Platform API key or OAuth token.
+    pub token: Spanned<String>,
+}
+
+/// A GitHub repository's (or one of its environments') Actions secrets.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawGithub {
+    /// The service with the REST API's base URL. Default `github`.
+    #[serde(default)]
+    pub service: Option<Spanned<String>>,
+    /// `owner/name`.
+    #[schemars(example = &"MooseQuest/raxx")]
+    pub repository: Spanned<String>,
+    /// An environment of the repository, for environment secrets.
+    #[serde(default)]
+    pub environment: Option<Spanned<String>>,
+    /// A token with access to the repository's secrets.
+    pub token: Spanned<String>,
+}
+
+/// An audit record: who did what, when, to what; never a secret value (a fingerprint may be).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// What happened.
+    #[schemars(example = &"secret.rotate.completed")]
+    pub action: Spanned<String>,
+    /// Details, as a map whose strings are templates.
+    #[serde(default)]
+    pub context: Option<Spanned<serde_json::Value>>,
+    /// The JSON Lines file to append to (a template). Default: `audit.jsonl` in the state
+    /// directory.
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
+    /// Also send the record to an HTTP endpoint (its JSON body is the record).
+    #[serde(default)]
+    pub callback: Option<Spanned<RawHttp>>,
 }
 
 /// An HTTP request: exactly one of `get`, `post`, `put`, `patch`, `delete`, `head` with the URL.
@@ -542,6 +664,28 @@ pub struct RawManualSpec {
     /// The question the operator answers to confirm. Default: "Done?".
     #[serde(default)]
     pub confirm: Option<Spanned<String>>,
+    /// Values the operator types in once done (a token copied from a dashboard), by name; they
+    /// are captures like any other.
+    #[serde(default)]
+    pub ask: IndexMap<String, Spanned<RawAsk>>,
+}
+
+/// A value the operator enters at a manual step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAsk {
+    /// What to enter.
+    #[serde(default)]
+    pub description: Option<Spanned<String>>,
+    /// `true` for a secret (entered hidden), `once` for a secret shown only once.
+    #[serde(default)]
+    pub secret: RawSecretFlag,
+    /// Environment variables to read it from when there is no terminal.
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
+    /// A regular expression the whole value must match.
+    #[serde(default)]
+    pub pattern: Option<Spanned<String>>,
 }
 
 impl<'de> Deserialize<'de> for RawManual {
@@ -597,6 +741,14 @@ fn example_services() -> serde_json::Value {
 
 fn example_vars() -> serde_json::Value {
     serde_json::json!({"secret_name": "CF_ACCESS_SVC_{{ scope }}"})
+}
+
+fn example_hints() -> serde_json::Value {
+    serde_json::json!({"403": "The Access policy does not admit client id {{ new_client_id }}: add it to the policy, or scope the policy by service-token group."})
+}
+
+fn example_propagate_values() -> serde_json::Value {
+    serde_json::json!({"{{ secret_name }}": "{{ new_value }}", "{{ legacy_name }}": "{{ new_value }}"})
 }
 
 fn example_json_expect() -> serde_json::Value {

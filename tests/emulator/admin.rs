@@ -19,6 +19,7 @@ async fn state_dump_shows_no_secret_value() {
             "CF_ACCOUNT_ID",
             "CF_ACCESS_SVC_TOKEN_ID",
             "CF_ACCESS_SVC_VAULT_TOKEN_ID",
+            "CF_ACCESS_SVC_CONSOLE_TOKEN_ID",
             "INFISICAL_PROJECT_ID",
             "GITHUB_REPOSITORY",
         ];
@@ -70,7 +71,7 @@ fn background_emulator_serves_synchronous_callers_and_stops_on_drop() {
     let emulator = Emulator::start_in_background(EmulatorConfig::default()).expect("starts");
     let url = emulator.url();
     assert_eq!(emulator.service_urls().len(), 7);
-    assert_eq!(emulator.credentials().len(), 14);
+    assert_eq!(emulator.credentials().len(), 15);
     let address = url.trim_start_matches("http://").to_owned();
     assert!(std::net::TcpStream::connect(&address).is_ok());
     drop(emulator);

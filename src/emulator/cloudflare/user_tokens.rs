@@ -102,7 +102,18 @@ pub(super) async fn roll(
     token.value = random::token(40);
     token.modified_on = Timestamp::now();
     tracing::info!(id = %token.id, "rolled a user API token");
-    success(StatusCode::OK, Value::String(token.value.clone()))
+    let answered = if world.faults.cloudflare_roll_answers_unusable_value {
+        random::token(40)
+    } else {
+        world
+            .cloudflare
+            .user_tokens
+            .iter()
+            .find(|token| token.id == token_id)
+            .map(|token| token.value.clone())
+            .unwrap_or_default()
+    };
+    success(StatusCode::OK, Value::String(answered))
 }
 
 /// `GET /accounts/{account_id}/pages/projects`: needs Pages read.

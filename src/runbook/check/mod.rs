@@ -2,6 +2,7 @@
 //! regex and duration compiled, every problem reported (all of them, not just the first) with
 //! the file, line and column and what to do.
 
+mod actions;
 mod expect;
 mod names;
 mod step;
@@ -22,6 +23,7 @@ use crate::suggest::did_you_mean;
 use crate::template::{Expression, Template, TemplateSet};
 pub use names::{BUILTINS, is_identifier};
 use names::{Names, StepLocals};
+pub use step::DEFAULT_TIMEOUT;
 
 /// Checks a parsed runbook. Warnings (none yet) do not fail the check.
 pub fn check(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagnostics> {
@@ -77,6 +79,16 @@ impl Checker {
         let resolution_order = self.resolution_order(&inputs, &vars)?;
         let mut vars = vars;
         mark_secret_vars(&inputs, &mut vars, &resolution_order);
+        self.names.secrets = inputs
+            .iter()
+            .filter(|input| input.secret)
+            .map(|input| input.name.clone())
+            .chain(
+                vars.iter()
+                    .filter(|var| var.secret)
+                    .map(|var| var.name.clone()),
+            )
+            .collect();
         if raw.steps.is_empty() {
             self.error(
                 Diagnostic::error(codes::NO_STEPS, "the runbook has no steps")

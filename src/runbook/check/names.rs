@@ -21,6 +21,8 @@ pub(crate) struct Names {
     pub capture_sites: HashMap<String, Vec<(usize, String)>>,
     /// The position of the step being checked.
     pub position: usize,
+    /// Inputs, vars and captures (so far) that hold secrets.
+    pub secrets: std::collections::HashSet<String>,
 }
 
 impl Names {

@@ -22,7 +22,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 impl Checker {
     pub(super) fn steps(&mut self, raw_steps: &[Spanned<RawStep>]) -> Vec<Step> {
         for (index, step) in raw_steps.iter().enumerate() {
-            for name in step.value.capture.keys() {
+            for name in step_capture_names(&step.value) {
                 self.names
                     .capture_sites
                     .entry(name.clone())
@@ -41,8 +41,11 @@ impl Checker {
             {
                 steps.push(step);
             }
-            for name in raw.capture.keys() {
-                self.names.captured.insert(name.clone());
+            for name in step_capture_names(raw) {
+                self.names.captured.insert(name);
+            }
+            for name in secret_capture_names(raw) {
+                self.names.secrets.insert(name);
             }
         }
         steps
@@ -87,7 +90,7 @@ impl Checker {
     fn step(&mut self, spanned: &Spanned<RawStep>) -> Option<Step> {
         let raw = &spanned.value;
         let errors_before = self.diagnostics.error_count();
-        let own_captures: Vec<String> = raw.capture.keys().cloned().collect();
+        let own_captures: Vec<String> = step_capture_names(raw);
         let base = StepLocals {
             item: raw.for_each.is_some(),
             ..StepLocals::default()
@@ -133,6 +136,7 @@ impl Checker {
                     .help("say what cannot be undone, e.g. `Revokes all access for the old token immediately.`"),
             );
         }
+        let hints = self.hints(&raw.hints, &rollback_locals);
         if self.diagnostics.error_count() > errors_before {
             return None;
         }
@@ -152,6 +156,7 @@ impl Checker {
             action: action?,
             captures: captures?,
             expect,
+            hints,
         })
     }
 
@@ -267,36 +272,64 @@ impl Checker {
 
     fn action(&mut self, spanned: &Spanned<RawStep>, locals: &StepLocals) -> Option<Action> {
         let raw = &spanned.value;
-        match (&raw.http, &raw.manual) {
-            (Some(http), None) => self.http(http, locals).map(Action::Http),
-            (None, Some(manual)) => self.manual(manual, locals).map(Action::Manual),
-            (None, None) => {
+        let given: Vec<(&str, crate::diagnostic::Span)> = [
+            ("http", raw.http.as_ref().map(|http| http.span)),
+            ("manual", raw.manual.as_ref().map(|manual| manual.span)),
+            (
+                "propagate",
+                raw.propagate.as_ref().map(|propagate| propagate.span),
+            ),
+            ("audit", raw.audit.as_ref().map(|audit| audit.span)),
+        ]
+        .into_iter()
+        .filter_map(|(key, span)| span.map(|span| (key, span)))
+        .collect();
+        match given.as_slice() {
+            [] => {
                 self.error(
                     Diagnostic::error(codes::STEP_ACTION, format!("step `{}` has no action", raw.id.value))
                         .at(raw.id.span)
                         .label("needs an action")
-                        .help("give the step exactly one of `http:` (a request) or `manual:` (instructions the operator confirms)"),
+                        .help("give the step exactly one of `http:` (a request), `manual:` (instructions the operator confirms), `propagate:` (write values to stores) or `audit:` (an audit record)"),
                 );
                 None
             }
-            (Some(_), Some(manual)) => {
+            [_] => {
+                if let Some(http) = &raw.http {
+                    self.http_request(http, locals).map(Action::Http)
+                } else if let Some(manual) = &raw.manual {
+                    self.manual(manual, locals).map(Action::Manual)
+                } else if let Some(propagate) = &raw.propagate {
+                    self.propagate(propagate, locals).map(Action::Propagate)
+                } else if let Some(audit) = &raw.audit {
+                    self.audit(audit, locals).map(Action::Audit)
+                } else {
+                    None
+                }
+            }
+            [(first, _), (second, span), ..] => {
                 self.error(
                     Diagnostic::error(
                         codes::STEP_ACTION,
-                        format!("step `{}` has two actions", raw.id.value),
+                        format!(
+                            "step `{}` has two actions, `{first}` and `{second}`",
+                            raw.id.value
+                        ),
                     )
-                    .at(self.locate_key(manual.span, "manual"))
+                    .at(self.locate_key(*span, second))
                     .label("second action")
-                    .help(
-                        "a step does one thing: split it into an `http:` step and a `manual:` step",
-                    ),
+                    .help("a step does one thing: split it into one step per action"),
                 );
                 None
             }
         }
     }
 
-    fn http(&mut self, spanned: &Spanned<RawHttp>, locals: &StepLocals) -> Option<HttpRequest> {
+    pub(super) fn http_request(
+        &mut self,
+        spanned: &Spanned<RawHttp>,
+        locals: &StepLocals,
+    ) -> Option<HttpRequest> {
         let raw = &spanned.value;
         let methods = [
             (Method::Get, &raw.get, "get"),
@@ -468,9 +501,14 @@ impl Checker {
             return None;
         }
         let instructions = self.template(&instructions, locals)?;
+        let ask = match &spanned.value {
+            RawManual::Spec(spec) => self.asks(&spec.ask)?,
+            RawManual::Instructions(_) => Vec::new(),
+        };
         Some(Manual {
             instructions,
             confirm: confirm.map_or_else(|| "Done?".to_string(), |text| text.value),
+            ask,
         })
     }
 
@@ -552,6 +590,43 @@ impl Checker {
         }
         true
     }
+}
+
+/// The names a step captures: from the response, or asked of the operator.
+pub(super) fn step_capture_names(raw: &RawStep) -> Vec<String> {
+    let mut names: Vec<String> = raw.capture.keys().cloned().collect();
+    if let Some(manual) = &raw.manual
+        && let RawManual::Spec(spec) = &manual.value
+    {
+        names.extend(spec.ask.keys().cloned());
+    }
+    names
+}
+
+/// The names among them that hold secrets.
+fn secret_capture_names(raw: &RawStep) -> Vec<String> {
+    let mut names: Vec<String> = raw
+        .capture
+        .iter()
+        .filter(|(_, capture)| match &capture.value {
+            crate::runbook::raw::RawCapture::Spec(spec) => {
+                spec.secret != crate::runbook::raw::RawSecretFlag::No
+            }
+            crate::runbook::raw::RawCapture::Path(_) => false,
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    if let Some(manual) = &raw.manual
+        && let RawManual::Spec(spec) = &manual.value
+    {
+        names.extend(
+            spec.ask
+                .iter()
+                .filter(|(_, ask)| ask.value.secret != crate::runbook::raw::RawSecretFlag::No)
+                .map(|(name, _)| name.clone()),
+        );
+    }
+    names
 }
 
 fn contains_template(value: &serde_json::Value) -> bool {
