@@ -7,4 +7,5 @@ mod emulator;
 mod exec;
 mod plan;
 mod readme;
+mod rotation;
 mod schema;

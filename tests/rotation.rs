@@ -1,0 +1,604 @@
+//! Both shipped runbooks, end to end against the emulator: the world afterwards (tokens,
+//! Infisical, Heroku, GitHub, the audit file), no secret in any output or file, and the failure
+//! paths the SOPs warn about.
+
+use std::path::Path;
+use std::time::Duration;
+
+use runbook::emulator::{BackgroundEmulator, Emulator, EmulatorConfig};
+use secrecy::ExposeSecret;
+
+use crate::support::{Outcome, Runbook, Scratch, root, stable};
+
+const ACCESS: &str = "runbooks/cloudflare-access-service-token.yaml";
+const USER: &str = "runbooks/cloudflare-user-api-token.yaml";
+const FOLDER: &str = "/MooseQuest/cloudflare";
+
+fn emulator() -> BackgroundEmulator {
+    Emulator::start_in_background(EmulatorConfig {
+        port: 0,
+        restart_window: Duration::from_millis(150),
+    })
+    .expect("the emulator starts")
+}
+
+/// `runbook exec FILE --yes` pointed at the emulator: its URLs with `--service`, its
+/// credentials in the environment, the state directory in `scratch`.
+fn exec(emulator: &BackgroundEmulator, file: &Path, scratch: &Scratch) -> Runbook {
+    let mut command = Runbook::new(["exec"])
+        .arg(file.display().to_string())
+        .arg("--yes")
+        .arg("--actor")
+        .arg("test-operator")
+        .arg("--state-dir")
+        .arg(scratch.dir.path().join("state").display().to_string());
+    // Only the services this runbook declares: naming another is an error (a typo must not
+    // leave a service pointing at production).
+    let text = std::fs::read_to_string(file).expect("the runbook is readable");
+    for (service, url) in emulator.service_urls() {
+        if text.contains(&format!("\n  {service}: ")) {
+            command = command.arg("--service").arg(format!("{service}={url}"));
+        }
+    }
+    for (name, value) in emulator.credentials() {
+        command = command.env(&name, value.expose_secret());
+    }
+    command
+}
+
+/// A shipped runbook with faster polling, for the paths where a probe never passes.
+fn impatient(scratch: &Scratch, runbook: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(root().join(runbook))
+        .unwrap()
+        .replace("attempts: 30", "attempts: 3")
+        .replace("interval: 1s", "interval: 50ms");
+    scratch.write("impatient.yaml", text)
+}
+
+/// Every credential of the emulator that is a secret, plus extra values.
+fn secrets(emulator: &BackgroundEmulator, extra: &[String]) -> Vec<String> {
+    let public = [
+        "CF_ACCOUNT_ID",
+        "CF_ACCESS_SVC_TOKEN_ID",
+        "CF_ACCESS_SVC_CONSOLE_TOKEN_ID",
+        "CF_ACCESS_SVC_VAULT_TOKEN_ID",
+        "INFISICAL_PROJECT_ID",
+        "GITHUB_REPOSITORY",
+    ];
+    emulator
+        .credentials()
+        .into_iter()
+        .filter(|(name, _)| !public.contains(&name.as_str()))
+        .map(|(_, value)| value.expose_secret().to_string())
+        .chain(extra.iter().cloned())
+        .collect()
+}
+
+/// No secret, in raw, base64 or URL-encoded form, in the output or any file of the state dir.
+fn assert_nothing_leaked(outcome: &Outcome, scratch: &Scratch, secrets: &[String]) {
+    use base64::Engine as _;
+    let mut texts = vec![("output".to_string(), outcome.all())];
+    let state = scratch.dir.path().join("state");
+    if let Ok(entries) = std::fs::read_dir(&state) {
+        for entry in entries.flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            texts.push((entry.path().display().to_string(), text));
+        }
+    }
+    for secret in secrets {
+        let forms = [
+            secret.clone(),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+        ];
+        for (place, text) in &texts {
+            for form in &forms {
+                assert!(
+                    !text.contains(form.as_str()),
+                    "a secret leaked into {place}"
+                );
+            }
+        }
+    }
+}
+
+fn audit_records(scratch: &Scratch) -> Vec<serde_json::Value> {
+    let path = scratch.dir.path().join("state/audit.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an audit line is JSON"))
+        .collect()
+}
+
+#[test]
+fn access_service_token_rotates_end_to_end() {
+    let emulator = emulator();
+    let scratch = Scratch::new();
+    let (old_id, old_client_id, tokens_before) = {
+        let world = emulator.world();
+        let old = world
+            .cloudflare()
+            .live_service_tokens()
+            .into_iter()
+            .find(|token| token.name == "raxx-console-svc-2026-05-01")
+            .expect("the seeded console token")
+            .clone();
+        (
+            old.id.clone(),
+            old.client_id.clone(),
+            world.cloudflare().live_service_tokens().len(),
+        )
+    };
+    let old_secret = secrets(&emulator, &[]);
+    let outcome = exec(&emulator, &root().join(ACCESS), &scratch).run();
+    assert_eq!(outcome.code, 0, "{}\n{}", outcome.stdout, outcome.stderr);
+
+    let world = emulator.world();
+    let cloudflare = world.cloudflare();
+    let live = cloudflare.live_service_tokens();
+    assert_eq!(live.len(), tokens_before, "one created, one deleted");
+    assert!(
+        cloudflare.service_token(&old_id).is_none(),
+        "the old token is gone"
+    );
+    let new = live
+        .iter()
+        .find(|token| token.name.starts_with("raxx-console-svc-") && token.id != old_id)
+        .expect("exactly one new console token");
+    assert_ne!(new.client_id, old_client_id);
+    let pair = format!("{}:{}", new.client_id, new.client_secret());
+    for name in ["CF_ACCESS_SVC_CONSOLE", "CF_ACCESS_SERVICE_TOKEN_CONSOLE"] {
+        let secret = world.infisical_secret("prod", FOLDER, name).expect(name);
+        assert_eq!(secret.current_value(), new.client_secret(), "{name}");
+        assert!(secret.version() >= 2, "{name} keeps its history");
+        let client_id = world
+            .infisical_secret("prod", FOLDER, &format!("{name}__CLIENT_ID"))
+            .expect("the client id is stored beside it");
+        assert_eq!(client_id.current_value(), new.client_id);
+        let app = world.heroku_app("raxx-console-prod").unwrap();
+        assert_eq!(
+            app.config_var(name),
+            Some(pair.as_str()),
+            "{name} on Heroku"
+        );
+    }
+    let records = audit_records(&scratch);
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record["action"], "secret.rotate.completed");
+    assert_eq!(record["actor"], "test-operator");
+    assert_eq!(record["context"]["secret_name"], "CF_ACCESS_SVC_CONSOLE");
+    assert_eq!(record["context"]["old_token_id"], old_id.as_str());
+    assert_eq!(record["context"]["new_token_id"], new.id.as_str());
+    assert_eq!(record["context"]["method"], "programmatic");
+    assert_eq!(record["runbook"]["name"], "cloudflare-access-service-token");
+    assert!(
+        record["runbook"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(record["run_id"].is_string() && record["time"].is_string());
+    let mut all = old_secret;
+    all.push(new.client_secret().to_string());
+    drop(world);
+    assert_nothing_leaked(&outcome, &scratch, &all);
+}
+
+fn roll(name: &str, legacy: &str) {
+    let emulator = emulator();
+    let scratch = Scratch::new();
+    let old_value = emulator
+        .world()
+        .cloudflare()
+        .user_token_value(name)
+        .unwrap()
+        .to_string();
+    let before = secrets(&emulator, &[]);
+    let outcome = exec(&emulator, &root().join(USER), &scratch)
+        .arg("--var")
+        .arg(format!("secret_name={name}"))
+        .run();
+    assert_eq!(outcome.code, 0, "{}\n{}", outcome.stdout, outcome.stderr);
+
+    let world = emulator.world();
+    let new_value = world
+        .cloudflare()
+        .user_token_value(name)
+        .unwrap()
+        .to_string();
+    assert_ne!(new_value, old_value);
+    assert!(
+        !world.cloudflare().is_live_user_token(&old_value),
+        "the old value is dead"
+    );
+    assert!(world.cloudflare().is_live_user_token(&new_value));
+    for variable in [name, legacy] {
+        assert_eq!(
+            world
+                .infisical_secret("prod", FOLDER, variable)
+                .unwrap()
+                .current_value(),
+            new_value,
+            "Infisical {variable}"
+        );
+        for app in ["raxx-api-prod", "raxx-api-staging"] {
+            assert_eq!(
+                world.heroku_app(app).unwrap().config_var(variable),
+                Some(new_value.as_str()),
+                "Heroku {app} {variable}"
+            );
+        }
+        assert_eq!(
+            world.github_secret(variable).expect(variable).value(),
+            new_value,
+            "GitHub {variable}"
+        );
+        let console = world
+            .heroku_app("raxx-console-prod")
+            .unwrap()
+            .config_var(variable);
+        if name == "CF_ACCESS_MGMT" {
+            assert_eq!(console, Some(new_value.as_str()), "console {variable}");
+        } else {
+            assert_ne!(
+                console,
+                Some(new_value.as_str()),
+                "the console does not use {variable}"
+            );
+        }
+    }
+    drop(world);
+    let records = audit_records(&scratch);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["context"]["secret_name"], name);
+    assert_eq!(records[0]["context"]["method"], "programmatic");
+    assert!(records[0]["context"]["rotated_at"].is_string());
+    let mut all = before;
+    all.push(new_value);
+    all.push(old_value);
+    assert_nothing_leaked(&outcome, &scratch, &all);
+}
+
+#[test]
+fn user_api_token_rolls_cf_pages_deploy() {
+    roll("CF_PAGES_DEPLOY", "CLOUDFLARE_RAXX_AUTOMATION_API_TOKEN");
+}
+
+#[test]
+fn user_api_token_rolls_cf_access_mgmt() {
+    roll("CF_ACCESS_MGMT", "CLOUDFLARE_ACCESS_MGMT_TOKEN");
+}
+
+#[test]
+fn user_api_token_rolls_cf_pages_read() {
+    roll("CF_PAGES_READ", "CLOUDFLARE_PAGES_READ_TOKEN");
+}
+
+#[test]
+fn the_dashboard_fallback_takes_the_value_the_operator_rolled() {
+    let emulator = emulator();
+    let scratch = Scratch::new();
+    // Stands in for the operator pressing Roll in the dashboard: the test rolls first, and the
+    // run gets the new value both as the current one (so the sanity check passes) and as the
+    // one the operator pastes (CF_NEW_TOKEN_VALUE, the ask's environment fallback).
+    let rolled = {
+        let token = emulator
+            .world()
+            .cloudflare()
+            .user_token("CF_PAGES_DEPLOY")
+            .unwrap()
+            .id
+            .clone();
+        let rotation = emulator
+            .world()
+            .cloudflare()
+            .user_token_value("CF_ROTATION_TOKEN")
+            .unwrap()
+            .to_string();
+        let url = format!("{}/client/v4/user/tokens/{token}/value", emulator.url());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let answer: serde_json::Value = reqwest::Client::new()
+                .put(url)
+                .bearer_auth(rotation)
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["result"].as_str().unwrap().to_string()
+        })
+    };
+    let outcome = exec(&emulator, &root().join(USER), &scratch)
+        .arg("--var")
+        .arg("secret_name=CF_PAGES_DEPLOY")
+        .arg("--var")
+        .arg("method=dashboard")
+        .env("CF_PAGES_DEPLOY", &rolled)
+        .env("CF_NEW_TOKEN_VALUE", &rolled)
+        .run();
+    // The "old" value given to the run is alive (it is the new one), so the final check that
+    // the old value is revoked must fail: exactly what it is there to catch.
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("roll-in-dashboard"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("manual step roll-in-dashboard"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("skipped: `method == 'api'` is false"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("FAILED    confirm-old-revoked"),
+        "{}",
+        outcome.stdout
+    );
+    let world = emulator.world();
+    assert_eq!(
+        world
+            .infisical_secret("prod", FOLDER, "CF_PAGES_DEPLOY")
+            .unwrap()
+            .current_value(),
+        rolled
+    );
+}
+
+#[test]
+fn origin_403_stops_before_anything_is_propagated() {
+    let emulator = emulator();
+    let scratch = Scratch::new();
+    let (old_id, old_client_id, infisical_version, release) = {
+        let mut world = emulator.world();
+        let old = world
+            .cloudflare()
+            .live_service_tokens()
+            .into_iter()
+            .find(|token| token.name == "raxx-console-svc-2026-05-01")
+            .unwrap()
+            .clone();
+        // A policy scoped by client id that lists only the old token.
+        world.faults.origin_policy_client_ids = Some(vec![old.client_id.clone()]);
+        let version = world
+            .infisical_secret("prod", FOLDER, "CF_ACCESS_SVC_CONSOLE")
+            .unwrap()
+            .version();
+        let release = world
+            .heroku_app("raxx-console-prod")
+            .unwrap()
+            .releases()
+            .len();
+        (old.id.clone(), old.client_id.clone(), version, release)
+    };
+    let outcome = exec(&emulator, &root().join(ACCESS), &scratch).run();
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("FAILED    verify-origin"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("hint: The Access policy does not admit the new token. If the policy is scoped by client_id"),
+        "{}",
+        outcome.stdout
+    );
+    let world = emulator.world();
+    assert!(
+        world.cloudflare().service_token(&old_id).is_some(),
+        "the old token is untouched"
+    );
+    assert!(
+        world.origin_admits(
+            &old_client_id,
+            world
+                .cloudflare()
+                .service_token(&old_id)
+                .unwrap()
+                .client_secret()
+        )
+    );
+    assert_eq!(
+        world
+            .infisical_secret("prod", FOLDER, "CF_ACCESS_SVC_CONSOLE")
+            .unwrap()
+            .version(),
+        infisical_version,
+        "nothing propagated to Infisical"
+    );
+    assert_eq!(
+        world
+            .heroku_app("raxx-console-prod")
+            .unwrap()
+            .releases()
+            .len(),
+        release,
+        "nor to Heroku"
+    );
+    let new = world
+        .cloudflare()
+        .live_service_tokens()
+        .into_iter()
+        .find(|token| {
+            token.id != old_id
+                && token.name.starts_with("raxx-console-svc-")
+                && token.name != "raxx-console-svc-2026-05-01"
+        })
+        .expect("the new token exists")
+        .clone();
+    let notes = outcome
+        .stdout
+        .split("Rollback notes")
+        .nth(1)
+        .expect("rollback notes");
+    assert!(
+        notes.contains(&format!("delete the new token\n       {}", new.id))
+            || notes.contains(&new.id),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("service_tokens/{}", new.id)),
+        "the note names the token to delete: {notes}"
+    );
+}
+
+#[test]
+fn a_failed_infisical_write_fails_the_step_and_says_what_was_written() {
+    let emulator = emulator();
+    let scratch = Scratch::new();
+    emulator.world().faults.infisical_fail_writes = true;
+    let old_id = emulator
+        .world()
+        .cloudflare()
+        .live_service_tokens()
+        .into_iter()
+        .find(|token| token.name == "raxx-console-svc-2026-05-01")
+        .unwrap()
+        .id
+        .clone();
+    let outcome = exec(&emulator, &root().join(ACCESS), &scratch).run();
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("FAILED    store-infisical"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(outcome.stdout.contains("infisical prod /MooseQuest/cloudflare: updating CF_ACCESS_SVC_CONSOLE in prod /MooseQuest/cloudflare: 500"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("nothing was written"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        emulator
+            .world()
+            .cloudflare()
+            .service_token(&old_id)
+            .is_some()
+    );
+    assert!(
+        audit_records(&scratch).is_empty(),
+        "no audit record for a failed rotation"
+    );
+}
+
+#[test]
+fn an_unhealthy_console_keeps_the_old_token() {
+    let emulator = emulator();
+    let scratch = Scratch::new();
+    emulator.world().faults.console_unhealthy = true;
+    let old_id = emulator
+        .world()
+        .cloudflare()
+        .live_service_tokens()
+        .into_iter()
+        .find(|token| token.name == "raxx-console-svc-2026-05-01")
+        .unwrap()
+        .id
+        .clone();
+    let file = impatient(&scratch, ACCESS);
+    let outcome = exec(&emulator, &file, &scratch).run();
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("FAILED    verify-console-health"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("gave up after 3 attempt(s)"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        !outcome.stdout.contains("delete-old-token  "),
+        "the delete never ran: {}",
+        outcome.stdout
+    );
+    assert!(
+        emulator
+            .world()
+            .cloudflare()
+            .service_token(&old_id)
+            .is_some(),
+        "the old token is kept"
+    );
+    assert!(
+        outcome.stdout.contains("do not delete the old one"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn a_roll_whose_new_value_does_not_verify_stops_before_propagating() {
+    let emulator = emulator();
+    let scratch = Scratch::new();
+    emulator
+        .world()
+        .faults
+        .cloudflare_roll_answers_unusable_value = true;
+    let old_value = emulator
+        .world()
+        .cloudflare()
+        .user_token_value("CF_PAGES_DEPLOY")
+        .unwrap()
+        .to_string();
+    let version = emulator
+        .world()
+        .infisical_secret("prod", FOLDER, "CF_PAGES_DEPLOY")
+        .unwrap()
+        .version();
+    let outcome = exec(&emulator, &root().join(USER), &scratch)
+        .arg("--var")
+        .arg("secret_name=CF_PAGES_DEPLOY")
+        .run();
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("FAILED    verify-new"),
+        "{}",
+        outcome.stdout
+    );
+    let world = emulator.world();
+    assert!(
+        !world.cloudflare().is_live_user_token(&old_value),
+        "the roll did happen"
+    );
+    assert_eq!(
+        world
+            .infisical_secret("prod", FOLDER, "CF_PAGES_DEPLOY")
+            .unwrap()
+            .version(),
+        version
+    );
+    let notes = outcome
+        .stdout
+        .split("Rollback notes")
+        .nth(1)
+        .expect("rollback notes");
+    assert!(notes.contains("re-roll"), "{notes}");
+}
+
+#[test]
+fn both_runbooks_check_and_their_plans_are_stable() {
+    let outcome = Runbook::new(["check", ACCESS, USER]).run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let plan = Runbook::new(["plan", USER, "--var", "secret_name=CF_PAGES_READ"]).run();
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    stable().bind(|| insta::assert_snapshot!("plan_user_api_token", plan.stdout));
+}
