@@ -12,10 +12,10 @@ use crate::emulator::{Emulator, EmulatorConfig};
 use crate::exit;
 use crate::plan;
 use crate::report::Output;
-use crate::report::human::{HumanReporter, render_plan};
-use crate::report::json::{JsonReporter, emit};
-use crate::report::terminal::{TerminalConfirmer, TerminalPrompter};
-use crate::run::{self, Context, Mode, Reporter, RunStatus};
+use crate::report::human::render_plan;
+use crate::report::json::emit;
+use crate::report::terminal::TerminalPrompter;
+use crate::run::{self, Context, Mode};
 use crate::runbook::{self, Runbook};
 use crate::secret::ExposeSecret;
 use crate::secret::Redactor;
@@ -34,6 +34,11 @@ pub fn main(cli: Cli, env: HashMap<String, String>, redactor: Arc<Redactor>) -> 
             exit::OK
         }
         Command::Emulator(args) => emulator(&args, &output),
+        Command::Resume(args) => crate::operate::resume(args, env, redactor, &output, color_err),
+        Command::Runs(args) => crate::operate::list(&args, &env, &output),
+        Command::Show(args) => crate::operate::show(&args, &env, &output),
+        Command::Recover(args) => crate::operate::recover(&args, &env, &output),
+        Command::Keygen(args) => crate::operate::keygen(&args, &env, &output),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut buffer);
@@ -206,6 +211,7 @@ fn exec(
         if let Some(actor) = &args.actor {
             context.actor = actor.clone();
         }
+        context.deadline = args.durable.deadline;
         // Kept alive for the whole run: dropping it stops the emulator.
         let _emulator = if args.emulate {
             match emulate(&runbook, &mut context, output).await {
@@ -224,27 +230,25 @@ fn exec(
                 return exit::INPUT;
             }
         };
-        let mut reporter: Box<dyn Reporter> = match args.run.output {
-            Format::Text => Box::new(HumanReporter::new(output.clone(), &runbook)),
-            Format::Json => Box::new(JsonReporter::new(output.clone())),
+        let options = crate::session::Options {
+            no_journal: args.durable.no_journal,
+            seal_to: args.durable.seal_to.clone(),
+            force_unlock: args.durable.force_unlock,
+            emulated: args.emulate,
         };
-        let confirmer = Arc::new(TerminalConfirmer::new(output.clone()));
-        let interrupt = interrupt_on_signals();
-        let summary = run::run(
+        let session = match crate::session::start(&runbook, &context, &binding, &options) {
+            Ok(session) => session,
+            Err(refusal) => return crate::operate::refused(refusal, output),
+        };
+        crate::operate::execute(
             &runbook,
             &context,
             binding,
-            reporter.as_mut(),
-            confirmer,
-            interrupt,
+            session,
+            args.run.output,
+            output,
         )
-        .await;
-        match summary.status {
-            RunStatus::Completed => exit::OK,
-            RunStatus::Failed => exit::STEP_FAILED,
-            RunStatus::Refused => exit::NOT_CONFIRMED,
-            RunStatus::Aborted => exit::INTERRUPTED,
-        }
+        .await
     })
 }
 
@@ -320,33 +324,4 @@ fn emulator(args: &EmulatorArgs, output: &Output) -> u8 {
             exit::INTERNAL
         }
     }
-}
-
-/// A flag that turns true on Ctrl-C or SIGTERM. The engine stops at the next safe point.
-fn interrupt_on_signals() -> run::Interrupt {
-    let (sender, receiver) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut terminate = match signal(SignalKind::terminate()) {
-                Ok(terminate) => terminate,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    let _ = sender.send(true);
-                    return;
-                }
-            };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-        let _ = sender.send(true);
-    });
-    receiver
 }

@@ -33,6 +33,17 @@ pub enum Command {
     /// Run a runbook.
     #[command(after_help = exit::TABLE)]
     Exec(ExecArgs),
+    /// Continue a run that stopped (crashed, interrupted, failed) from its first unfinished step.
+    #[command(after_help = exit::TABLE)]
+    Resume(ResumeArgs),
+    /// List the runs in the state directory with their state.
+    Runs(StateArgs),
+    /// Show one run's steps and results, from its journal.
+    Show(ShowArgs),
+    /// Print a sealed capture of a run, to a terminal only, for an operator who must finish by hand.
+    Recover(RecoverArgs),
+    /// Create the key that seals shown-once secrets into run journals (an age identity).
+    Keygen(KeygenArgs),
     /// Print the JSON Schema of the runbook format.
     Schema,
     /// Serve a local emulator of every API the shipped runbooks call, on 127.0.0.1.
@@ -88,6 +99,96 @@ pub struct ExecArgs {
     /// Who runs it, for the audit record. Default: $RUNBOOK_ACTOR, else the OS user.
     #[arg(long, value_name = "NAME")]
     pub actor: Option<String>,
+    #[command(flatten)]
+    pub durable: DurableArgs,
+}
+
+/// Flags of the journal, the lock and the clock, shared by `exec` and `resume`.
+#[derive(Debug, Args)]
+pub struct DurableArgs {
+    /// Seal shown-once secrets to this age recipient (age1…). Default: $RUNBOOK_SEAL_RECIPIENT,
+    /// $RUNBOOK_SEAL_PASSPHRASE, or the key `runbook keygen` made.
+    #[arg(long, value_name = "RECIPIENT")]
+    pub seal_to: Option<String>,
+    /// Do not keep a journal (no resume; refused for runbooks with shown-once secrets).
+    #[arg(long)]
+    pub no_journal: bool,
+    /// Break the lock another run holds on this rotation (journaled).
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Stop the run if it takes longer than this (`30m`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The state directory. Default: $RUNBOOK_STATE_DIR, else $XDG_STATE_HOME/runbook, else
+    /// ~/.local/state/runbook.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Print human text or JSON lines.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to continue (`runbook runs` lists them).
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Continue even though the runbook file changed since the run started.
+    #[arg(long)]
+    pub allow_changed: bool,
+    /// Confirm irreversible and manual steps without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// A step a crash left in doubt: send its request again (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub repeat: Vec<String>,
+    /// A step a crash left in doubt: it took effect, do not send it again (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<String>,
+    /// Point a service at another base URL than the run used (repeatable).
+    #[arg(long = "service", value_name = "NAME=URL", value_parser = parse_pair)]
+    pub services: Vec<(String, String)>,
+    #[command(flatten)]
+    pub durable: DurableArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run to show.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The run.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The capture to print.
+    #[arg(long, value_name = "NAME")]
+    pub capture: String,
+    /// The state directory.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the identity. Default: $RUNBOOK_IDENTITY, else
+    /// $XDG_CONFIG_HOME/runbook/identity.txt, else ~/.config/runbook/identity.txt.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace an existing identity (runs sealed to it can then no longer be resumed).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

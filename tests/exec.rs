@@ -22,6 +22,8 @@ struct Tokens {
     live: HashMap<String, String>,
     created: usize,
     flaky_calls: usize,
+    slow_creates: usize,
+    limited_calls: usize,
 }
 
 type Shared = Arc<Mutex<Tokens>>;
@@ -109,6 +111,33 @@ fn fake() -> (Server, Shared) {
         )
         .route("/list", get(|| async { Json(json!({"items": [{"id": "a"}, {"id": "b"}], "count": 2})) }))
         .route(
+            "/slow-create",
+            post(|State(state): State<Shared>| async move {
+                state.lock().unwrap().slow_creates += 1;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                (StatusCode::CREATED, Json(json!({"id": "late"})))
+            }),
+        )
+        .route(
+            "/limited-date",
+            get(|State(state): State<Shared>| async move {
+                let calls = {
+                    let mut tokens = state.lock().unwrap();
+                    tokens.limited_calls += 1;
+                    tokens.limited_calls
+                };
+                if calls == 1 {
+                    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2);
+                    let date = jiff::fmt::rfc2822::DateTimePrinter::new()
+                        .timestamp_to_rfc9110_string(&later)
+                        .unwrap();
+                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", date)], Json(json!({"message": "slow down"}))).into_response()
+                } else {
+                    Json(json!({"ok": true})).into_response()
+                }
+            }),
+        )
+        .route(
             "/redirect",
             get(|| async { (StatusCode::FOUND, [("location", "http://elsewhere.example/")]).into_response() }),
         )
@@ -178,6 +207,7 @@ fn exec(scratch: &Scratch, text: &str, server: &Server) -> Runbook {
         .arg("--service")
         .arg(format!("api={}", server.url()))
         .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
+        .home(&scratch.home)
 }
 
 /// Every form a secret must never appear in.
@@ -653,6 +683,7 @@ fn the_legacy_env_var_is_the_fallback() {
         .arg("--service")
         .arg(format!("api={}", server.url()))
         .env("LEGACY_MGMT_TOKEN", MANAGEMENT_TOKEN)
+        .home(&scratch.home)
         .run();
     assert_eq!(outcome.code, 0, "{outcome:?}");
     assert_eq!(state.lock().unwrap().created, 1);
@@ -672,6 +703,7 @@ fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
         .arg("--service")
         .arg(format!("api={}", server.url()))
         .env_clear()
+        .env("HOME", scratch.home.path())
         .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -692,4 +724,90 @@ fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
     );
     assert!(stdout.contains("ABORTED during step wait"), "{stdout}");
     assert!(stdout.contains("Delete token tok-1"), "{stdout}");
+}
+
+#[test]
+fn retry_after_as_an_http_date_is_waited_out() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = "runbook: limited\ntitle: Limited\nservices:\n  api: http://127.0.0.1:1\nsteps:\n  - id: read\n    title: Read\n    http:\n      get: \"{{ services.api }}/limited-date\"\n";
+    let started = std::time::Instant::now();
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().limited_calls, 2);
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "the date was honoured"
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("429 Too Many Requests; request 1 of 4); retrying in"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn a_post_that_times_out_is_not_repeated_without_a_check() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = r#"runbook: slow-create
+title: A create that times out
+services:
+  api: http://127.0.0.1:1
+steps:
+  - id: create
+    title: Create
+    http:
+      post: "{{ services.api }}/slow-create"
+      timeout: 300ms
+    expect:
+      status: 201
+"#;
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert_eq!(
+        state.lock().unwrap().slow_creates,
+        1,
+        "a POST is never retried blindly"
+    );
+    let runs = Runbook::new(["runs", "--output", "json"])
+        .home(&scratch.home)
+        .run()
+        .json_lines();
+    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    let shown = Runbook::new(["show", &run]).home(&scratch.home).run();
+    assert!(
+        shown.stdout.contains("IN DOUBT: sent POST http://"),
+        "{}",
+        shown.stdout
+    );
+    let refused = Runbook::new(["resume", &run]).home(&scratch.home).run();
+    assert_eq!(refused.code, 5, "{}", refused.stderr);
+    assert!(
+        refused.stdout.contains("step `create` sent POST http://"),
+        "{}",
+        refused.stdout
+    );
+    assert!(
+        refused
+            .stdout
+            .contains("--repeat create (send it again) or --skip create (it took effect)"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(state.lock().unwrap().slow_creates, 1, "still not repeated");
+    let skipped = Runbook::new(["resume", &run, "--skip", "create"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(skipped.code, 0, "{}\n{}", skipped.stdout, skipped.stderr);
+    assert!(
+        skipped
+            .stdout
+            .contains("took effect before the crash (the operator (command line)): not repeated"),
+        "{}",
+        skipped.stdout
+    );
+    assert_eq!(state.lock().unwrap().slow_creates, 1);
 }

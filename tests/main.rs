@@ -3,6 +3,7 @@
 mod support;
 
 mod check;
+mod durable;
 mod emulator;
 mod exec;
 mod plan;

@@ -31,7 +31,8 @@ fn exec(emulator: &BackgroundEmulator, file: &Path, scratch: &Scratch) -> Runboo
         .arg("--actor")
         .arg("test-operator")
         .arg("--state-dir")
-        .arg(scratch.dir.path().join("state").display().to_string());
+        .arg(scratch.dir.path().join("state").display().to_string())
+        .home(&scratch.home);
     // Only the services this runbook declares: naming another is an error (a typo must not
     // leave a service pointing at production).
     let text = std::fs::read_to_string(file).expect("the runbook is readable");
@@ -78,13 +79,24 @@ fn secrets(emulator: &BackgroundEmulator, extra: &[String]) -> Vec<String> {
 fn assert_nothing_leaked(outcome: &Outcome, scratch: &Scratch, secrets: &[String]) {
     use base64::Engine as _;
     let mut texts = vec![("output".to_string(), outcome.all())];
-    let state = scratch.dir.path().join("state");
-    if let Ok(entries) = std::fs::read_dir(&state) {
-        for entry in entries.flatten() {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            texts.push((entry.path().display().to_string(), text));
+    let mut pending = vec![scratch.dir.path().join("state")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                pending.push(entry.path());
+            } else {
+                let text =
+                    String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default())
+                        .into_owned();
+                texts.push((entry.path().display().to_string(), text));
+            }
         }
     }
+    assert!(
+        texts.len() >= 3,
+        "the journal and the audit log are checked: {:?}",
+        texts.iter().map(|(place, _)| place).collect::<Vec<_>>()
+    );
     for secret in secrets {
         let forms = [
             secret.clone(),

@@ -37,7 +37,7 @@ pub use cloudflare::state::{CloudflareAccount, PagesProject, Permission, Service
 pub use github::state::{GithubRepository, GithubSecret, SealingKey, SecretStore};
 pub use heroku::state::{Dyno, HerokuAccount, HerokuApp, Release};
 pub use infisical::state::{Caller, Environment, InfisicalProject, SecretVersion, StoredSecret};
-pub use world::{Faults, World};
+pub use world::{Faults, Hold, RateLimit, World};
 
 /// How to start the emulator.
 #[derive(Clone, Debug)]
@@ -327,8 +327,79 @@ fn router(state: AppState) -> Router {
         .merge(github::routes())
         .merge(admin::routes())
         .fallback(unknown_route)
+        .layer(middleware::from_fn_with_state(state.clone(), faults))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// The faults that act on any request: rate limiting, and holding a request so a test can kill
+/// its client at a precise point.
+async fn faults(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    if path.starts_with("/_emulator/") {
+        return next.run(request).await;
+    }
+    let method = request.method().as_str().to_owned();
+    let (limited, hold) = {
+        let mut world = state.world();
+        let limited = match world.faults.rate_limit.as_mut() {
+            Some(limit) if limit.remaining > 0 => {
+                limit.remaining -= 1;
+                Some(limit.retry_after.clone())
+            }
+            _ => None,
+        };
+        let hold = match world.faults.hold.clone() {
+            Some(hold)
+                if limited.is_none()
+                    && hold.method.eq_ignore_ascii_case(&method)
+                    && path.starts_with(&hold.path) =>
+            {
+                if world.hold_passed < hold.skip {
+                    world.hold_passed += 1;
+                    None
+                } else {
+                    world.held += 1;
+                    Some(hold)
+                }
+            }
+            _ => None,
+        };
+        (limited, hold)
+    };
+    if let Some(retry_after) = limited {
+        let body = axum::Json(
+            serde_json::json!({"message": "rate limited", "errors": [{"code": 10429, "message": "Too many requests"}]}),
+        );
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", retry_after)],
+            body,
+        )
+            .into_response();
+    }
+    let Some(hold) = hold else {
+        return next.run(request).await;
+    };
+    let response = if hold.after_applying {
+        Some(next.run(request).await)
+    } else {
+        None
+    };
+    // Held until the rule is cleared (or changed).
+    loop {
+        if state.world().faults.hold.as_ref() != Some(&hold) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    response.unwrap_or_else(|| {
+        (StatusCode::SERVICE_UNAVAILABLE, "held, never applied\n").into_response()
+    })
 }
 
 /// Logs method, path and status only: headers, queries and bodies can hold secrets.

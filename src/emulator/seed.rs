@@ -159,6 +159,8 @@ pub(crate) fn world(restart_window: Duration) -> World {
         heroku,
         github,
         ops_session: random::token(43),
+        held: 0,
+        hold_passed: 0,
     }
 }
 

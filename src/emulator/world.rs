@@ -31,6 +31,33 @@ pub struct Faults {
     /// A user-token roll succeeds (the old value dies) but answers a value that is not the new
     /// one, as a truncated copy would be: verifying it fails.
     pub cloudflare_roll_answers_unusable_value: bool,
+    /// Holds a matching request until the rule is cleared: for killing a client at a precise
+    /// point. `held` counts the requests it caught.
+    pub hold: Option<Hold>,
+    /// Answers the next `remaining` requests with 429 and this Retry-After.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Which request to hold, and whether it takes effect.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Hold {
+    pub method: String,
+    /// The path must start with this.
+    pub path: String,
+    /// Let this many matching requests through first.
+    pub skip: u32,
+    /// Apply the request before holding it (its answer is what gets lost), rather than
+    /// holding it before it is applied (then it never is: it answers 503 once released).
+    pub after_applying: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimit {
+    pub remaining: u32,
+    /// The Retry-After header: seconds, or an HTTP date.
+    pub retry_after: String,
 }
 
 /// Everything the emulated services hold. Read it through [`crate::emulator::Emulator::world`].
@@ -46,6 +73,10 @@ pub struct World {
     pub(crate) heroku: HerokuAccount,
     pub(crate) github: GithubRepository,
     pub(crate) ops_session: String,
+    /// How many requests a `hold` rule has caught.
+    pub held: u32,
+    /// How many requests a `hold` rule has let through (`skip`).
+    pub(crate) hold_passed: u32,
 }
 
 impl World {

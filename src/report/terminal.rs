@@ -40,11 +40,22 @@ impl Confirmer for TerminalConfirmer {
             QuestionKind::Manual { question: asked } => {
                 format!("   {asked} Type yes once it is done, anything else to stop: ")
             }
+            QuestionKind::InDoubt { facts } => format!(
+                "\n{} {facts}.\n   Check by hand, then type repeat to send it again, skip if it took effect, anything else to stop: ",
+                self.output.paint(Style::Warn, "??")
+            ),
         };
         self.output.err(&prompt);
         let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
-            Ok(read) if read > 0 && line.trim().eq_ignore_ascii_case("yes") => Answer::Yes,
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return Answer::No;
+        }
+        let answer = line.trim().to_ascii_lowercase();
+        match (&question.kind, answer.as_str()) {
+            (QuestionKind::InDoubt { .. }, "repeat") => Answer::Yes,
+            (QuestionKind::InDoubt { .. }, "skip") => Answer::Skip,
+            (QuestionKind::InDoubt { .. }, _) => Answer::No,
+            (_, "yes") => Answer::Yes,
             _ => Answer::No,
         }
     }

@@ -22,6 +22,7 @@ impl Engine<'_> {
     /// listed in the failure and in the per-target report.
     pub(super) async fn propagate(
         &mut self,
+        step: &crate::runbook::model::Step,
         propagate: &Propagate,
         scope: &Scope,
         result: &mut StepResult,
@@ -41,6 +42,16 @@ impl Engine<'_> {
             let target = &resolved[index];
             let started = Instant::now();
             let mut seen = Vec::new();
+            let names: Vec<&str> = target
+                .values
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect();
+            let action = format!("write {} to {}", names.join(", "), target.description);
+            if let Err(error) = self.intent(step, None, 1, action) {
+                result.failures.push(error);
+                return Err(StepStatus::Failed);
+            }
             let written = match &target.kind {
                 Some(provider) => {
                     let mut interrupt = self.interrupt.clone();
@@ -312,6 +323,7 @@ impl Engine<'_> {
     /// must never hold one (a `fingerprint` may).
     pub(super) async fn audit(
         &mut self,
+        step: &crate::runbook::model::Step,
         audit: &Audit,
         scope: &Scope,
         result: &mut StepResult,
@@ -361,6 +373,15 @@ impl Engine<'_> {
             },
             None => self.context.state_dir.join("audit.jsonl"),
         };
+        if let Err(error) = self.intent(
+            step,
+            None,
+            1,
+            format!("record {} in {}", audit.action, file.display()),
+        ) {
+            result.failures.push(error);
+            return Err(StepStatus::Failed);
+        }
         if let Err(error) = append_line(&file, &record) {
             result.failures.push(format!(
                 "cannot append the audit record to {}: {error}",

@@ -27,6 +27,8 @@ pub struct Context {
     pub state_dir: PathBuf,
     /// Who runs it, for the audit record.
     pub actor: String,
+    /// The longest the whole run may take (`--deadline`).
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl Context {
@@ -46,6 +48,7 @@ impl Context {
             started_at,
             state_dir,
             actor,
+            deadline: None,
         }
     }
 
@@ -83,9 +86,9 @@ pub fn default_actor(env: &HashMap<String, String>) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// A run id that sorts by start time and is unique across hosts: the UTC time to the second and
-/// 32 random bits, e.g. `20261123T004512Z-3fa9c2d1`.
+/// A run id that sorts by start time and is unique across hosts: the UTC time to the
+/// millisecond and 32 random bits, e.g. `20261123T004512345Z-3fa9c2d1`.
 pub fn new_run_id(at: jiff::Timestamp) -> String {
-    let time = at.strftime("%Y%m%dT%H%M%SZ");
+    let time = at.strftime("%Y%m%dT%H%M%S%3fZ");
     format!("{time}-{:08x}", rand::random::<u32>())
 }

@@ -26,18 +26,43 @@ use minijinja::Value;
 use tokio::sync::watch;
 
 use super::context::Context;
+use super::durable::{Durability, Settlement};
 use super::event::{
     CaptureRecord, Event, RequestRecord, RollbackNote, RunStatus, RunSummary, StepResult,
     StepStatus,
 };
 use super::inputs::Binding;
 use super::values::Values;
+use crate::journal::Record;
 use crate::runbook::Runbook;
 use crate::runbook::model::{Action, Body, CaptureSource, ForEach, HttpRequest, Step};
 use crate::secret::{MASK, fingerprint};
 use crate::step::http::{self, Client, Response, TransportError};
 use crate::step::judge::{self, Captured, Judge};
 use crate::template::Scope;
+
+/// How many times a request is sent at most on connection errors, 429 and 5xx.
+const TRANSPORT_TRIES: u32 = 4;
+/// The longest Retry-After this waits for; longer, and the step fails with the reason.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// Exponential backoff with jitter: about 0.5s, 1s, 2s … (±25%), at most 30s.
+fn backoff(tries: u32) -> Duration {
+    let base = 0.5 * 2f64.powi(tries.saturating_sub(1).min(16) as i32);
+    let jitter = 0.75 + rand::random::<f64>() * 0.5;
+    Duration::from_secs_f64((base * jitter).min(30.0))
+}
+
+/// Retry-After, in seconds or as an HTTP date (RFC 9110 §10.2.3).
+fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.header("retry-after")?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = jiff::fmt::rfc2822::parse(value).ok()?;
+    let wait = date.timestamp().duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
 
 /// Receives the run's events as they happen.
 pub trait Reporter {
@@ -61,12 +86,17 @@ pub enum QuestionKind {
     },
     /// The operator carried out the manual instructions.
     Manual { question: String },
+    /// A crash left the step's request unanswered: repeat it (yes), count it as done (skip),
+    /// or stop (no).
+    InDoubt { facts: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     Yes,
     No,
+    /// Only for [`QuestionKind::InDoubt`]: it took effect, do not repeat it.
+    Skip,
 }
 
 /// A value a manual step asks the operator for.
@@ -96,6 +126,7 @@ pub async fn run(
     reporter: &mut dyn Reporter,
     confirmer: Arc<dyn Confirmer>,
     interrupt: Interrupt,
+    durability: Durability,
 ) -> RunSummary {
     let started = Instant::now();
     reporter.event(&Event::RunStarted {
@@ -121,6 +152,9 @@ pub async fn run(
                     failed: true,
                     note: format!("the HTTP client could not start: {error}"),
                 }],
+                mutated: false,
+                journal: None,
+                journal_problem: None,
             };
             reporter.event(&Event::RunFinished(summary.clone()));
             return summary;
@@ -135,6 +169,9 @@ pub async fn run(
         confirmer,
         interrupt,
         completed: Vec::new(),
+        durability,
+        mutated: false,
+        deadline: context.deadline.map(|deadline| started + deadline),
     };
     let mut outcome = (RunStatus::Completed, None);
     for (index, step) in runbook.steps.iter().enumerate() {
@@ -148,7 +185,29 @@ pub async fn run(
             title: step.title.clone(),
             effect: step.effect(),
         });
-        let (result, items) = engine.step(index, step, reporter).await;
+        let done_before = engine
+            .durability
+            .resume
+            .as_ref()
+            .is_some_and(|plan| plan.done.contains(&step.id));
+        let (mut result, items) = if done_before {
+            (engine.done_earlier(index, step), Vec::new())
+        } else {
+            engine.step(index, step, reporter).await
+        };
+        if !done_before {
+            let record = Record::StepFinished {
+                step: step.id.clone(),
+                status: status_name(result.status).into(),
+                failures: result.failures.clone(),
+                note: result.note.clone(),
+                pending: result.in_doubt.clone(),
+            };
+            if let Err(error) = engine.journal(record, true) {
+                result.failures.push(error);
+                result.status = StepStatus::Failed;
+            }
+        }
         let status = result.status;
         reporter.event(&Event::StepFinished(result));
         match status {
@@ -174,28 +233,77 @@ pub async fn run(
     } else {
         engine.rollback_notes(failed.as_ref())
     };
+    let failed_step = failed.map(|(index, _)| runbook.steps[index].id.clone());
+    let finished = Record::RunFinished {
+        status: run_status_name(status).into(),
+        failed_step: failed_step.clone(),
+        at: crate::journal::now(),
+    };
+    let mut journal_note = None;
+    if let Err(error) = engine.journal(finished, true) {
+        journal_note = Some(error);
+    } else if status == RunStatus::Completed
+        && let Some(journal) = engine.durability.journal.as_mut()
+        && let Err(error) = journal.scrub_sealed()
+    {
+        journal_note = Some(format!(
+            "the run completed, but its sealed values could not be removed from {} ({error}): remove the file once you no longer need it",
+            journal.path().display()
+        ));
+    }
     let summary = RunSummary {
         run_id: context.run_id.clone(),
         status,
-        failed_step: failed.map(|(index, _)| runbook.steps[index].id.clone()),
+        failed_step,
         duration_ms: millis(started.elapsed()),
         rollback,
+        mutated: engine.mutated,
+        journal: engine
+            .durability
+            .journal
+            .as_ref()
+            .map(|journal| journal.path().display().to_string()),
+        journal_problem: journal_note,
     };
     reporter.event(&Event::RunFinished(summary.clone()));
     summary
+}
+
+fn status_name(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Ok => "ok",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Refused => "refused",
+        StepStatus::Interrupted => "interrupted",
+    }
+}
+
+fn run_status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Completed => "completed",
+        RunStatus::Failed => "failed",
+        RunStatus::Refused => "refused",
+        RunStatus::Aborted => "aborted",
+    }
 }
 
 pub(super) struct Engine<'a> {
     pub(super) runbook: &'a Runbook,
     pub(super) context: &'a Context,
     pub(super) client: Client,
-    values: Values,
+    pub(super) values: Values,
     /// Base URLs by service, with `--service` overrides applied.
     pub(super) services: indexmap::IndexMap<String, String>,
     pub(super) confirmer: Arc<dyn Confirmer>,
     pub(super) interrupt: Interrupt,
     /// Completed steps (index) with the items they ran for, for the rollback notes.
     completed: Vec<(usize, Vec<Option<serde_json::Value>>)>,
+    pub(super) durability: Durability,
+    /// Whether anything mutating was sent (a lock is kept when it was and the run stopped).
+    pub(super) mutated: bool,
+    /// When the run must stop (`--deadline`).
+    deadline: Option<Instant>,
 }
 
 /// What one attempt produced.
@@ -206,6 +314,32 @@ pub(super) struct Attempt {
 }
 
 impl Engine<'_> {
+    /// A step the earlier run finished, reported without running it again.
+    fn done_earlier(&mut self, index: usize, step: &Step) -> StepResult {
+        self.completed.push((index, Vec::new()));
+        StepResult {
+            index: index + 1,
+            id: step.id.clone(),
+            title: step.title.clone(),
+            effect: step.effect(),
+            status: StepStatus::Ok,
+            duration_ms: 0,
+            requests: Vec::new(),
+            captures: Vec::new(),
+            targets: Vec::new(),
+            audit: None,
+            failures: Vec::new(),
+            note: Some("done in the earlier run".into()),
+            in_doubt: None,
+        }
+    }
+
+    /// Whether the run's deadline has passed.
+    fn past_deadline(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
     /// Adds the step's hint for the status that made it fail, rendered with live values.
     fn add_hints(&self, step: &Step, scope: &Scope, result: &mut StepResult) {
         let Some(status) = result.requests.last().and_then(|request| request.status) else {
@@ -245,12 +379,38 @@ impl Engine<'_> {
             audit: None,
             failures: Vec::new(),
             note: None,
+            in_doubt: None,
         };
         let finish = |mut result: StepResult, status: StepStatus| {
             result.status = status;
             result.duration_ms = millis(started.elapsed());
             result
         };
+        let pending = self
+            .durability
+            .resume
+            .as_ref()
+            .and_then(|plan| plan.in_doubt.get(&step.id).cloned());
+        if let Some(pending) = pending {
+            match self.settle(step, &pending, &mut result).await {
+                Settlement::Run => {}
+                Settlement::Done(note) => {
+                    result.note = Some(note);
+                    return (finish(result, StepStatus::Ok), Vec::new());
+                }
+                Settlement::Stop(status) => {
+                    // Still unsettled: the next resume must face the same question.
+                    result.in_doubt = Some(pending);
+                    return (finish(result, status), Vec::new());
+                }
+            }
+        }
+        if self.past_deadline() {
+            result
+                .failures
+                .push("the run's --deadline passed before this step".into());
+            return (finish(result, StepStatus::Failed), Vec::new());
+        }
         let scope = self.values.scope();
         if let Some(when) = &step.when {
             match when.is_true(&self.runbook.templates, &scope) {
@@ -298,9 +458,13 @@ impl Engine<'_> {
                 }
                 Action::Manual(manual) => self.ask(step, manual, &mut result).await,
                 Action::Propagate(propagate) => {
-                    self.propagate(propagate, &item_scope, &mut result).await
+                    self.propagate(step, propagate, &item_scope, &mut result)
+                        .await
                 }
-                Action::Audit(audit) => self.audit(audit, &item_scope, &mut result, reporter).await,
+                Action::Audit(audit) => {
+                    self.audit(step, audit, &item_scope, &mut result, reporter)
+                        .await
+                }
             };
             match outcome {
                 Ok(captures) => per_item_captures.push(captures),
@@ -487,31 +651,14 @@ impl Engine<'_> {
         reporter: &mut dyn Reporter,
     ) -> Result<Vec<(String, Captured)>, StepStatus> {
         let attempts = step.retry.as_ref().map_or(1, |retry| retry.attempts);
+        let step_deadline = step.timeout.map(|timeout| Instant::now() + timeout);
         let mut attempt_number = 0;
         loop {
             attempt_number += 1;
-            let prepared = match self.prepare(request, scope) {
-                Ok(prepared) => prepared,
-                Err(error) => {
-                    result.failures.push(error);
-                    return Err(StepStatus::Failed);
-                }
-            };
-            let url = prepared.url.clone();
-            let mut interrupt = self.interrupt.clone();
-            let started = Instant::now();
-            let sent = tokio::select! {
-                sent = self.client.send(prepared) => sent,
-                _ = interrupt.wait_for(|stop| *stop) => {
-                    result.requests.push(record(request, &url, None, started, attempt_number, item));
-                    result.failures.push("interrupted while waiting for the response".into());
-                    return Err(StepStatus::Interrupted);
-                }
-            };
-            let status = sent.as_ref().ok().map(|response| response.status);
-            result
-                .requests
-                .push(record(request, &url, status, started, attempt_number, item));
+            let sent = self
+                .send_with_retries(step, request, scope, item, attempt_number, result, reporter)
+                .await?;
+            let (url, sent) = sent;
             let attempt = match sent {
                 Ok(response) => self.judge(step, &response, scope),
                 Err(error) => Attempt {
@@ -520,37 +667,198 @@ impl Engine<'_> {
                     retryable: !matches!(error, TransportError::InvalidRequest(_)),
                 },
             };
+            if let Err(error) = self.journal_captures(step, &attempt.captures) {
+                result.failures.push(error);
+                return Err(StepStatus::Failed);
+            }
             if attempt.failures.is_empty() {
                 return Ok(attempt.captures);
             }
-            if attempt_number >= attempts || !attempt.retryable {
+            let wait = step
+                .retry
+                .as_ref()
+                .map_or(Duration::ZERO, |retry| retry.delay_after(attempt_number));
+            let out_of_time = self.out_of_time(step_deadline, wait);
+            if attempt_number >= attempts || !attempt.retryable || out_of_time.is_some() {
                 result.failures.extend(attempt.failures);
-                if attempts > 1 {
+                if let Some(reason) = out_of_time {
+                    result.failures.push(reason);
+                } else if attempts > 1 {
                     result
                         .failures
                         .push(format!("gave up after {attempt_number} attempt(s)"));
                 }
                 return Err(StepStatus::Failed);
             }
-            let wait = step
-                .retry
-                .as_ref()
-                .map_or(Duration::ZERO, |retry| retry.delay_after(attempt_number));
-            reporter.event(&Event::StepRetrying {
-                id: step.id.clone(),
-                attempt: attempt_number,
+            let reason = attempt.failures.join("; ");
+            self.wait_to_retry(
+                step,
+                attempt_number,
                 attempts,
-                wait_ms: millis(wait),
-                reason: attempt.failures.join("; "),
-            });
-            let mut interrupt = self.interrupt.clone();
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = interrupt.wait_for(|stop| *stop) => {
-                    result.failures.push("interrupted while waiting to retry".into());
-                    return Err(StepStatus::Interrupted);
+                wait,
+                reason,
+                result,
+                reporter,
+            )
+            .await?;
+        }
+    }
+
+    /// The reason the step or the run cannot wait `wait` more, if it cannot.
+    fn out_of_time(&self, step_deadline: Option<Instant>, wait: Duration) -> Option<String> {
+        let after = Instant::now() + wait;
+        if step_deadline.is_some_and(|deadline| after > deadline) {
+            return Some("the step's timeout has passed".into());
+        }
+        if self.deadline.is_some_and(|deadline| after > deadline) {
+            return Some("the run's --deadline has passed".into());
+        }
+        None
+    }
+
+    /// Announces a retry (output and journal) and waits for it, unless interrupted.
+    #[allow(clippy::too_many_arguments)]
+    async fn wait_to_retry(
+        &mut self,
+        step: &Step,
+        attempt: u32,
+        attempts: u32,
+        wait: Duration,
+        reason: String,
+        result: &mut StepResult,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(), StepStatus> {
+        reporter.event(&Event::StepRetrying {
+            id: step.id.clone(),
+            attempt,
+            attempts,
+            wait_ms: millis(wait),
+            reason: reason.clone(),
+        });
+        let record = Record::Retry {
+            step: step.id.clone(),
+            attempt,
+            wait_ms: millis(wait),
+            reason,
+        };
+        if let Err(error) = self.journal(record, false) {
+            result.failures.push(error);
+            return Err(StepStatus::Failed);
+        }
+        let mut interrupt = self.interrupt.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => Ok(()),
+            _ = interrupt.wait_for(|stop| *stop) => {
+                result.failures.push("interrupted while waiting to retry".into());
+                Err(StepStatus::Interrupted)
+            }
+        }
+    }
+
+    /// Sends one attempt's request: announced in the journal first when it changes something,
+    /// sent again on connection errors, 429 and 5xx when that is safe (the idempotent methods,
+    /// or a step marked `retryable`), honouring Retry-After up to a cap. A request that changes
+    /// something is not abandoned on Ctrl-C: its answer is awaited, so the journal can say what
+    /// happened.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_with_retries(
+        &mut self,
+        step: &Step,
+        request: &HttpRequest,
+        scope: &Scope,
+        item: Option<&serde_json::Value>,
+        attempt_number: u32,
+        result: &mut StepResult,
+        reporter: &mut dyn Reporter,
+    ) -> Result<(String, Result<Response, TransportError>), StepStatus> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let prepared = match self.prepare(request, scope) {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    result.failures.push(error);
+                    return Err(StepStatus::Failed);
+                }
+            };
+            let url = prepared.url.clone();
+            let mutating = !request.read_only;
+            if mutating {
+                let action = super::durable::describe_request(request.method, &url);
+                if let Err(error) = self.intent(step, item, attempt_number, action) {
+                    result.failures.push(error);
+                    return Err(StepStatus::Failed);
                 }
             }
+            let started = Instant::now();
+            let sent = if mutating {
+                self.client.send(prepared).await
+            } else {
+                let mut interrupt = self.interrupt.clone();
+                tokio::select! {
+                    sent = self.client.send(prepared) => sent,
+                    _ = interrupt.wait_for(|stop| *stop) => {
+                        result.requests.push(record(request, &url, None, started, attempt_number, item));
+                        result.failures.push("interrupted while waiting for the response".into());
+                        return Err(StepStatus::Interrupted);
+                    }
+                }
+            };
+            let status = sent.as_ref().ok().map(|response| response.status);
+            result
+                .requests
+                .push(record(request, &url, status, started, attempt_number, item));
+            // Sent, but no answer: whether it took effect is unknown (a refused or unresolvable
+            // connection never carried the request).
+            result.in_doubt = match &sent {
+                Err(TransportError::Timeout(_) | TransportError::Other(_)) if mutating => {
+                    Some(super::durable::describe_request(request.method, &url))
+                }
+                _ => None,
+            };
+            let transient = match &sent {
+                Err(TransportError::InvalidRequest(_) | TransportError::TooLarge) => None,
+                Err(error) => Some((error.describe(&url), None)),
+                Ok(response)
+                    if (response.status == 429 || response.status >= 500)
+                        && !step
+                            .expect
+                            .status
+                            .as_ref()
+                            .is_some_and(|expected| expected.accepts(response.status)) =>
+                {
+                    Some((
+                        format!("{} {}", response.status, response.reason()),
+                        retry_after(response),
+                    ))
+                }
+                Ok(_) => None,
+            };
+            let Some((reason, asked)) = transient else {
+                return Ok((url, sent));
+            };
+            if tries >= TRANSPORT_TRIES || !step.retry_transport(request.method) {
+                return Ok((url, sent));
+            }
+            let wait = match asked {
+                Some(asked) if asked > RETRY_AFTER_CAP => {
+                    result.failures.push(format!(
+                        "the server asks to retry in {} (Retry-After), longer than the {} this run waits",
+                        http::humanize(asked),
+                        http::humanize(RETRY_AFTER_CAP)
+                    ));
+                    return Ok((url, sent));
+                }
+                Some(asked) => asked,
+                None => backoff(tries),
+            };
+            if let Some(reason) = self.out_of_time(None, wait) {
+                result.failures.push(reason);
+                return Ok((url, sent));
+            }
+            let reason = format!("{reason}; request {tries} of {TRANSPORT_TRIES}");
+            self.wait_to_retry(step, tries, TRANSPORT_TRIES, wait, reason, result, reporter)
+                .await?;
         }
     }
 
@@ -805,7 +1113,7 @@ pub(super) fn record(
 }
 
 /// `response` as templates see it: `status`, `headers` (lowercase names), `json`, `body`.
-fn response_value(response: &Response) -> Value {
+pub(super) fn response_value(response: &Response) -> Value {
     let headers: std::collections::BTreeMap<&str, &str> = response
         .headers
         .iter()

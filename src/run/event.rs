@@ -83,6 +83,10 @@ pub struct StepResult {
     /// Why it was skipped, refused or how it was confirmed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// A request that changes something was sent and no answer came (a timeout, a dropped
+    /// connection): it may or may not have taken effect. A resume settles it before going on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_doubt: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -128,6 +132,14 @@ pub struct RunSummary {
     pub duration_ms: u64,
     /// The failed step's rollback note first, then those of completed steps in reverse order.
     pub rollback: Vec<RollbackNote>,
+    /// Whether anything mutating was sent.
+    pub mutated: bool,
+    /// The run's journal, if it kept one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
+    /// A problem with the journal the operator must know about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_problem: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -27,6 +27,8 @@ pub struct Runbook {
     /// Inputs and vars in an order where each comes after the values its templates use.
     pub resolution_order: Vec<ValueRef>,
     pub steps: Vec<Step>,
+    /// The lock key's template (inputs and vars only); `None` locks on the runbook's name.
+    pub lock: Option<Template>,
     pub rollback: Option<String>,
     pub gotchas: Vec<String>,
     pub source: Arc<SourceFile>,
@@ -112,9 +114,36 @@ pub struct Step {
     pub expect: Expect,
     /// Messages for the operator by failure status.
     pub hints: Vec<(u16, Template)>,
+    /// The longest the whole step may take, retries and polling included.
+    pub timeout: Option<Duration>,
+    /// Whether a POST/PATCH may be retried on transport errors, 429 and 5xx.
+    pub retryable: bool,
+    pub resume: Option<Resume>,
+}
+
+/// How `runbook resume` settles a step whose request a crash left unanswered.
+#[derive(Debug)]
+pub enum Resume {
+    Repeat,
+    Check(Box<ResumeCheck>),
+}
+
+/// A read-only request telling whether a step took effect, and how to undo it if its answer was
+/// lost.
+#[derive(Debug)]
+pub struct ResumeCheck {
+    pub check: HttpRequest,
+    pub took_effect: Expression,
+    pub undo: Option<HttpRequest>,
 }
 
 impl Step {
+    /// Whether a request of this step may be sent again after a transport error, a 429 or a
+    /// 5xx: the idempotent methods (RFC 9110), or a step declared `retryable`.
+    pub fn retry_transport(&self, method: Method) -> bool {
+        self.retryable || !matches!(method, Method::Post | Method::Patch)
+    }
+
     pub fn effect(&self) -> Effect {
         if self.irreversible.is_some() {
             return Effect::Irreversible;

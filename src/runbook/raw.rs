@@ -48,6 +48,12 @@ pub struct RawRunbook {
     pub vars: IndexMap<String, Spanned<String>>,
     /// The steps, run in order.
     pub steps: Vec<Spanned<RawStep>>,
+    /// What two runs must not do at the same time: runs whose lock keys are equal (a template
+    /// over inputs and vars, e.g. the secret's name) cannot overlap, and one that stopped halfway
+    /// blocks the next until it is resumed. Default: the runbook's name.
+    #[serde(default)]
+    #[schemars(example = &"{{ secret_name }}")]
+    pub lock: Option<Spanned<String>>,
     /// The SOP's rollback section, in Markdown.
     #[serde(default)]
     pub rollback: Option<Spanned<String>>,
@@ -151,6 +157,17 @@ pub struct RawStep {
     /// Repeat the step until its expectations (and `until`) hold: polling.
     #[serde(default)]
     pub retry: Option<Spanned<RawRetry>>,
+    /// The longest the whole step may take, retries and polling included (`5m`).
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Lets a POST or PATCH be retried on connection errors, 429 and 5xx like the idempotent
+    /// methods are: only for requests that are safe to repeat.
+    #[serde(default)]
+    pub retryable: Option<bool>,
+    /// How `runbook resume` settles this step when a crash left its request unanswered:
+    /// `repeat` (safe to send again), or a read-only `check` telling whether it took effect.
+    #[serde(default)]
+    pub resume: Option<Spanned<RawResume>>,
     /// Marks the step irreversible, with the reason; `exec` asks for confirmation first.
     #[serde(default)]
     #[schemars(example = &"Revokes all access for the old token immediately.")]
@@ -182,6 +199,66 @@ pub struct RawStep {
     #[serde(default)]
     #[schemars(example = example_hints())]
     pub hints: IndexMap<String, Spanned<String>>,
+}
+
+/// How a resume settles a step whose request was sent but never answered.
+#[derive(Debug)]
+pub enum RawResume {
+    /// `repeat`: sending it again is harmless.
+    Repeat,
+    Check(Box<RawResumeCheck>),
+}
+
+/// A read-only request that tells whether the step already took effect.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawResumeCheck {
+    /// The read-only request (`get:` and the rest, like `http:`).
+    pub check: Spanned<RawHttp>,
+    /// An expression over `response` (the check's answer): true when the step took effect.
+    #[schemars(example = &"response.json.result | selectattr('name', 'eq', new_token_name) | list | length > 0")]
+    pub took_effect: Spanned<String>,
+    /// When it took effect but its answer (and what it captured) was lost: a request that undoes
+    /// it (its templates see the check's `response`), after which the step runs again. Without
+    /// `undo`, a step that took effect is taken as done.
+    #[serde(default)]
+    pub undo: Option<Spanned<RawHttp>>,
+}
+
+impl<'de> Deserialize<'de> for RawResume {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ResumeVisitor;
+        impl<'de> Visitor<'de> for ResumeVisitor {
+            type Value = RawResume;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("`repeat`, or a map with check and took_effect")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RawResume, E> {
+                match value {
+                    "repeat" => Ok(RawResume::Repeat),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawResume, A::Error> {
+                RawResumeCheck::deserialize(MapAccessDeserializer::new(map))
+                    .map(|check| RawResume::Check(Box::new(check)))
+            }
+        }
+        deserializer.deserialize_any(ResumeVisitor)
+    }
+}
+
+impl JsonSchema for RawResume {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Resume".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let check = generator.subschema_for::<RawResumeCheck>();
+        json_schema!({
+            "description": "How `runbook resume` settles this step when a crash left its request unanswered: `repeat` (safe to send again), or a read-only check.",
+            "oneOf": [{"const": "repeat"}, check]
+        })
+    }
 }
 
 /// Values to write, and where. Every target receives `values` unless it has its own.

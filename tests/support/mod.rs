@@ -23,6 +23,41 @@ pub struct Runbook {
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<String>,
+    home: Option<PathBuf>,
+}
+
+/// A home directory for runs: `~/.local/state/runbook` holds journals, locks and the audit
+/// log, and `~/.config/runbook/identity.txt` the key that seals shown-once secrets.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    /// A home with a sealing key, as after `runbook keygen`.
+    pub fn keyed() -> Home {
+        let home = Home::bare();
+        runbook::journal::seal::keygen(&home.identity(), false).expect("keygen");
+        home
+    }
+
+    /// A home with no key.
+    pub fn bare() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("a temporary home"),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn identity(&self) -> PathBuf {
+        self.dir.path().join(".config/runbook/identity.txt")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join(".local/state/runbook")
+    }
 }
 
 #[derive(Debug)]
@@ -30,6 +65,8 @@ pub struct Outcome {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The home the run used when the test gave none (kept until the outcome is dropped).
+    _home: Option<tempfile::TempDir>,
 }
 
 impl Outcome {
@@ -59,7 +96,15 @@ impl Runbook {
                 .collect(),
             env: Vec::new(),
             stdin: None,
+            home: None,
         }
+    }
+
+    /// Runs with this home directory (its state and key); by default each run gets a fresh,
+    /// keyless one.
+    pub fn home(mut self, home: &Home) -> Runbook {
+        self.home = Some(home.path().to_path_buf());
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<str>) -> Runbook {
@@ -74,11 +119,22 @@ impl Runbook {
     }
 
     pub fn run(self) -> Outcome {
+        let fresh = match &self.home {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().expect("a temporary home")),
+        };
+        let home = self.home.clone().unwrap_or_else(|| {
+            fresh
+                .as_ref()
+                .map(|dir| dir.path().to_path_buf())
+                .unwrap_or_default()
+        });
         let mut command = Command::new(BIN);
         command
             .args(&self.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
             .env("NO_COLOR", "1")
             .current_dir(root())
             .stdin(Stdio::piped())
@@ -99,19 +155,23 @@ impl Runbook {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            _home: fresh,
         }
     }
 }
 
-/// A scratch directory that holds runbook files for one test.
+/// A scratch directory that holds runbook files for one test, and a home with a key for the
+/// runs of the test.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
+    pub home: Home,
 }
 
 impl Scratch {
     pub fn new() -> Scratch {
         Scratch {
             dir: tempfile::tempdir().expect("a temporary directory"),
+            home: Home::keyed(),
         }
     }
 
@@ -126,7 +186,7 @@ impl Scratch {
 /// insta settings that hide what changes from run to run: dates, run ids, durations, ports.
 pub fn stable() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
-    settings.add_filter(r"\d{8}T\d{6}Z-[0-9a-f]{8}", "[run-id]");
+    settings.add_filter(r"\d{8}T\d{9}Z-[0-9a-f]{8}", "[run-id]");
     settings.add_filter(r"\d{4}-\d{2}-\d{2}", "[date]");
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
     settings.add_filter(r"sha256:[0-9a-f]{64}", "sha256:[digest]");

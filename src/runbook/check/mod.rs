@@ -118,6 +118,10 @@ impl Checker {
                 description: entry.value.description.map(|text| text.value),
             })
             .collect();
+        let lock = raw
+            .lock
+            .as_ref()
+            .and_then(|lock| self.value_template(lock, ""));
         let templates = std::mem::take(&mut self.templates).finish();
         Some(Runbook {
             name: raw.runbook.value,
@@ -130,6 +134,7 @@ impl Checker {
             vars,
             resolution_order,
             steps,
+            lock,
             rollback: raw.rollback.map(|text| text.value),
             gotchas: raw.gotchas.into_iter().map(|text| text.value).collect(),
             source: self.source.clone(),

@@ -10,9 +10,10 @@ use super::{Checker, is_identifier};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::runbook::codes;
 use crate::runbook::model::{
-    Action, Body, ForEach, HttpRequest, JsonTemplate, Manual, Method, Retry, Step,
+    Action, Body, ForEach, HttpRequest, JsonTemplate, Manual, Method, Resume, ResumeCheck, Retry,
+    Step,
 };
-use crate::runbook::raw::{RawForEach, RawHttp, RawManual, RawRetry, RawStep};
+use crate::runbook::raw::{RawForEach, RawHttp, RawManual, RawResume, RawRetry, RawStep};
 use crate::runbook::span::Spanned;
 use crate::template::{Expression, Template};
 
@@ -137,6 +138,14 @@ impl Checker {
             );
         }
         let hints = self.hints(&raw.hints, &rollback_locals);
+        let timeout = raw
+            .timeout
+            .as_ref()
+            .and_then(|timeout| self.duration(timeout, "step timeout"));
+        let resume = raw
+            .resume
+            .as_ref()
+            .and_then(|resume| self.resume(resume, &base));
         if self.diagnostics.error_count() > errors_before {
             return None;
         }
@@ -157,7 +166,42 @@ impl Checker {
             captures: captures?,
             expect,
             hints,
+            timeout,
+            retryable: raw.retryable.unwrap_or(false),
+            resume,
         })
+    }
+
+    fn resume(&mut self, spanned: &Spanned<RawResume>, locals: &StepLocals) -> Option<Resume> {
+        match &spanned.value {
+            RawResume::Repeat => Some(Resume::Repeat),
+            RawResume::Check(check) => {
+                let request = self.http_request(&check.check, locals)?;
+                if !request.read_only {
+                    self.error(
+                        Diagnostic::error(codes::INVALID_RETRY, "a resume check must be read-only")
+                            .at(self.locate_key(check.check.span, "check"))
+                            .label("changes something")
+                            .help("use a GET (or a POST marked `read_only: true`) that tells whether the step took effect"),
+                    );
+                    return None;
+                }
+                let judging = StepLocals {
+                    response: true,
+                    ..locals.clone()
+                };
+                let took_effect = self.expression(&check.took_effect, &judging)?;
+                let undo = match &check.undo {
+                    Some(undo) => Some(self.http_request(undo, &judging)?),
+                    None => None,
+                };
+                Some(Resume::Check(Box::new(ResumeCheck {
+                    check: request,
+                    took_effect,
+                    undo,
+                })))
+            }
+        }
     }
 
     /// Compiles a template and checks the names it uses.

@@ -1,0 +1,158 @@
+//! Locks: two runs of the same runbook for the same target cannot overlap, and an unfinished
+//! rotation blocks a second one (the AWS Secrets Manager rule), until it is resumed or the
+//! operator deliberately breaks the lock with `--force-unlock` (which is journaled).
+//!
+//! A lock is a file under `<state dir>/locks/`, created exclusively, holding who took it, when,
+//! from which host and process, for which run. A lock whose process is gone on this host is
+//! reported as stale, with the way forward.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::private_dir;
+
+/// Who holds a lock.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Holder {
+    pub key: String,
+    pub run_id: String,
+    pub runbook: String,
+    pub host: String,
+    pub pid: u32,
+    pub since: String,
+    pub actor: String,
+}
+
+impl Holder {
+    /// Whether the holding process is known to be gone: same host, no such process.
+    pub fn is_stale(&self, this_host: &str) -> bool {
+        self.host == this_host && !process_alive(self.pid)
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "run {} of {} by {} on {} (process {}), since {}",
+            self.run_id, self.runbook, self.actor, self.host, self.pid, self.since
+        )
+    }
+}
+
+/// A held lock. It is released explicitly: a run that stops halfway keeps it.
+pub struct Lock {
+    path: PathBuf,
+    pub holder: Holder,
+}
+
+pub enum LockError {
+    /// Someone holds it (or held it and died: see [`Holder::is_stale`]).
+    Held(Box<Holder>),
+    Io(String),
+}
+
+/// The file of a lock key: readable, and unique through a digest of the key.
+pub fn lock_path(state_dir: &Path, key: &str) -> PathBuf {
+    let readable: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let digest = Sha256::digest(key.as_bytes());
+    let short: String = digest[..4]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    state_dir
+        .join("locks")
+        .join(format!("{readable}-{short}.lock"))
+}
+
+/// Reads who holds a lock, if anyone.
+pub fn holder(state_dir: &Path, key: &str) -> Option<Holder> {
+    let text = std::fs::read_to_string(lock_path(state_dir, key)).ok()?;
+    serde_json::from_str(&text).ok().or_else(|| {
+        // Created but not written yet (or torn): someone is taking it right now.
+        Some(Holder {
+            key: key.to_string(),
+            run_id: "(unknown)".into(),
+            runbook: "(unknown)".into(),
+            host: "(unknown)".into(),
+            pid: 0,
+            since: "(unknown)".into(),
+            actor: "(unknown)".into(),
+        })
+    })
+}
+
+/// Takes the lock, or says who holds it.
+pub fn acquire(state_dir: &Path, holder: Holder) -> Result<Lock, LockError> {
+    let path = lock_path(state_dir, &holder.key);
+    if let Some(parent) = path.parent() {
+        private_dir(parent)
+            .map_err(|error| LockError::Io(format!("{}: {error}", parent.display())))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(&path) {
+        Ok(mut file) => {
+            let text =
+                serde_json::to_string(&holder).map_err(|error| LockError::Io(error.to_string()))?;
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|error| LockError::Io(format!("{}: {error}", path.display())))?;
+            Ok(Lock { path, holder })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Err(LockError::Held(
+            Box::new(self::holder(state_dir, &holder.key).unwrap_or(holder)),
+        )),
+        Err(error) => Err(LockError::Io(format!("{}: {error}", path.display()))),
+    }
+}
+
+/// Removes a lock whatever holds it; returns the previous holder.
+pub fn break_lock(state_dir: &Path, key: &str) -> Option<Holder> {
+    let previous = holder(state_dir, key);
+    let _ = std::fs::remove_file(lock_path(state_dir, key));
+    previous
+}
+
+impl Lock {
+    /// Gives the lock up.
+    pub fn release(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether a process exists on this host.
+pub fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if pid <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 only checks that the process exists and may be signalled.
+        let result = unsafe { libc::kill(pid, 0) };
+        result == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}

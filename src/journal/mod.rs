@@ -1,0 +1,360 @@
+//! The run journal: an append-only JSON Lines file per run, under the state directory, that
+//! lets a run that died halfway be continued without repeating what it already did and without
+//! losing a secret the API showed once.
+//!
+//! `<state dir>/runs/<run id>/journal.jsonl` records the runbook (path and digest), the inputs
+//! (secret ones as fingerprints), each mutating step's intent before its request is sent and its
+//! result after, every capture (secret ones sealed, see [`seal`]), retries, and how the run ended.
+//! A record that resume depends on is flushed to disk (fdatasync) before the next mutating
+//! request; a journal that cannot be written stops the run before anything else changes. Every
+//! line passes through the redactor like any other sink; sealed values are the only opaque part.
+
+pub mod lock;
+pub mod runs;
+pub mod seal;
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Redactor;
+
+/// The journal's format version, in its first record.
+pub const FORMAT: u32 = 1;
+
+/// One line of the journal.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    RunStarted {
+        format: u32,
+        run_id: String,
+        runbook: RunbookRef,
+        inputs: Vec<InputRecord>,
+        /// Base URLs in effect (with `--service` overrides), so a resume talks to the same places.
+        services: IndexMap<String, String>,
+        started_at: String,
+        host: String,
+        pid: u32,
+        actor: String,
+        /// The lock key the run holds, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lock: Option<String>,
+        /// The run's own key, sealed to the operator (see [`seal`]); absent without sealing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sealed_run_key: Option<String>,
+        /// Where the operator's key is, in words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sealed_for: Option<String>,
+    },
+    Resumed {
+        at: String,
+        host: String,
+        pid: u32,
+        digest: String,
+        allow_changed: bool,
+    },
+    /// A mutating request is about to be sent.
+    Intent {
+        step: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<serde_json::Value>,
+        attempt: u32,
+        action: String,
+        at: String,
+    },
+    Retry {
+        step: String,
+        attempt: u32,
+        wait_ms: u64,
+        reason: String,
+    },
+    /// A value a step captured. Secret values are sealed, or only fingerprinted when no key is
+    /// set up (then a resume cannot restore them).
+    Capture {
+        step: String,
+        name: String,
+        secret: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sealed: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprint: Option<String>,
+    },
+    StepFinished {
+        step: String,
+        status: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failures: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        /// A request sent without an answer (a timeout): the step is in doubt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pending: Option<String>,
+    },
+    /// How a step left in doubt by a crash was settled on resume.
+    Settled {
+        step: String,
+        decision: String,
+        by: String,
+    },
+    RunFinished {
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failed_step: Option<String>,
+        at: String,
+    },
+    UnlockForced {
+        key: String,
+        previous: String,
+        at: String,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunbookRef {
+    pub name: String,
+    /// Absolute path, so a resume from another directory finds it.
+    pub file: String,
+    pub digest: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InputRecord {
+    pub name: String,
+    pub secret: bool,
+    /// The value of a non-secret input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The fingerprint of a secret input: a resume checks the value it is given again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    pub source: String,
+}
+
+/// Appends to one run's journal.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    redactor: Arc<Redactor>,
+}
+
+/// The directory of a run's files.
+pub fn run_dir(state_dir: &Path, run_id: &str) -> PathBuf {
+    state_dir.join("runs").join(run_id)
+}
+
+pub fn journal_path(state_dir: &Path, run_id: &str) -> PathBuf {
+    run_dir(state_dir, run_id).join("journal.jsonl")
+}
+
+/// Creates a directory (and its parents) readable only by the user.
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+impl Journal {
+    /// Creates the journal of a new run.
+    pub fn create(
+        state_dir: &Path,
+        run_id: &str,
+        redactor: Arc<Redactor>,
+    ) -> std::io::Result<Journal> {
+        let dir = run_dir(state_dir, run_id);
+        private_dir(&dir)?;
+        let path = dir.join("journal.jsonl");
+        let file = open_append(&path)?;
+        Ok(Journal {
+            path,
+            file,
+            redactor,
+        })
+    }
+
+    /// Opens an existing run's journal to continue it.
+    pub fn reopen(
+        state_dir: &Path,
+        run_id: &str,
+        redactor: Arc<Redactor>,
+    ) -> std::io::Result<Journal> {
+        let path = journal_path(state_dir, run_id);
+        if !path.exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no journal at {}", path.display()),
+            ));
+        }
+        let file = open_append(&path)?;
+        Ok(Journal {
+            path,
+            file,
+            redactor,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a record; `durable` ones are on disk (fdatasync) before this returns, and with
+    /// them everything written before.
+    pub fn append(&mut self, record: &Record, durable: bool) -> std::io::Result<()> {
+        let line = self.line(record)?;
+        self.file.write_all(line.as_bytes())?;
+        if durable {
+            self.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// A record as a masked line. A sealed value is opaque and set aside while masking, so no
+    /// coincidental match can corrupt it.
+    fn line(&self, record: &Record) -> std::io::Result<String> {
+        const SLOT: &str = "\u{1}sealed\u{1}";
+        let (masked, sealed) = match record {
+            Record::Capture {
+                sealed: Some(sealed),
+                ..
+            } => {
+                let mut copy = record.clone();
+                if let Record::Capture { sealed: slot, .. } = &mut copy {
+                    *slot = Some(SLOT.to_string());
+                }
+                (copy, Some(sealed.clone()))
+            }
+            Record::RunStarted {
+                sealed_run_key: Some(key),
+                ..
+            } => {
+                let mut copy = record.clone();
+                if let Record::RunStarted { sealed_run_key, .. } = &mut copy {
+                    *sealed_run_key = Some(SLOT.to_string());
+                }
+                (copy, Some(key.clone()))
+            }
+            _ => (record.clone(), None),
+        };
+        let text = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
+        let mut text = self.redactor.redact(&text).into_owned();
+        if let Some(sealed) = sealed {
+            let slot = serde_json::to_string(SLOT).map_err(std::io::Error::other)?;
+            text = text.replacen(&slot, &format!("\"{sealed}\""), 1);
+        }
+        text.push('\n');
+        Ok(text)
+    }
+
+    /// Rewrites the journal without its sealed values (kept: their fingerprints), once the run
+    /// has completed and nothing can need them again: a new file, synced, renamed over the old.
+    pub fn scrub_sealed(&mut self) -> std::io::Result<()> {
+        let records = read(&self.path)?;
+        let temporary = self.path.with_extension("jsonl.tmp");
+        {
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).write(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&temporary)?;
+            for mut record in records {
+                match &mut record {
+                    Record::Capture { sealed, .. } => *sealed = None,
+                    Record::RunStarted { sealed_run_key, .. } => *sealed_run_key = None,
+                    _ => {}
+                }
+                let line = self.line(&record)?;
+                file.write_all(line.as_bytes())?;
+            }
+            file.sync_all()?;
+        }
+        std::fs::rename(&temporary, &self.path)?;
+        if let Some(dir) = self.path.parent()
+            && let Ok(dir) = File::open(dir)
+        {
+            let _ = dir.sync_all();
+        }
+        self.file = open_append(&self.path)?;
+        Ok(())
+    }
+}
+
+/// Reads a journal. A torn last line (the process died mid-write) is ignored; any other bad
+/// line is an error.
+pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
+    let text = std::fs::read_to_string(path)?;
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    let mut records = Vec::with_capacity(lines.len());
+    for (number, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<Record>(line) {
+            Ok(record) => records.push(record),
+            Err(_) if number + 1 == lines.len() && !text.ends_with('\n') => break,
+            Err(error) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{}:{}: not a journal record: {error}",
+                        path.display(),
+                        number + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// This machine's name, for locks and records.
+pub fn hostname() -> String {
+    #[cfg(unix)]
+    {
+        let mut buffer = [0u8; 256];
+        // SAFETY: gethostname writes at most `len` bytes into the buffer we own.
+        let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+        if result == 0 {
+            let end = buffer
+                .iter()
+                .position(|byte| *byte == 0)
+                .unwrap_or(buffer.len());
+            if let Ok(name) = std::str::from_utf8(&buffer[..end])
+                && !name.is_empty()
+            {
+                return name.to_string();
+            }
+        }
+    }
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "unknown-host".into())
+}
+
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}

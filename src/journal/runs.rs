@@ -1,0 +1,253 @@
+//! Reading journals back: what a run did, where it stopped, and its state for `runbook runs`,
+//! `runbook show` and `runbook resume`.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use super::lock::process_alive;
+use super::{InputRecord, Record, RunbookRef, hostname, journal_path, read};
+
+/// A run as its journal tells it.
+#[derive(Debug)]
+pub struct RunView {
+    pub run_id: String,
+    pub runbook: RunbookRef,
+    pub started_at: String,
+    pub actor: String,
+    pub host: String,
+    pub pid: u32,
+    pub inputs: Vec<InputRecord>,
+    pub services: IndexMap<String, String>,
+    pub lock: Option<String>,
+    pub sealed_run_key: Option<String>,
+    pub sealed_for: Option<String>,
+    /// Steps in the order they were first recorded.
+    pub steps: IndexMap<String, StepView>,
+    /// The latest capture of each name.
+    pub captures: IndexMap<String, CaptureView>,
+    /// How the latest attempt at the run ended, if it did.
+    pub finished: Option<(String, Option<String>)>,
+    pub resumes: usize,
+    /// Whether anything mutating was ever sent.
+    pub mutated: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StepView {
+    /// The status of its last `step_finished`.
+    pub status: Option<String>,
+    pub failures: Vec<String>,
+    pub note: Option<String>,
+    /// The last mutating request announced after the step last finished: set means the process
+    /// died (or stopped) between sending it and recording the answer.
+    pub pending: Option<String>,
+    pub intents: usize,
+    pub retries: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureView {
+    pub step: String,
+    pub secret: bool,
+    pub value: Option<serde_json::Value>,
+    pub sealed: Option<String>,
+    pub fingerprint: Option<String>,
+}
+
+/// A run's state, as `runbook runs` shows it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Its process is alive on this host.
+    Running,
+    Completed,
+    /// Ended on its own: failed, refused or aborted, at a step.
+    Ended {
+        status: String,
+        step: Option<String>,
+    },
+    /// No end recorded and the process is gone: it was killed or crashed.
+    Died {
+        step: Option<String>,
+    },
+}
+
+impl RunState {
+    pub fn describe(&self) -> String {
+        match self {
+            RunState::Running => "running".into(),
+            RunState::Completed => "completed".into(),
+            RunState::Ended {
+                status,
+                step: Some(step),
+            } => format!("{status} at step {step}"),
+            RunState::Ended { status, step: None } => status.clone(),
+            RunState::Died { step: Some(step) } => format!("died during step {step}"),
+            RunState::Died { step: None } => "died".into(),
+        }
+    }
+
+    /// Whether `resume` can continue it.
+    pub fn resumable(&self) -> bool {
+        !matches!(self, RunState::Running | RunState::Completed)
+    }
+}
+
+impl RunView {
+    pub fn state(&self) -> RunState {
+        match &self.finished {
+            Some((status, _)) if status == "completed" => RunState::Completed,
+            Some((status, step)) => RunState::Ended {
+                status: status.clone(),
+                step: step.clone(),
+            },
+            None if self.host == hostname() && process_alive(self.pid) => RunState::Running,
+            None => RunState::Died {
+                step: self.last_step(),
+            },
+        }
+    }
+
+    /// The step the run was in when it stopped: one with a pending request, else the last
+    /// recorded one.
+    pub fn last_step(&self) -> Option<String> {
+        self.steps
+            .iter()
+            .rev()
+            .find(|(_, step)| step.pending.is_some())
+            .or_else(|| self.steps.iter().next_back())
+            .map(|(id, _)| id.clone())
+    }
+}
+
+/// Reads one run's journal.
+pub fn load(state_dir: &Path, run_id: &str) -> Result<RunView, String> {
+    let path = journal_path(state_dir, run_id);
+    if !path.exists() {
+        return Err(format!(
+            "no run {run_id} in {} (`runbook runs` lists the runs there)",
+            state_dir.display()
+        ));
+    }
+    let records =
+        read(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    view(records).ok_or_else(|| {
+        format!(
+            "{} does not start with a run_started record",
+            path.display()
+        )
+    })
+}
+
+fn view(records: Vec<Record>) -> Option<RunView> {
+    let mut records = records.into_iter();
+    let Some(Record::RunStarted {
+        run_id,
+        runbook,
+        inputs,
+        services,
+        started_at,
+        host,
+        pid,
+        actor,
+        lock,
+        sealed_run_key,
+        sealed_for,
+        ..
+    }) = records.next()
+    else {
+        return None;
+    };
+    let mut run = RunView {
+        run_id,
+        runbook,
+        started_at,
+        actor,
+        host,
+        pid,
+        inputs,
+        services,
+        lock,
+        sealed_run_key,
+        sealed_for,
+        steps: IndexMap::new(),
+        captures: IndexMap::new(),
+        finished: None,
+        resumes: 0,
+        mutated: false,
+    };
+    for record in records {
+        match record {
+            Record::Resumed { host, pid, .. } => {
+                run.resumes += 1;
+                run.host = host;
+                run.pid = pid;
+                run.finished = None;
+            }
+            Record::Intent { step, action, .. } => {
+                run.mutated = true;
+                let view = run.steps.entry(step).or_default();
+                view.pending = Some(action);
+                view.intents += 1;
+            }
+            Record::Retry { step, .. } => run.steps.entry(step).or_default().retries += 1,
+            Record::Capture {
+                step,
+                name,
+                secret,
+                value,
+                sealed,
+                fingerprint,
+            } => {
+                run.steps.entry(step.clone()).or_default();
+                run.captures.insert(
+                    name,
+                    CaptureView {
+                        step,
+                        secret,
+                        value,
+                        sealed,
+                        fingerprint,
+                    },
+                );
+            }
+            Record::StepFinished {
+                step,
+                status,
+                failures,
+                note,
+                pending,
+            } => {
+                let view = run.steps.entry(step).or_default();
+                view.status = Some(status);
+                view.failures = failures;
+                view.note = note;
+                view.pending = pending;
+            }
+            Record::Settled { step, .. } => {
+                run.steps.entry(step).or_default().pending = None;
+            }
+            Record::RunFinished {
+                status,
+                failed_step,
+                ..
+            } => run.finished = Some((status, failed_step)),
+            Record::RunStarted { .. } | Record::UnlockForced { .. } => {}
+        }
+    }
+    Some(run)
+}
+
+/// Every run under the state directory, oldest first (run ids sort by start time).
+pub fn list(state_dir: &Path) -> Vec<Result<RunView, String>> {
+    let Ok(entries) = std::fs::read_dir(state_dir.join("runs")) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|entry| entry.path().join("journal.jsonl").exists())
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    ids.iter().map(|id| load(state_dir, id)).collect()
+}

@@ -1,0 +1,338 @@
+//! Sealing secrets into the journal: encrypted to a key only the operator holds, so a crash
+//! cannot lose a value the API showed once, and no file ever holds it in plaintext.
+//!
+//! The key is an [age](https://age-encryption.org) X25519 identity, or a passphrase. A run seals
+//! each secret to a fresh X25519 key of its own ("run key"); the run key itself is sealed once to
+//! the operator's recipient or passphrase and stored at the top of the journal. A passphrase
+//! (scrypt, about a second by design) is then paid once per run, not once per secret.
+//!
+//! Where the key comes from, first match wins:
+//! - sealing: `RUNBOOK_SEAL_PASSPHRASE`, `--seal-to`/`RUNBOOK_SEAL_RECIPIENT` (an `age1…`
+//!   recipient), or the public half of the identity file;
+//! - unsealing: `RUNBOOK_SEAL_PASSPHRASE`, the identity file named by `RUNBOOK_IDENTITY`, or the
+//!   default identity file `$XDG_CONFIG_HOME/runbook/identity.txt`
+//!   (`~/.config/runbook/identity.txt`), which `runbook keygen` writes.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::secrecy::SecretString as AgeSecret;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::secret::{ExposeSecret, SecretString};
+
+/// How secrets are sealed for one run.
+pub struct Sealer {
+    run_key: age::x25519::Identity,
+    /// The run key, sealed to the operator (base64 of the age file).
+    pub sealed_run_key: String,
+    /// Where the operator's key is: shown in messages, never secret.
+    pub key_description: String,
+}
+
+/// Where the operator's key for a run comes from.
+pub enum KeySource {
+    Recipient(age::x25519::Recipient, String),
+    Passphrase(SecretString),
+}
+
+impl Sealer {
+    /// A sealer with a fresh run key sealed to `source`.
+    pub fn new(source: &KeySource) -> Result<Sealer, String> {
+        let run_key = age::x25519::Identity::generate();
+        let secret_key = run_key.to_string();
+        let (sealed, key_description) = match source {
+            KeySource::Recipient(recipient, described) => (
+                age::encrypt(recipient, secret_key.expose_secret().as_bytes()),
+                described.clone(),
+            ),
+            KeySource::Passphrase(passphrase) => {
+                let recipient = age::scrypt::Recipient::new(AgeSecret::from(
+                    passphrase.expose_secret().to_string(),
+                ));
+                (
+                    age::encrypt(&recipient, secret_key.expose_secret().as_bytes()),
+                    "the passphrase in $RUNBOOK_SEAL_PASSPHRASE".to_string(),
+                )
+            }
+        };
+        let sealed = sealed.map_err(|error| format!("cannot seal the run key: {error}"))?;
+        Ok(Sealer {
+            run_key,
+            sealed_run_key: STANDARD.encode(sealed),
+            key_description,
+        })
+    }
+
+    /// An ephemeral sealer whose run key is sealed to nobody: for `--emulate` runs, whose fake
+    /// secrets die with the in-process emulator anyway.
+    pub fn ephemeral() -> Sealer {
+        let throwaway = age::x25519::Identity::generate();
+        let mut sealer =
+            match Sealer::new(&KeySource::Recipient(throwaway.to_public(), String::new())) {
+                Ok(sealer) => sealer,
+                Err(_) => Sealer {
+                    run_key: age::x25519::Identity::generate(),
+                    sealed_run_key: String::new(),
+                    key_description: String::new(),
+                },
+            };
+        sealer.key_description = "a throwaway key (an --emulate run cannot be resumed)".into();
+        sealer
+    }
+
+    /// A sealer that goes on with a run's existing key (a resume).
+    pub fn reuse(opener: Opener, sealed_run_key: String, key_description: String) -> Sealer {
+        Sealer {
+            run_key: opener.run_key,
+            sealed_run_key,
+            key_description,
+        }
+    }
+
+    /// Seals one value to the run key: base64 of an age file.
+    pub fn seal(&self, value: &SecretString) -> Result<String, String> {
+        age::encrypt(&self.run_key.to_public(), value.expose_secret().as_bytes())
+            .map(|sealed| STANDARD.encode(sealed))
+            .map_err(|error| format!("cannot seal a value: {error}"))
+    }
+
+    /// The key that opens this run's sealed values, for resume within the same process.
+    pub fn opener(&self) -> Opener {
+        Opener {
+            run_key: self.run_key.clone(),
+        }
+    }
+}
+
+/// Opens the sealed values of one run.
+pub struct Opener {
+    run_key: age::x25519::Identity,
+}
+
+impl Opener {
+    /// Unseals a run key with the operator's key.
+    pub fn from_sealed_run_key(sealed_run_key: &str, keys: &UnsealKeys) -> Result<Opener, String> {
+        let sealed = STANDARD
+            .decode(sealed_run_key)
+            .map_err(|_| "the journal's sealed run key is damaged".to_string())?;
+        let plain = match keys {
+            UnsealKeys::Identity(identity, _) => age::decrypt(identity, &sealed),
+            UnsealKeys::Passphrase(passphrase) => {
+                let identity = age::scrypt::Identity::new(AgeSecret::from(
+                    passphrase.expose_secret().to_string(),
+                ));
+                age::decrypt(&identity, &sealed)
+            }
+        }
+        .map_err(|error| {
+            format!(
+                "cannot open this run's sealed values with {}: {error}",
+                keys.describe()
+            )
+        })?;
+        let text = String::from_utf8(plain).map_err(|_| "the run key is not text".to_string())?;
+        let run_key = age::x25519::Identity::from_str(text.trim())
+            .map_err(|error| format!("the run key is not an age identity: {error}"))?;
+        Ok(Opener { run_key })
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<SecretString, String> {
+        let bytes = STANDARD
+            .decode(sealed)
+            .map_err(|_| "a sealed value in the journal is damaged".to_string())?;
+        let plain = age::decrypt(&self.run_key, &bytes)
+            .map_err(|error| format!("cannot open a sealed value: {error}"))?;
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| "a sealed value is not text".to_string())
+    }
+}
+
+/// The operator's key, for unsealing.
+pub enum UnsealKeys {
+    Identity(age::x25519::Identity, PathBuf),
+    Passphrase(SecretString),
+}
+
+impl UnsealKeys {
+    fn describe(&self) -> String {
+        match self {
+            UnsealKeys::Identity(_, path) => format!("the identity in {}", path.display()),
+            UnsealKeys::Passphrase(_) => "the passphrase in $RUNBOOK_SEAL_PASSPHRASE".into(),
+        }
+    }
+}
+
+/// The default identity file: `$XDG_CONFIG_HOME/runbook/identity.txt`, else
+/// `~/.config/runbook/identity.txt`.
+pub fn default_identity_path(env: &HashMap<String, String>) -> Option<PathBuf> {
+    let set = |name: &str| env.get(name).filter(|value| !value.is_empty());
+    if let Some(config) = set("XDG_CONFIG_HOME") {
+        return Some(PathBuf::from(config).join("runbook/identity.txt"));
+    }
+    set("HOME").map(|home| PathBuf::from(home).join(".config/runbook/identity.txt"))
+}
+
+fn identity_path(env: &HashMap<String, String>) -> Option<PathBuf> {
+    env.get("RUNBOOK_IDENTITY")
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| default_identity_path(env))
+}
+
+fn read_identity(path: &Path) -> Result<age::x25519::Identity, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read the identity file {}: {error}", path.display()))?;
+    text.lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("AGE-SECRET-KEY-"))
+        .ok_or_else(|| format!("{} holds no AGE-SECRET-KEY line", path.display()))
+        .and_then(|line| {
+            age::x25519::Identity::from_str(line)
+                .map_err(|error| format!("{}: not an age identity: {error}", path.display()))
+        })
+}
+
+/// The key to seal with, if one is set up. `recipient` is `--seal-to`.
+pub fn seal_source(
+    env: &HashMap<String, String>,
+    recipient: Option<&str>,
+) -> Result<Option<KeySource>, String> {
+    if let Some(passphrase) = env
+        .get("RUNBOOK_SEAL_PASSPHRASE")
+        .filter(|value| !value.is_empty())
+    {
+        return Ok(Some(KeySource::Passphrase(SecretString::from(
+            passphrase.clone(),
+        ))));
+    }
+    let given = recipient.map(str::to_string).or_else(|| {
+        env.get("RUNBOOK_SEAL_RECIPIENT")
+            .filter(|value| !value.is_empty())
+            .cloned()
+    });
+    if let Some(text) = given {
+        let parsed = age::x25519::Recipient::from_str(text.trim())
+            .map_err(|error| format!("`{text}` is not an age X25519 recipient (age1…): {error}"))?;
+        return Ok(Some(KeySource::Recipient(
+            parsed,
+            format!("the recipient {}", text.trim()),
+        )));
+    }
+    match identity_path(env) {
+        Some(path) if path.exists() => {
+            let identity = read_identity(&path)?;
+            Ok(Some(KeySource::Recipient(
+                identity.to_public(),
+                format!("the identity in {}", path.display()),
+            )))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The key to unseal with.
+pub fn unseal_keys(env: &HashMap<String, String>) -> Result<UnsealKeys, String> {
+    if let Some(passphrase) = env
+        .get("RUNBOOK_SEAL_PASSPHRASE")
+        .filter(|value| !value.is_empty())
+    {
+        return Ok(UnsealKeys::Passphrase(SecretString::from(
+            passphrase.clone(),
+        )));
+    }
+    match identity_path(env) {
+        Some(path) if path.exists() => Ok(UnsealKeys::Identity(read_identity(&path)?, path)),
+        Some(path) => Err(format!(
+            "no key to open sealed values: set $RUNBOOK_SEAL_PASSPHRASE, or $RUNBOOK_IDENTITY to the identity file the run was sealed for (looked for {})",
+            path.display()
+        )),
+        None => Err(
+            "no key to open sealed values: set $RUNBOOK_SEAL_PASSPHRASE or $RUNBOOK_IDENTITY"
+                .into(),
+        ),
+    }
+}
+
+/// How to set a key up, for error messages.
+pub const SETUP_HELP: &str = "run `runbook keygen` once (it writes an age identity to ~/.config/runbook/identity.txt, readable only by you), or export RUNBOOK_SEAL_RECIPIENT=age1… (an age public key) or RUNBOOK_SEAL_PASSPHRASE";
+
+/// `runbook keygen`: writes a new identity file (0600) and returns the recipient.
+pub fn keygen(path: &Path, force: bool) -> Result<String, String> {
+    if path.exists() && !force {
+        return Err(format!(
+            "{} exists already; keep it (runs sealed to it need it to resume) or pass --force to replace it",
+            path.display()
+        ));
+    }
+    if let Some(parent) = path.parent() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(parent)
+            .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+    }
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let created = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    let text = format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        identity.to_string().expose_secret()
+    );
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(recipient)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_sealed_for_a_recipient_opens_with_its_identity() {
+        let identity = age::x25519::Identity::generate();
+        let sealer =
+            Sealer::new(&KeySource::Recipient(identity.to_public(), "test".into())).unwrap();
+        let sealed = sealer
+            .seal(&SecretString::from("shown-once".to_string()))
+            .unwrap();
+        assert!(!sealed.contains("shown-once"));
+        let opener = Opener::from_sealed_run_key(
+            &sealer.sealed_run_key,
+            &UnsealKeys::Identity(identity, PathBuf::from("test")),
+        )
+        .unwrap();
+        assert_eq!(opener.open(&sealed).unwrap().expose_secret(), "shown-once");
+    }
+
+    #[test]
+    fn the_wrong_identity_cannot_open_it() {
+        let sealer = Sealer::new(&KeySource::Recipient(
+            age::x25519::Identity::generate().to_public(),
+            "test".into(),
+        ))
+        .unwrap();
+        let other = UnsealKeys::Identity(age::x25519::Identity::generate(), PathBuf::from("other"));
+        assert!(Opener::from_sealed_run_key(&sealer.sealed_run_key, &other).is_err());
+    }
+}

@@ -1,0 +1,373 @@
+//! What makes a run survive a crash: the journal it writes as it goes, the sealing of secret
+//! captures, and, on resume, settling the steps a crash left in doubt.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use super::engine::{Answer, Engine, Question, QuestionKind};
+use super::event::{StepResult, StepStatus};
+use crate::journal::seal::Sealer;
+use crate::journal::{Journal, Record, now};
+use crate::runbook::model::{Action, Method, Resume, Step};
+use crate::secret::{ExposeSecret, fingerprint};
+use crate::step::judge::{self, Captured};
+use crate::template::Scope;
+
+/// The journal, the sealer and, for a resume, what the earlier run left behind.
+#[derive(Default)]
+pub struct Durability {
+    pub journal: Option<Journal>,
+    pub sealer: Option<Sealer>,
+    pub resume: Option<ResumePlan>,
+}
+
+/// What a resume knows about the run it continues.
+#[derive(Default)]
+pub struct ResumePlan {
+    /// Steps that finished (ok or skipped) in the earlier run: not run again.
+    pub done: HashSet<String>,
+    /// Steps whose mutating request was announced but never answered, with that request.
+    pub in_doubt: HashMap<String, String>,
+    /// The operator's decisions from the command line: step → repeat (`true`) or skip.
+    pub decisions: HashMap<String, bool>,
+}
+
+/// How a step left in doubt is settled.
+pub(super) enum Settlement {
+    /// Run it (again).
+    Run,
+    /// It took effect: count it as done.
+    Done(String),
+    /// Cannot be settled here; the step ends with this status.
+    Stop(StepStatus),
+}
+
+impl Engine<'_> {
+    /// Appends a journal record. A journal that cannot be written stops the run: without it, a
+    /// crash from here on could lose a secret or repeat a change.
+    pub(super) fn journal(&mut self, record: Record, durable: bool) -> Result<(), String> {
+        let Some(journal) = self.durability.journal.as_mut() else {
+            return Ok(());
+        };
+        journal.append(&record, durable).map_err(|error| {
+            format!(
+                "the journal {} cannot be written ({error}): stopping before anything else changes",
+                journal.path().display()
+            )
+        })
+    }
+
+    /// Announces a mutating request, on disk before it is sent.
+    pub(super) fn intent(
+        &mut self,
+        step: &Step,
+        item: Option<&serde_json::Value>,
+        attempt: u32,
+        action: String,
+    ) -> Result<(), String> {
+        self.mutated = true;
+        self.journal(
+            Record::Intent {
+                step: step.id.clone(),
+                item: item.cloned(),
+                attempt,
+                action,
+                at: now(),
+            },
+            true,
+        )
+    }
+
+    /// Records captures as soon as they are taken, secret ones sealed, on disk before the run
+    /// goes on: a value the API showed once must not die with the process.
+    pub(super) fn journal_captures(
+        &mut self,
+        step: &Step,
+        captures: &[(String, Captured)],
+    ) -> Result<(), String> {
+        if self.durability.journal.is_none() {
+            return Ok(());
+        }
+        for (name, captured) in captures {
+            let record = match captured {
+                Captured::Plain(value) => Record::Capture {
+                    step: step.id.clone(),
+                    name: name.clone(),
+                    secret: false,
+                    value: Some(value.clone()),
+                    sealed: None,
+                    fingerprint: None,
+                },
+                Captured::Secret(secret) => {
+                    let sealed = match &self.durability.sealer {
+                        Some(sealer) => Some(sealer.seal(secret)?),
+                        None => None,
+                    };
+                    Record::Capture {
+                        step: step.id.clone(),
+                        name: name.clone(),
+                        secret: true,
+                        value: None,
+                        sealed,
+                        fingerprint: Some(fingerprint(secret)),
+                    }
+                }
+            };
+            self.journal(record, true)?;
+        }
+        Ok(())
+    }
+
+    /// Settles a step a crash left in doubt: its request was sent, its answer never recorded.
+    /// A mutating step is never repeated blindly: the runbook's `resume` says how (repeat, or a
+    /// read-only check), or the operator decides with the facts in front of them.
+    pub(super) async fn settle(
+        &mut self,
+        step: &Step,
+        pending: &str,
+        result: &mut StepResult,
+    ) -> Settlement {
+        let decided = self
+            .durability
+            .resume
+            .as_ref()
+            .and_then(|plan| plan.decisions.get(&step.id).copied());
+        if let Some(repeat) = decided {
+            return self.settled(step, repeat, "the operator (command line)", result);
+        }
+        let implicit_repeat = match &step.action {
+            Action::Http(request) => request.read_only,
+            // Every provider sets values: writing them again is harmless.
+            Action::Propagate(_) => true,
+            Action::Manual(_) => true,
+            Action::Audit(_) => false,
+        };
+        if implicit_repeat || matches!(step.resume, Some(Resume::Repeat)) {
+            return self.settled(step, true, "the runbook (repeating is safe)", result);
+        }
+        if let Action::Audit(_) = &step.action {
+            // The local record is the evidence: it is there or it is not.
+            let present = self.audit_recorded(step);
+            return self.settled(step, !present, "the audit file", result);
+        }
+        if let Some(Resume::Check(resume_check)) = &step.resume {
+            let check = &resume_check.check;
+            let took_effect = &resume_check.took_effect;
+            let undo = &resume_check.undo;
+            let scope = self.values_scope();
+            let prepared = match self.prepare(check, &scope) {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    result.failures.push(format!("resume check: {error}"));
+                    return Settlement::Stop(StepStatus::Failed);
+                }
+            };
+            let url = prepared.url.clone();
+            let started = Instant::now();
+            let answer = self.client.send(prepared).await;
+            result.requests.push(super::engine::record(
+                check,
+                &url,
+                answer.as_ref().ok().map(|response| response.status),
+                started,
+                1,
+                None,
+            ));
+            let response = match answer {
+                Ok(response) if (200..300).contains(&response.status) => response,
+                Ok(response) => {
+                    let summary = judge::error_summary(&response)
+                        .map(|text| format!(": {text}"))
+                        .unwrap_or_default();
+                    result.failures.push(format!(
+                        "the resume check answered {} {}{summary}: cannot tell whether `{}` took effect",
+                        response.status,
+                        response.reason(),
+                        step.id
+                    ));
+                    return Settlement::Stop(StepStatus::Failed);
+                }
+                Err(error) => {
+                    result
+                        .failures
+                        .push(format!("the resume check failed: {}", error.describe(&url)));
+                    return Settlement::Stop(StepStatus::Failed);
+                }
+            };
+            let judged = scope.with("response", super::engine::response_value(&response));
+            let happened = match took_effect.is_true(&self.runbook.templates, &judged) {
+                Ok(happened) => happened,
+                Err(error) => {
+                    result.failures.push(format!(
+                        "cannot evaluate `took_effect: {}`: {error}",
+                        took_effect.source()
+                    ));
+                    return Settlement::Stop(StepStatus::Failed);
+                }
+            };
+            if !happened {
+                return self.settled(
+                    step,
+                    true,
+                    "the resume check (it had not taken effect)",
+                    result,
+                );
+            }
+            let Some(undo) = undo else {
+                return self.settled(
+                    step,
+                    false,
+                    "the resume check (it had taken effect)",
+                    result,
+                );
+            };
+            let prepared = match self.prepare(undo, &judged) {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    result.failures.push(format!("resume undo: {error}"));
+                    return Settlement::Stop(StepStatus::Failed);
+                }
+            };
+            let url = prepared.url.clone();
+            if let Err(error) = self.intent(
+                step,
+                None,
+                0,
+                format!("undo: {} {url}", undo.method.as_str()),
+            ) {
+                result.failures.push(error);
+                return Settlement::Stop(StepStatus::Failed);
+            }
+            let started = Instant::now();
+            let answer = self.client.send(prepared).await;
+            result.requests.push(super::engine::record(
+                undo,
+                &url,
+                answer.as_ref().ok().map(|response| response.status),
+                started,
+                1,
+                None,
+            ));
+            return match answer {
+                Ok(response) if (200..300).contains(&response.status) => {
+                    result.note = Some("took effect before the crash, but its answer was lost: undone, then run again".into());
+                    self.settled(step, true, "the resume check and its undo", result)
+                }
+                Ok(response) => {
+                    result.failures.push(format!(
+                        "undoing the earlier `{}` answered {} {}",
+                        step.id,
+                        response.status,
+                        response.reason()
+                    ));
+                    Settlement::Stop(StepStatus::Failed)
+                }
+                Err(error) => {
+                    result.failures.push(format!(
+                        "undoing the earlier `{}` failed: {}",
+                        step.id,
+                        error.describe(&url)
+                    ));
+                    Settlement::Stop(StepStatus::Failed)
+                }
+            };
+        }
+        // No way to tell: the operator decides, with the facts.
+        let facts = format!(
+            "step `{}` sent {pending} before the earlier run died, and its answer was never recorded: it may or may not have taken effect",
+            step.id
+        );
+        if self.context.interactive {
+            let question = Question {
+                step_id: step.id.clone(),
+                title: step.title.clone(),
+                kind: QuestionKind::InDoubt {
+                    facts: facts.clone(),
+                },
+            };
+            let confirmer = self.confirmer.clone();
+            let answer = tokio::task::spawn_blocking(move || confirmer.confirm(&question))
+                .await
+                .unwrap_or(Answer::No);
+            return match answer {
+                Answer::Yes => self.settled(step, true, "the operator", result),
+                Answer::Skip => self.settled(step, false, "the operator", result),
+                Answer::No => {
+                    result
+                        .failures
+                        .push(format!("{facts}; the operator stopped the resume here"));
+                    Settlement::Stop(StepStatus::Refused)
+                }
+            };
+        }
+        result.failures.push(format!(
+            "{facts}. Check by hand, then resume with --repeat {0} (send it again) or --skip {0} (it took effect)",
+            step.id
+        ));
+        Settlement::Stop(StepStatus::Refused)
+    }
+
+    fn settled(
+        &mut self,
+        step: &Step,
+        repeat: bool,
+        by: &str,
+        result: &mut StepResult,
+    ) -> Settlement {
+        let decision = if repeat { "repeat" } else { "skip" };
+        if let Err(error) = self.journal(
+            Record::Settled {
+                step: step.id.clone(),
+                decision: decision.into(),
+                by: by.into(),
+            },
+            true,
+        ) {
+            result.failures.push(error);
+            return Settlement::Stop(StepStatus::Failed);
+        }
+        if repeat {
+            Settlement::Run
+        } else {
+            Settlement::Done(format!("took effect before the crash ({by}): not repeated"))
+        }
+    }
+
+    /// Whether the audit file already has this run's record for the step's action.
+    fn audit_recorded(&self, step: &Step) -> bool {
+        let Action::Audit(audit) = &step.action else {
+            return false;
+        };
+        let scope = self.values_scope();
+        let file = match &audit.file {
+            Some(file) => match file.render(&self.runbook.templates, &scope) {
+                Ok(file) => std::path::PathBuf::from(file),
+                Err(_) => return false,
+            },
+            None => self.context.state_dir.join("audit.jsonl"),
+        };
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .any(|record| {
+                record["run_id"] == self.context.run_id.as_str()
+                    && record["action"] == audit.action.as_str()
+            })
+    }
+
+    /// The values in scope now.
+    pub(super) fn values_scope(&self) -> Scope {
+        self.values.scope()
+    }
+}
+
+/// A request as the journal and the in-doubt facts name it: method and URL, masked.
+pub(super) fn describe_request(method: Method, url: &str) -> String {
+    format!("{} {url}", method.as_str())
+}
+
+/// Whether a secret's value matches a journaled fingerprint.
+pub fn matches_fingerprint(value: &crate::secret::SecretString, expected: &str) -> bool {
+    fingerprint(value) == expected && !value.expose_secret().is_empty()
+}

@@ -1,0 +1,617 @@
+//! A durable session around one run: the key that seals its secrets, the lock that keeps a
+//! second run of the same rotation out, the journal it writes, and, for `runbook resume`, the
+//! state the earlier run left (inputs, captures, finished and in-doubt steps).
+
+use std::collections::HashSet;
+
+use crate::journal::lock::{self, Holder, Lock, LockError};
+use crate::journal::runs::{RunState, RunView};
+use crate::journal::seal::{self, Opener, Sealer};
+use crate::journal::{InputRecord, Journal, Record, RunbookRef, hostname, now};
+use crate::run::inputs::{Binding, Source};
+use crate::run::{Context, Durability, ResumePlan};
+use crate::runbook::Runbook;
+use crate::runbook::model::{Action, SecretKind};
+use crate::secret::{ExposeSecret, SecretString, fingerprint};
+
+/// How the session should treat the journal and the lock.
+pub struct Options {
+    /// `--no-journal`.
+    pub no_journal: bool,
+    /// `--seal-to`.
+    pub seal_to: Option<String>,
+    /// `--force-unlock`.
+    pub force_unlock: bool,
+    /// An `--emulate` run: its fake secrets are sealed to a throwaway key.
+    pub emulated: bool,
+}
+
+/// A problem that stops the session before the run starts, with the exit code it deserves.
+pub struct Refusal {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Refusal {
+    fn new(code: u8, message: impl Into<String>) -> Refusal {
+        Refusal {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+/// What a session holds while the run goes on.
+pub struct Session {
+    pub durability: Durability,
+    pub lock: Option<Lock>,
+    /// Said before the run starts (a forced unlock, a key in use).
+    pub notes: Vec<String>,
+}
+
+impl Session {
+    /// Ends the session: the lock is given up when the run completed, or when it never changed
+    /// anything; otherwise it stays, so a second run cannot start a second rotation over the
+    /// half-done first one. Returns what the operator needs to know.
+    pub fn finish(self, completed: bool, mutated: bool) -> Option<String> {
+        let lock = self.lock?;
+        if completed || !mutated {
+            lock.release();
+            return None;
+        }
+        Some(format!(
+            "the lock `{}` stays held: this rotation is unfinished, and another run of it is refused until it is resumed (or --force-unlock is used)",
+            lock.holder.key
+        ))
+    }
+}
+
+/// Secret captures a run cannot lose: shown once by the API or typed in once by the operator.
+pub fn shown_once(runbook: &Runbook) -> Vec<String> {
+    let mut names = Vec::new();
+    for step in &runbook.steps {
+        for capture in &step.captures {
+            if capture.secret == SecretKind::Once {
+                names.push(format!("{} (step {})", capture.name, step.id));
+            }
+        }
+        if let Action::Manual(manual) = &step.action {
+            for ask in &manual.ask {
+                if ask.secret == SecretKind::Once {
+                    names.push(format!("{} (step {})", ask.name, step.id));
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The lock key of a run: the runbook's name and its rendered `lock:` template.
+pub fn lock_key(runbook: &Runbook, binding: &Binding) -> Result<String, String> {
+    match &runbook.lock {
+        Some(template) => template
+            .render(&runbook.templates, &binding.values.scope())
+            .map(|target| format!("{}:{target}", runbook.name))
+            .map_err(|error| format!("cannot work out the lock key: {error}")),
+        None => Ok(runbook.name.clone()),
+    }
+}
+
+/// The sealer for a run, or why there cannot be one.
+fn sealer(
+    runbook: &Runbook,
+    context: &Context,
+    options: &Options,
+) -> Result<Option<Sealer>, Refusal> {
+    if options.emulated {
+        return Ok(Some(Sealer::ephemeral()));
+    }
+    let source = seal::seal_source(&context.env, options.seal_to.as_deref())
+        .map_err(|error| Refusal::new(crate::exit::INPUT, error))?;
+    let once = shown_once(runbook);
+    match source {
+        Some(source) => Sealer::new(&source)
+            .map(Some)
+            .map_err(|error| Refusal::new(crate::exit::INTERNAL, error)),
+        None if once.is_empty() => Ok(None),
+        None => Err(Refusal::new(
+            crate::exit::INPUT,
+            format!(
+                "{} captures a secret shown only once ({}). It is sealed into the run's journal so a crash cannot lose it, and no key is set up to seal it with: {}",
+                runbook.name,
+                once.join(", "),
+                seal::SETUP_HELP
+            ),
+        )),
+    }
+}
+
+fn holder(runbook: &Runbook, context: &Context, key: &str) -> Holder {
+    Holder {
+        key: key.to_string(),
+        run_id: context.run_id.clone(),
+        runbook: runbook.name.clone(),
+        host: hostname(),
+        pid: std::process::id(),
+        since: now(),
+        actor: context.actor.clone(),
+    }
+}
+
+fn held_message(holder: &Holder, key: &str) -> String {
+    if holder.is_stale(&hostname()) {
+        format!(
+            "another run holds the lock `{key}` and has stopped: {}; its process is gone (a stale lock). Continue it with `runbook resume {}`, or start over with --force-unlock once you know what it left behind",
+            holder.describe(),
+            holder.run_id
+        )
+    } else {
+        format!(
+            "another run holds the lock `{key}`: {}. Two runs of one rotation must not overlap: wait for it, or resume it (`runbook resume {}`) if it stopped",
+            holder.describe(),
+            holder.run_id
+        )
+    }
+}
+
+/// Takes the lock, breaking it first with `--force-unlock` (the journal records that).
+fn take_lock(
+    runbook: &Runbook,
+    context: &Context,
+    key: &str,
+    force: bool,
+    own_run: Option<&str>,
+    notes: &mut Vec<String>,
+    forced: &mut Option<Holder>,
+) -> Result<Lock, Refusal> {
+    let me = holder(runbook, context, key);
+    match lock::acquire(&context.state_dir, me.clone()) {
+        Ok(lock) => Ok(lock),
+        Err(LockError::Io(error)) => Err(Refusal::new(
+            crate::exit::INTERNAL,
+            format!("cannot take the lock `{key}`: {error}"),
+        )),
+        Err(LockError::Held(holder)) => {
+            let own_stale = own_run == Some(holder.run_id.as_str()) && holder.is_stale(&hostname());
+            if !force && !own_stale {
+                return Err(Refusal::new(
+                    crate::exit::NOT_CONFIRMED,
+                    held_message(&holder, key),
+                ));
+            }
+            let previous = lock::break_lock(&context.state_dir, key);
+            if !own_stale {
+                notes.push(format!(
+                    "--force-unlock: broke the lock `{key}` held by {}",
+                    holder.describe()
+                ));
+                *forced = previous;
+            }
+            lock::acquire(&context.state_dir, me).map_err(|error| match error {
+                LockError::Held(holder) => {
+                    Refusal::new(crate::exit::NOT_CONFIRMED, held_message(&holder, key))
+                }
+                LockError::Io(error) => Refusal::new(
+                    crate::exit::INTERNAL,
+                    format!("cannot take the lock `{key}`: {error}"),
+                ),
+            })
+        }
+    }
+}
+
+/// Starts the session of a new run: key, lock, journal with its first record.
+pub fn start(
+    runbook: &Runbook,
+    context: &Context,
+    binding: &Binding,
+    options: &Options,
+) -> Result<Session, Refusal> {
+    let once = shown_once(runbook);
+    if options.no_journal && !once.is_empty() && !options.emulated {
+        return Err(Refusal::new(
+            crate::exit::INPUT,
+            format!(
+                "--no-journal: {} captures a secret shown only once ({}); without a journal a crash would lose it. Run it with the journal",
+                runbook.name,
+                once.join(", ")
+            ),
+        ));
+    }
+    let sealer = if options.no_journal {
+        None
+    } else {
+        sealer(runbook, context, options)?
+    };
+    let key =
+        lock_key(runbook, binding).map_err(|error| Refusal::new(crate::exit::INPUT, error))?;
+    let mut notes = Vec::new();
+    let mut forced = None;
+    let lock = take_lock(
+        runbook,
+        context,
+        &key,
+        options.force_unlock,
+        None,
+        &mut notes,
+        &mut forced,
+    )?;
+    if options.no_journal {
+        return Ok(Session {
+            durability: Durability::default(),
+            lock: Some(lock),
+            notes,
+        });
+    }
+    let mut journal = match Journal::create(
+        &context.state_dir,
+        &context.run_id,
+        context.redactor.clone(),
+    ) {
+        Ok(journal) => journal,
+        Err(error) => {
+            lock.release();
+            return Err(Refusal::new(
+                crate::exit::INTERNAL,
+                format!(
+                    "cannot create the run's journal under {}: {error}",
+                    context.state_dir.display()
+                ),
+            ));
+        }
+    };
+    let record = Record::RunStarted {
+        format: crate::journal::FORMAT,
+        run_id: context.run_id.clone(),
+        runbook: RunbookRef {
+            name: runbook.name.clone(),
+            file: absolute(&runbook.source.path),
+            digest: runbook.source.digest.clone(),
+        },
+        inputs: input_records(binding),
+        services: binding.services.clone(),
+        started_at: context.started_at.to_string(),
+        host: hostname(),
+        pid: std::process::id(),
+        actor: context.actor.clone(),
+        lock: Some(key.clone()),
+        sealed_run_key: sealer.as_ref().map(|sealer| sealer.sealed_run_key.clone()),
+        sealed_for: sealer.as_ref().map(|sealer| sealer.key_description.clone()),
+    };
+    let mut started = journal.append(&record, true);
+    if let (Ok(()), Some(previous)) = (&started, forced) {
+        started = journal.append(
+            &Record::UnlockForced {
+                key: key.clone(),
+                previous: previous.describe(),
+                at: now(),
+            },
+            true,
+        );
+    }
+    if let Err(error) = started {
+        lock.release();
+        return Err(Refusal::new(
+            crate::exit::INTERNAL,
+            format!(
+                "cannot write the run's journal {}: {error}",
+                journal.path().display()
+            ),
+        ));
+    }
+    if let Some(sealer) = &sealer {
+        notes.push(format!(
+            "secrets captured by this run are sealed to {}",
+            sealer.key_description
+        ));
+    }
+    Ok(Session {
+        durability: Durability {
+            journal: Some(journal),
+            sealer,
+            resume: None,
+        },
+        lock: Some(lock),
+        notes,
+    })
+}
+
+/// The inputs as the journal keeps them: values of plain ones, fingerprints of secrets.
+fn input_records(binding: &Binding) -> Vec<InputRecord> {
+    binding
+        .bound
+        .iter()
+        .filter(|bound| bound.source != Source::Computed)
+        .map(|bound| InputRecord {
+            name: bound.name.clone(),
+            secret: bound.secret,
+            value: (!bound.secret && bound.source != Source::Unset).then(|| bound.display.clone()),
+            fingerprint: bound
+                .secret
+                .then(|| binding.values.secret(&bound.name).map(fingerprint))
+                .flatten(),
+            source: match &bound.source {
+                Source::Argument => "argument".into(),
+                Source::Env(name) => format!("env {name}"),
+                Source::Default => "default".into(),
+                Source::Prompt => "prompt".into(),
+                Source::Computed => "computed".into(),
+                Source::Missing => "missing".into(),
+                Source::Unset => "unset".into(),
+            },
+        })
+        .collect()
+}
+
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// What `resume` needs to know before binding: the run, and the runbook it ran.
+pub struct Earlier {
+    pub view: RunView,
+}
+
+impl Earlier {
+    /// Reads the run and checks that it can be resumed.
+    pub fn load(context: &Context, run_id: &str) -> Result<Earlier, Refusal> {
+        let view = crate::journal::runs::load(&context.state_dir, run_id)
+            .map_err(|error| Refusal::new(crate::exit::INPUT, error))?;
+        match view.state() {
+            RunState::Completed => {
+                return Err(Refusal::new(
+                    crate::exit::INPUT,
+                    format!("run {run_id} completed; there is nothing to resume"),
+                ));
+            }
+            RunState::Running => {
+                return Err(Refusal::new(
+                    crate::exit::NOT_CONFIRMED,
+                    format!(
+                        "run {run_id} is still running (process {} on {}); wait for it or stop it first",
+                        view.pid, view.host
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        Ok(Earlier { view })
+    }
+
+    /// The inputs to bind again: plain values as they were (like `--var`).
+    pub fn plain_inputs(&self) -> Vec<(String, String)> {
+        self.view
+            .inputs
+            .iter()
+            .filter(|input| !input.secret)
+            .filter_map(|input| input.value.clone().map(|value| (input.name.clone(), value)))
+            .collect()
+    }
+
+    /// Checks the secrets given again against the run's fingerprints, restores its captures
+    /// (unsealing secret ones) and works out which steps are done and which are in doubt.
+    pub fn restore(
+        &self,
+        runbook: &Runbook,
+        context: &Context,
+        binding: &mut Binding,
+        decisions: std::collections::HashMap<String, bool>,
+    ) -> Result<ResumePlan, Refusal> {
+        for input in self.view.inputs.iter().filter(|input| input.secret) {
+            let (Some(expected), Some(given)) =
+                (&input.fingerprint, binding.values.secret(&input.name))
+            else {
+                continue;
+            };
+            if fingerprint(given) != *expected {
+                return Err(Refusal::new(
+                    crate::exit::INPUT,
+                    format!(
+                        "the secret input `{}` is not the value the run started with (fingerprint {} there): give the same value ({})",
+                        input.name, expected, input.source
+                    ),
+                ));
+            }
+        }
+        let mut opener: Option<Opener> = None;
+        let mut unrecoverable = Vec::new();
+        for (name, capture) in &self.view.captures {
+            if !capture.secret {
+                if let Some(value) = &capture.value {
+                    binding.values.set(name, crate::template::to_value(value));
+                }
+                continue;
+            }
+            let Some(sealed) = &capture.sealed else {
+                unrecoverable.push(name.clone());
+                continue;
+            };
+            if opener.is_none() {
+                let sealed_key = self.view.sealed_run_key.as_deref().ok_or_else(|| {
+                    Refusal::new(
+                        crate::exit::INPUT,
+                        "the journal has sealed values but no sealed run key",
+                    )
+                })?;
+                let keys = seal::unseal_keys(&context.env)
+                    .map_err(|error| Refusal::new(crate::exit::INPUT, error))?;
+                opener = Some(
+                    Opener::from_sealed_run_key(sealed_key, &keys)
+                        .map_err(|error| Refusal::new(crate::exit::INPUT, error))?,
+                );
+            }
+            let value = opener
+                .as_ref()
+                .map(|opener| opener.open(sealed))
+                .unwrap_or_else(|| Err("no key".into()))
+                .map_err(|error| Refusal::new(crate::exit::INPUT, error))?;
+            if capture
+                .fingerprint
+                .as_deref()
+                .is_some_and(|expected| fingerprint(&value) != expected)
+            {
+                return Err(Refusal::new(
+                    crate::exit::INTERNAL,
+                    format!(
+                        "the sealed value of `{name}` does not match its fingerprint: the journal is damaged"
+                    ),
+                ));
+            }
+            bind_secret(binding, name, value, context);
+        }
+        let done: HashSet<String> = self
+            .view
+            .steps
+            .iter()
+            .filter(|(_, step)| {
+                step.pending.is_none() && matches!(step.status.as_deref(), Some("ok" | "skipped"))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let in_doubt = self
+            .view
+            .steps
+            .iter()
+            .filter_map(|(id, step)| step.pending.clone().map(|pending| (id.clone(), pending)))
+            .collect();
+        // A secret that is needed later and could not be restored stops the resume now, not
+        // halfway.
+        for step in runbook.steps.iter().filter(|step| !done.contains(&step.id)) {
+            let uses = step.uses();
+            if let Some(missing) = unrecoverable.iter().find(|name| uses.contains(*name)) {
+                return Err(Refusal::new(
+                    crate::exit::INPUT,
+                    format!(
+                        "step `{}` needs the secret capture `{missing}`, which the run could not seal (no key was set up then): finish by hand from the rollback notes, or start a new run",
+                        step.id
+                    ),
+                ));
+            }
+        }
+        for step in decisions.keys() {
+            if !runbook.steps.iter().any(|candidate| &candidate.id == step) {
+                return Err(Refusal::new(
+                    crate::exit::INPUT,
+                    format!("--repeat/--skip {step}: the runbook has no step `{step}`"),
+                ));
+            }
+        }
+        Ok(ResumePlan {
+            done,
+            in_doubt,
+            decisions,
+        })
+    }
+
+    /// Opens the session of the resumed run: its lock (taken over from its own dead process),
+    /// its journal reopened, with a `resumed` record.
+    pub fn reopen(
+        &self,
+        runbook: &Runbook,
+        context: &Context,
+        options: &Options,
+        allow_changed: bool,
+        plan: ResumePlan,
+    ) -> Result<Session, Refusal> {
+        let mut notes = Vec::new();
+        let mut forced = None;
+        let key = self
+            .view
+            .lock
+            .clone()
+            .unwrap_or_else(|| runbook.name.clone());
+        let lock = take_lock(
+            runbook,
+            context,
+            &key,
+            options.force_unlock,
+            Some(&self.view.run_id),
+            &mut notes,
+            &mut forced,
+        )?;
+        let mut journal = match Journal::reopen(
+            &context.state_dir,
+            &self.view.run_id,
+            context.redactor.clone(),
+        ) {
+            Ok(journal) => journal,
+            Err(error) => {
+                lock.release();
+                return Err(Refusal::new(
+                    crate::exit::INTERNAL,
+                    format!("cannot reopen the journal: {error}"),
+                ));
+            }
+        };
+        let mut written = journal.append(
+            &Record::Resumed {
+                at: now(),
+                host: hostname(),
+                pid: std::process::id(),
+                digest: runbook.source.digest.clone(),
+                allow_changed,
+            },
+            true,
+        );
+        if let (Ok(()), Some(previous)) = (&written, forced) {
+            written = journal.append(
+                &Record::UnlockForced {
+                    key: key.clone(),
+                    previous: previous.describe(),
+                    at: now(),
+                },
+                true,
+            );
+        }
+        if let Err(error) = written {
+            return Err(Refusal::new(
+                crate::exit::INTERNAL,
+                format!("cannot write the journal: {error}"),
+            ));
+        }
+        // Secrets captured from here on are sealed with the run's own key, like before.
+        let sealer = match (&self.view.sealed_run_key, seal::unseal_keys(&context.env)) {
+            (Some(sealed), Ok(keys)) => {
+                Opener::from_sealed_run_key(sealed, &keys)
+                    .ok()
+                    .map(|opener| {
+                        Sealer::reuse(
+                            opener,
+                            sealed.clone(),
+                            self.view.sealed_for.clone().unwrap_or_default(),
+                        )
+                    })
+            }
+            _ => None,
+        };
+        if sealer.is_none() && !shown_once(runbook).is_empty() && self.view.sealed_run_key.is_some()
+        {
+            return Err(Refusal::new(
+                crate::exit::INPUT,
+                format!(
+                    "cannot open the run's key to seal new secrets with: {}",
+                    seal::SETUP_HELP
+                ),
+            ));
+        }
+        Ok(Session {
+            durability: Durability {
+                journal: Some(journal),
+                sealer,
+                resume: Some(plan),
+            },
+            lock: Some(lock),
+            notes,
+        })
+    }
+}
+
+fn bind_secret(binding: &mut Binding, name: &str, value: SecretString, context: &Context) {
+    if value.expose_secret().is_empty() {
+        return;
+    }
+    binding.values.set_secret(name, value, context);
+}

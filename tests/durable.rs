@@ -1,0 +1,826 @@
+//! Durable runs: killed at every step boundary of both runbooks (SIGKILL, from outside, while the
+//! emulator holds a request), then resumed to a complete rotation with nothing lost, nothing
+//! done twice and no secret in any file or output; locks, keys, signals and the journal.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use runbook::emulator::{BackgroundEmulator, Emulator, EmulatorConfig, Hold};
+use secrecy::ExposeSecret;
+
+use crate::support::{BIN, Home, Outcome, Runbook, root};
+
+const ACCESS: &str = "runbooks/cloudflare-access-service-token.yaml";
+const USER: &str = "runbooks/cloudflare-user-api-token.yaml";
+const FOLDER: &str = "/MooseQuest/cloudflare";
+const SEEDED_CONSOLE_TOKEN: &str = "raxx-console-svc-2026-05-01";
+
+/// An emulator, a keyed home, and a copy of a runbook that polls quickly.
+struct Rig {
+    emulator: BackgroundEmulator,
+    home: Home,
+    runbook: PathBuf,
+    /// The credentials as the operator's environment holds them when the run starts; a resume
+    /// gets the same environment (a rolled token's new value is not in it).
+    credentials: Vec<(String, String)>,
+}
+
+impl Rig {
+    fn new(runbook: &str) -> Rig {
+        let emulator = Emulator::start_in_background(EmulatorConfig {
+            port: 0,
+            restart_window: Duration::from_millis(150),
+        })
+        .expect("the emulator starts");
+        let home = Home::keyed();
+        let text = std::fs::read_to_string(root().join(runbook))
+            .unwrap()
+            .replace("interval: 1s", "interval: 50ms");
+        let path = home.path().join(Path::new(runbook).file_name().unwrap());
+        std::fs::write(&path, text).unwrap();
+        let credentials = emulator
+            .credentials()
+            .into_iter()
+            .map(|(name, value)| (name, value.expose_secret().to_string()))
+            .collect();
+        Rig {
+            emulator,
+            home,
+            runbook: path,
+            credentials,
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.credentials.clone();
+        env.push(("HOME".into(), self.home.path().display().to_string()));
+        env.push(("NO_COLOR".into(), "1".into()));
+        env.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
+        env
+    }
+
+    fn services(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.runbook).unwrap();
+        let mut args = Vec::new();
+        for (service, url) in self.emulator.service_urls() {
+            if text.contains(&format!("\n  {service}: ")) {
+                args.push("--service".to_string());
+                args.push(format!("{service}={url}"));
+            }
+        }
+        args
+    }
+
+    /// `runbook exec` as a child process, for a test to kill.
+    fn spawn(&self, extra: &[&str]) -> Child {
+        let mut command = Command::new(BIN);
+        command
+            .arg("exec")
+            .arg(&self.runbook)
+            .arg("--yes")
+            .args(self.services())
+            .args(extra)
+            .env_clear()
+            .envs(self.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.spawn().expect("runbook starts")
+    }
+
+    fn exec(&self, extra: &[&str]) -> Outcome {
+        self.command(["exec"])
+            .arg(self.runbook.display().to_string())
+            .arg("--yes")
+            .args_from(self.services())
+            .args_from(extra.iter().map(|arg| arg.to_string()))
+            .run()
+    }
+
+    fn command<const N: usize>(&self, args: [&str; N]) -> Runbook {
+        let mut command = Runbook::new(args).home(&self.home);
+        for (name, value) in &self.credentials {
+            command = command.env(name, value);
+        }
+        command
+    }
+
+    fn resume(&self, run: &str, extra: &[&str]) -> Outcome {
+        self.command(["resume", run, "--yes"])
+            .args_from(extra.iter().map(|arg| arg.to_string()))
+            .run()
+    }
+
+    /// The only run in the state directory.
+    fn run_id(&self) -> String {
+        let outcome = self.command(["runs", "--output", "json"]).run();
+        let runs = outcome.json_lines();
+        assert_eq!(runs.len(), 1, "{}", outcome.stdout);
+        runs[0]["run_id"].as_str().unwrap().to_string()
+    }
+
+    fn hold(&self, hold: Hold) {
+        let mut world = self.emulator.world();
+        world.held = 0;
+        world.faults.hold = Some(hold);
+    }
+
+    fn release(&self) {
+        self.emulator.world().faults.hold = None;
+    }
+
+    /// Waits until the emulator holds a request.
+    fn wait_held(&self, child: &mut Child) {
+        let started = Instant::now();
+        loop {
+            if self.emulator.world().held > 0 {
+                return;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let output = drain(child);
+                panic!("runbook ended ({status}) before the request was held:\n{output}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the request was never held"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every secret of the world, for the leak checks.
+    fn secrets(&self) -> Vec<String> {
+        let public = [
+            "CF_ACCOUNT_ID",
+            "CF_ACCESS_SVC_TOKEN_ID",
+            "CF_ACCESS_SVC_CONSOLE_TOKEN_ID",
+            "CF_ACCESS_SVC_VAULT_TOKEN_ID",
+            "INFISICAL_PROJECT_ID",
+            "GITHUB_REPOSITORY",
+        ];
+        let mut secrets: Vec<String> = self
+            .emulator
+            .credentials()
+            .into_iter()
+            .filter(|(name, _)| !public.contains(&name.as_str()))
+            .map(|(_, value)| value.expose_secret().to_string())
+            .collect();
+        let world = self.emulator.world();
+        for token in world.cloudflare().live_service_tokens() {
+            secrets.push(token.client_secret().to_string());
+        }
+        secrets
+    }
+}
+
+trait ArgsFrom {
+    fn args_from(self, args: impl IntoIterator<Item = String>) -> Self;
+}
+
+impl ArgsFrom for Runbook {
+    fn args_from(mut self, args: impl IntoIterator<Item = String>) -> Runbook {
+        for arg in args {
+            self = self.arg(arg);
+        }
+        self
+    }
+}
+
+fn drain(child: &mut Child) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut text);
+    }
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut text);
+    }
+    text
+}
+
+fn kill(child: &mut Child) -> String {
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    drain(child)
+}
+
+/// Every file under the state directory, and the outputs, hold no secret in raw, base64 or
+/// URL-encoded form.
+fn assert_no_secret(rig: &Rig, outputs: &[&str], secrets: &[String]) {
+    use base64::Engine as _;
+    let mut texts: Vec<(String, String)> = outputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| (format!("output {index}"), text.to_string()))
+        .collect();
+    let mut pending = vec![rig.home.state()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                pending.push(entry.path());
+            } else {
+                let bytes = std::fs::read(entry.path()).unwrap_or_default();
+                texts.push((
+                    entry.path().display().to_string(),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                ));
+            }
+        }
+    }
+    for secret in secrets {
+        let forms = [
+            secret.clone(),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+            base64::engine::general_purpose::URL_SAFE.encode(secret),
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+        ];
+        for (place, text) in &texts {
+            for form in &forms {
+                assert!(
+                    !text.contains(form.as_str()),
+                    "a secret leaked into {place}"
+                );
+            }
+        }
+    }
+}
+
+/// Kills an access-token rotation while the emulator holds the given request, resumes it, and
+/// checks the world: exactly one new token, the old one gone, both stores on the new pair.
+fn access_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
+    let rig = Rig::new(ACCESS);
+    let account = rig.emulator.world().cloudflare().account_id().to_string();
+    let path = path.replace("{account}", &account);
+    let old_id = rig
+        .emulator
+        .world()
+        .cloudflare()
+        .live_service_tokens()
+        .into_iter()
+        .find(|token| token.name == SEEDED_CONSOLE_TOKEN)
+        .unwrap()
+        .id
+        .clone();
+    let mut secrets = rig.secrets();
+    rig.hold(Hold {
+        method: method.into(),
+        path,
+        skip,
+        after_applying,
+    });
+    let mut child = rig.spawn(&[]);
+    rig.wait_held(&mut child);
+    let killed = kill(&mut child);
+    secrets.extend(rig.secrets());
+    assert_no_secret(&rig, &[&killed], &secrets);
+    rig.release();
+    let run = rig.run_id();
+    let resumed = rig.resume(&run, &[]);
+    assert_eq!(
+        resumed.code, 0,
+        "resume failed:\n{}\n{}",
+        resumed.stdout, resumed.stderr
+    );
+
+    let world = rig.emulator.world();
+    let cloudflare = world.cloudflare();
+    assert!(
+        cloudflare.service_token(&old_id).is_none(),
+        "the old token is gone"
+    );
+    let console: Vec<_> = cloudflare
+        .live_service_tokens()
+        .into_iter()
+        .filter(|token| token.name.starts_with("raxx-console-svc-"))
+        .collect();
+    assert_eq!(console.len(), 1, "exactly one console token, the new one");
+    let new = console[0];
+    for name in ["CF_ACCESS_SVC_CONSOLE", "CF_ACCESS_SERVICE_TOKEN_CONSOLE"] {
+        assert_eq!(
+            world
+                .infisical_secret("prod", FOLDER, name)
+                .unwrap()
+                .current_value(),
+            new.client_secret()
+        );
+        assert_eq!(
+            world
+                .infisical_secret("prod", FOLDER, &format!("{name}__CLIENT_ID"))
+                .unwrap()
+                .current_value(),
+            new.client_id
+        );
+        let pair = format!("{}:{}", new.client_id, new.client_secret());
+        assert_eq!(
+            world
+                .heroku_app("raxx-console-prod")
+                .unwrap()
+                .config_var(name),
+            Some(pair.as_str())
+        );
+    }
+    secrets.push(new.client_secret().to_string());
+    drop(world);
+    assert_no_secret(&rig, &[&killed, &resumed.stdout, &resumed.stderr], &secrets);
+    let journal = std::fs::read_to_string(
+        rig.home
+            .state()
+            .join("runs")
+            .join(&run)
+            .join("journal.jsonl"),
+    )
+    .unwrap();
+    assert!(journal.contains("\"record\":\"resumed\""));
+    assert!(
+        !journal.contains("\"sealed\""),
+        "a completed run keeps no sealed value"
+    );
+}
+
+macro_rules! access_kills {
+    ($($name:ident: $method:expr, $path:expr, $skip:expr, $after:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                access_killed_at($method, $path, $skip, $after);
+            }
+        )*
+    };
+}
+
+access_kills! {
+    access_killed_while_listing_tokens: "GET", "/client/v4/accounts/{account}/access/service_tokens", 0, false;
+    access_killed_before_create_applies: "POST", "/client/v4/accounts/{account}/access/service_tokens", 0, false;
+    access_killed_after_create_applies: "POST", "/client/v4/accounts/{account}/access/service_tokens", 0, true;
+    access_killed_while_verifying_origin: "GET", "/health", 0, false;
+    access_killed_mid_infisical_write: "PATCH", "/api/v4/secrets/", 1, true;
+    access_killed_before_heroku_applies: "PATCH", "/apps/raxx-console-prod/config-vars", 0, false;
+    access_killed_after_heroku_applies: "PATCH", "/apps/raxx-console-prod/config-vars", 0, true;
+    access_killed_while_probing_console: "GET", "/api/status/sites", 0, false;
+    access_killed_before_delete_applies: "DELETE", "/client/v4/accounts/{account}/access/service_tokens/", 0, false;
+    access_killed_after_delete_applies: "DELETE", "/client/v4/accounts/{account}/access/service_tokens/", 0, true;
+}
+
+/// Kills a user-token roll while the emulator holds the given request, resumes it, and checks
+/// the world: the old value dead, one live new value held by every store.
+fn user_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
+    let rig = Rig::new(USER);
+    let old_value = rig
+        .emulator
+        .world()
+        .cloudflare()
+        .user_token_value("CF_PAGES_DEPLOY")
+        .unwrap()
+        .to_string();
+    let mut secrets = rig.secrets();
+    rig.hold(Hold {
+        method: method.into(),
+        path: path.into(),
+        skip,
+        after_applying,
+    });
+    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
+    rig.wait_held(&mut child);
+    let killed = kill(&mut child);
+    let rolled = rig
+        .emulator
+        .world()
+        .cloudflare()
+        .user_token_value("CF_PAGES_DEPLOY")
+        .unwrap()
+        .to_string();
+    secrets.push(rolled);
+    assert_no_secret(&rig, &[&killed], &secrets);
+    rig.release();
+    let run = rig.run_id();
+    let resumed = rig.resume(&run, &[]);
+    assert_eq!(
+        resumed.code, 0,
+        "resume failed:\n{}\n{}",
+        resumed.stdout, resumed.stderr
+    );
+    let world = rig.emulator.world();
+    let new_value = world
+        .cloudflare()
+        .user_token_value("CF_PAGES_DEPLOY")
+        .unwrap()
+        .to_string();
+    assert!(
+        !world.cloudflare().is_live_user_token(&old_value),
+        "the old value is dead"
+    );
+    assert!(world.cloudflare().is_live_user_token(&new_value));
+    for variable in ["CF_PAGES_DEPLOY", "CLOUDFLARE_RAXX_AUTOMATION_API_TOKEN"] {
+        assert_eq!(
+            world
+                .infisical_secret("prod", FOLDER, variable)
+                .unwrap()
+                .current_value(),
+            new_value,
+            "{variable}"
+        );
+        for app in ["raxx-api-prod", "raxx-api-staging"] {
+            assert_eq!(
+                world.heroku_app(app).unwrap().config_var(variable),
+                Some(new_value.as_str()),
+                "{app} {variable}"
+            );
+        }
+        assert_eq!(
+            world.github_secret(variable).unwrap().value(),
+            new_value,
+            "GitHub {variable}"
+        );
+    }
+    drop(world);
+    secrets.push(new_value);
+    secrets.push(old_value);
+    assert_no_secret(&rig, &[&killed, &resumed.stdout, &resumed.stderr], &secrets);
+}
+
+macro_rules! user_kills {
+    ($($name:ident: $method:expr, $path:expr, $skip:expr, $after:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                user_killed_at($method, $path, $skip, $after);
+            }
+        )*
+    };
+}
+
+user_kills! {
+    user_killed_during_sanity_check: "GET", "/client/v4/user/tokens/verify", 0, false;
+    user_killed_while_identifying: "GET", "/client/v4/user/tokens", 1, false;
+    user_killed_before_roll_applies: "PUT", "/client/v4/user/tokens/", 0, false;
+    user_killed_after_roll_applies: "PUT", "/client/v4/user/tokens/", 0, true;
+    user_killed_while_verifying_new_value: "GET", "/client/v4/user/tokens/verify", 1, false;
+    user_killed_mid_infisical_write: "PATCH", "/api/v4/secrets/", 0, true;
+    user_killed_after_heroku_prod_applies: "PATCH", "/apps/raxx-api-prod/config-vars", 0, true;
+    user_killed_before_heroku_staging_applies: "PATCH", "/apps/raxx-api-staging/config-vars", 0, false;
+    user_killed_mid_github_write: "PUT", "/repos/", 0, true;
+    user_killed_while_checking_api_health: "GET", "/health/dependencies", 0, false;
+    user_killed_while_checking_console: "GET", "/api/status/sites", 0, false;
+    user_killed_while_confirming_revocation: "GET", "/client/v4/user/tokens/verify", 2, false;
+}
+
+#[test]
+fn a_second_run_of_the_same_rotation_is_refused_while_the_first_holds_the_lock() {
+    let rig = Rig::new(ACCESS);
+    let account = rig.emulator.world().cloudflare().account_id().to_string();
+    rig.hold(Hold {
+        method: "POST".into(),
+        path: format!("/client/v4/accounts/{account}/access/service_tokens"),
+        skip: 0,
+        after_applying: false,
+    });
+    let mut first = rig.spawn(&[]);
+    rig.wait_held(&mut first);
+    let second = rig.exec(&[]);
+    assert_eq!(second.code, 5, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(
+            "another run holds the lock `cloudflare-access-service-token:CF_ACCESS_SVC_CONSOLE`"
+        ),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&format!("(process {})", first.id())),
+        "who holds it: {}",
+        second.stderr
+    );
+    kill(&mut first);
+    rig.release();
+    // The holder is gone: a plain exec is still refused, but now says the lock is stale.
+    let third = rig.exec(&[]);
+    assert_eq!(third.code, 5);
+    assert!(third.stderr.contains("stale lock"), "{}", third.stderr);
+    assert!(third.stderr.contains("runbook resume"), "{}", third.stderr);
+    // --force-unlock starts over, and the new run's journal says so.
+    let forced = rig.exec(&["--force-unlock"]);
+    assert_eq!(forced.code, 0, "{}\n{}", forced.stdout, forced.stderr);
+    assert!(
+        forced.stderr.contains("--force-unlock: broke the lock"),
+        "{}",
+        forced.stderr
+    );
+    let runs = rig.command(["runs", "--output", "json"]).run().json_lines();
+    let newest = runs.last().unwrap()["run_id"].as_str().unwrap().to_string();
+    let journal = std::fs::read_to_string(
+        rig.home
+            .state()
+            .join("runs")
+            .join(newest)
+            .join("journal.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        journal.contains("\"record\":\"unlock_forced\""),
+        "{journal}"
+    );
+}
+
+#[test]
+fn a_runbook_with_a_shown_once_secret_refuses_to_start_without_a_key() {
+    let rig = Rig::new(ACCESS);
+    let bare = Home::bare();
+    let mut command = Runbook::new(["exec"])
+        .arg(rig.runbook.display().to_string())
+        .arg("--yes")
+        .home(&bare);
+    for arg in rig.services() {
+        command = command.arg(arg);
+    }
+    for (name, value) in rig.emulator.credentials() {
+        command = command.env(&name, value.expose_secret());
+    }
+    let outcome = command.run();
+    assert_eq!(outcome.code, 4, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("captures a secret shown only once (new_client_secret (step create-token))"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("run `runbook keygen` once"),
+        "{}",
+        outcome.stderr
+    );
+    let live = rig
+        .emulator
+        .world()
+        .cloudflare()
+        .live_service_tokens()
+        .len();
+    assert_eq!(live, 2, "nothing was created");
+}
+
+#[test]
+fn keygen_writes_a_private_identity_once() {
+    let home = Home::bare();
+    let outcome = Runbook::new(["keygen"]).home(&home).run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("public key: age1"),
+        "{}",
+        outcome.stdout
+    );
+    let text = std::fs::read_to_string(home.identity()).unwrap();
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("AGE-SECRET-KEY-1"))
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.identity())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = Runbook::new(["keygen"]).home(&home).run();
+    assert_eq!(again.code, 4);
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+}
+
+#[test]
+fn a_passphrase_seals_and_resumes_too() {
+    let rig = Rig::new(USER);
+    let bare = Home::bare();
+    rig.hold(Hold {
+        method: "GET".into(),
+        path: "/health/dependencies".into(),
+        skip: 0,
+        after_applying: false,
+    });
+    let mut command = Command::new(BIN);
+    command
+        .arg("exec")
+        .arg(&rig.runbook)
+        .arg("--yes")
+        .args(rig.services())
+        .args(["--var", "secret_name=CF_PAGES_READ"])
+        .env_clear()
+        .envs(rig.env())
+        .env("HOME", bare.path())
+        .env("RUNBOOK_SEAL_PASSPHRASE", "correct horse battery staple")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    rig.wait_held(&mut child);
+    let killed = kill(&mut child);
+    assert!(!killed.contains("correct horse battery staple"));
+    rig.release();
+    let runs = Runbook::new(["runs", "--output", "json"])
+        .home(&bare)
+        .run()
+        .json_lines();
+    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    let wrong = Runbook::new(["resume", &run, "--yes"])
+        .home(&bare)
+        .env("RUNBOOK_SEAL_PASSPHRASE", "wrong")
+        .envs_from(&rig)
+        .run();
+    assert_eq!(wrong.code, 4, "{}", wrong.stderr);
+    assert!(
+        wrong
+            .stderr
+            .contains("cannot open this run's sealed values"),
+        "{}",
+        wrong.stderr
+    );
+    let right = Runbook::new(["resume", &run, "--yes"])
+        .home(&bare)
+        .env("RUNBOOK_SEAL_PASSPHRASE", "correct horse battery staple")
+        .envs_from(&rig)
+        .run();
+    assert_eq!(right.code, 0, "{}\n{}", right.stdout, right.stderr);
+    assert!(
+        right.stdout.contains("done in the earlier run"),
+        "{}",
+        right.stdout
+    );
+}
+
+trait EnvsFrom {
+    fn envs_from(self, rig: &Rig) -> Self;
+}
+
+impl EnvsFrom for Runbook {
+    fn envs_from(mut self, rig: &Rig) -> Runbook {
+        for (name, value) in &rig.credentials {
+            self = self.env(name, value);
+        }
+        self
+    }
+}
+
+#[test]
+fn resume_refuses_a_changed_runbook_and_a_different_secret() {
+    let rig = Rig::new(USER);
+    rig.hold(Hold {
+        method: "GET".into(),
+        path: "/health/dependencies".into(),
+        skip: 0,
+        after_applying: false,
+    });
+    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
+    rig.wait_held(&mut child);
+    kill(&mut child);
+    rig.release();
+    let run = rig.run_id();
+    let original = std::fs::read_to_string(&rig.runbook).unwrap();
+    std::fs::write(&rig.runbook, format!("{original}\n# an edit\n")).unwrap();
+    let changed = rig.resume(&run, &[]);
+    assert_eq!(changed.code, 5, "{}", changed.stderr);
+    assert!(
+        changed.stderr.contains("changed since run"),
+        "{}",
+        changed.stderr
+    );
+    assert!(
+        changed.stderr.contains("--allow-changed"),
+        "{}",
+        changed.stderr
+    );
+    let different = rig
+        .command(["resume", &run, "--yes", "--allow-changed"])
+        .env("CF_ROTATION_TOKEN", "a-different-rotation-token-value")
+        .run();
+    assert_eq!(different.code, 4, "{}", different.stderr);
+    assert!(
+        different
+            .stderr
+            .contains("the secret input `rotation_token` is not the value the run started with"),
+        "{}",
+        different.stderr
+    );
+    let allowed = rig.resume(&run, &["--allow-changed"]);
+    assert_eq!(allowed.code, 0, "{}\n{}", allowed.stdout, allowed.stderr);
+    let runs = rig.command(["runs"]).run();
+    assert!(runs.stdout.contains("completed"), "{}", runs.stdout);
+}
+
+#[test]
+fn a_rate_limit_is_waited_out_and_recorded() {
+    let rig = Rig::new(USER);
+    rig.emulator.world().faults.rate_limit = Some(runbook::emulator::RateLimit {
+        remaining: 2,
+        retry_after: "1".into(),
+    });
+    let started = Instant::now();
+    let outcome = rig.exec(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
+    assert_eq!(outcome.code, 0, "{}\n{}", outcome.stdout, outcome.stderr);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After was honoured"
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("429 Too Many Requests; request 1 of 4); retrying in 1s"),
+        "{}",
+        outcome.stdout
+    );
+    let run = rig.run_id();
+    let journal = std::fs::read_to_string(
+        rig.home
+            .state()
+            .join("runs")
+            .join(run)
+            .join("journal.jsonl"),
+    )
+    .unwrap();
+    let rate_limited = journal
+        .lines()
+        .filter(|line| {
+            line.contains("\"record\":\"retry\"") && line.contains("429 Too Many Requests")
+        })
+        .count();
+    assert_eq!(rate_limited, 2, "{journal}");
+}
+
+#[test]
+fn sigterm_stops_at_a_safe_point_and_says_how_to_resume() {
+    let rig = Rig::new(USER);
+    rig.hold(Hold {
+        method: "GET".into(),
+        path: "/health/dependencies".into(),
+        skip: 0,
+        after_applying: false,
+    });
+    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
+    rig.wait_held(&mut child);
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    let output = drain(&mut child);
+    rig.release();
+    assert_eq!(status.code(), Some(130), "{output}");
+    assert!(
+        output.contains("ABORTED during step verify-api-health"),
+        "{output}"
+    );
+    assert!(output.contains("runbook resume "), "{output}");
+    assert!(output.contains("Rollback notes"), "{output}");
+    let run = rig.run_id();
+    let shown = rig.command(["show", &run]).run();
+    assert!(
+        shown.stdout.contains("(aborted at step verify-api-health)"),
+        "{}",
+        shown.stdout
+    );
+    let resumed = rig.resume(&run, &[]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+}
+
+#[test]
+fn recover_prints_only_to_a_terminal() {
+    let rig = Rig::new(USER);
+    rig.hold(Hold {
+        method: "GET".into(),
+        path: "/health/dependencies".into(),
+        skip: 0,
+        after_applying: false,
+    });
+    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
+    rig.wait_held(&mut child);
+    kill(&mut child);
+    rig.release();
+    let run = rig.run_id();
+    let shown = rig.command(["show", &run]).run();
+    assert!(shown.stdout.contains("new_value"), "{}", shown.stdout);
+    assert!(
+        shown.stdout.contains("sealed: `runbook recover` prints it"),
+        "{}",
+        shown.stdout
+    );
+    let outcome = rig
+        .command(["recover", &run, "--capture", "new_value"])
+        .run();
+    assert_eq!(outcome.code, 5);
+    assert!(
+        outcome.stderr.contains("only to a terminal"),
+        "{}",
+        outcome.stderr
+    );
+    let value = rig
+        .emulator
+        .world()
+        .cloudflare()
+        .user_token_value("CF_PAGES_DEPLOY")
+        .unwrap()
+        .to_string();
+    assert!(!outcome.all().contains(&value));
+}
