@@ -184,12 +184,14 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
-/// (median wall time, median CPU time, peak RSS) of `exec` over `count` rotations.
+/// (median wall time, median CPU time, peak RSS) of `exec` over `count` rotations, with the
+/// journal on (in `dir`) or off.
 fn bench_exec(
     base: &str,
     dir: &std::path::Path,
     count: usize,
     runs: usize,
+    journal: bool,
 ) -> (Duration, Duration, u64) {
     let path = dir.join(format!("rotations-{count}.yaml"));
     std::fs::write(&path, rotations(count)).unwrap();
@@ -199,9 +201,18 @@ fn bench_exec(
     let mut cpu_times = Vec::new();
     let mut peak = 0;
     for _ in 0..runs {
+        let state = dir.join("state");
+        let state = state.display().to_string();
+        let mut args = vec!["exec", path.as_str(), "--service", service.as_str()];
+        if !journal {
+            args.push("--no-journal");
+        }
         let (elapsed, cpu, rss, code) = measure(
-            &["exec", &path, "--service", &service],
-            &[("BENCH_TOKEN", TOKEN)],
+            &args,
+            &[
+                ("BENCH_TOKEN", TOKEN),
+                ("RUNBOOK_STATE_DIR", state.as_str()),
+            ],
         );
         assert_eq!(code, 0, "the benchmark runbook must succeed");
         times.push(elapsed);
@@ -274,9 +285,11 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let base = server();
 
-    println!("runbook benchmark ({runs} runs each, median wall time of the whole process)\n");
-    let (one, _, one_rss) = bench_exec(&base, dir.path(), 1, runs);
-    let (many, many_cpu, many_rss) = bench_exec(&base, dir.path(), 200, runs);
+    println!("runbook benchmark ({runs} runs each, median wall time of the whole process)");
+    println!("the journal is on (fdatasync before every mutating request) unless said otherwise\n");
+    let (one, _, one_rss) = bench_exec(&base, dir.path(), 1, runs, true);
+    let (many, many_cpu, many_rss) = bench_exec(&base, dir.path(), 200, runs, true);
+    let (bare, bare_cpu, _) = bench_exec(&base, dir.path(), 200, runs, false);
     let per_rotation = many.as_secs_f64() * 1000.0 / 200.0;
     let marginal = (many.as_secs_f64() - one.as_secs_f64()) * 1000.0 / 199.0;
     println!(
@@ -294,6 +307,15 @@ fn main() {
     println!(
         "  CPU time of runbook per rotation:       {:>8.3} ms",
         many_cpu.as_secs_f64() * 1000.0 / 200.0
+    );
+    println!(
+        "  without the journal (--no-journal):     {:>8.3} ms per rotation, {:.3} ms CPU",
+        bare.as_secs_f64() * 1000.0 / 200.0,
+        bare_cpu.as_secs_f64() * 1000.0 / 200.0
+    );
+    println!(
+        "  journal cost per rotation:              {:>8.3} ms",
+        (many.as_secs_f64() - bare.as_secs_f64()) * 1000.0 / 200.0
     );
     let floor = median((0..runs).map(|_| hand_written(&base, 200)).collect());
     println!(

@@ -110,8 +110,9 @@ pub fn acquire(state_dir: &Path, holder: Holder) -> Result<Lock, LockError> {
         Ok(mut file) => {
             let text =
                 serde_json::to_string(&holder).map_err(|error| LockError::Io(error.to_string()))?;
+            // Not synced: a lock guards against another process, and a machine that lost power
+            // has no process holding it.
             file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
                 .map_err(|error| LockError::Io(format!("{}: {error}", path.display())))?;
             Ok(Lock { path, holder })
         }

@@ -187,6 +187,12 @@ impl Journal {
         private_dir(&dir)?;
         let path = dir.join("journal.jsonl");
         let file = open_append(&path)?;
+        // The new file's name must survive a power cut too: sync the directories that gained
+        // an entry.
+        sync_dir(&dir)?;
+        if let Some(runs) = dir.parent() {
+            sync_dir(runs)?;
+        }
         Ok(Journal {
             path,
             file,
@@ -293,14 +299,16 @@ impl Journal {
             file.sync_all()?;
         }
         std::fs::rename(&temporary, &self.path)?;
-        if let Some(dir) = self.path.parent()
-            && let Ok(dir) = File::open(dir)
-        {
-            let _ = dir.sync_all();
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
         }
         self.file = open_append(&self.path)?;
         Ok(())
     }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// Reads a journal. A torn last line (the process died mid-write) is ignored; any other bad

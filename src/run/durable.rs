@@ -113,7 +113,9 @@ impl Engine<'_> {
                     }
                 }
             };
-            self.journal(record, true)?;
+            // A secret is on disk before the run goes on; a plain value rides with the next sync.
+            let durable = matches!(captured, Captured::Secret(_));
+            self.journal(record, durable)?;
         }
         Ok(())
     }

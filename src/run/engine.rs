@@ -203,7 +203,9 @@ pub async fn run(
                 note: result.note.clone(),
                 pending: result.in_doubt.clone(),
             };
-            if let Err(error) = engine.journal(record, true) {
+            // Not synced here: the next mutating request's intent syncs it (and everything
+            // before it) before that request is sent, which is when it starts to matter.
+            if let Err(error) = engine.journal(record, false) {
                 result.failures.push(error);
                 result.status = StepStatus::Failed;
             }
