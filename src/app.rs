@@ -64,32 +64,55 @@ fn check(args: &CheckArgs, output: &Output, color: bool) -> u8 {
     let mut valid = 0;
     for file in &args.files {
         let result = runbook::load(file);
+        // Warnings, as diagnostics of the file: they are reported like errors, but do not fail
+        // the check unless --deny-warnings.
+        let warnings = result.as_ref().ok().map(|runbook| Diagnostics {
+            source: runbook.source.clone(),
+            items: runbook.warnings.clone(),
+        });
+        let warned = warnings
+            .as_ref()
+            .is_some_and(|warnings| !warnings.items.is_empty());
+        let passed = result.is_ok() && !(args.deny_warnings && warned);
         match args.format {
             Format::Json => {
-                let (ok, diagnostics) = match &result {
-                    Ok(_) => (true, Vec::new()),
-                    Err(diagnostics) => (!diagnostics.has_errors(), diagnostics.to_json()),
+                let diagnostics = match (&result, &warnings) {
+                    (Err(diagnostics), _) => diagnostics.to_json(),
+                    (Ok(_), Some(warnings)) => warnings.to_json(),
+                    (Ok(_), None) => Vec::new(),
                 };
                 emit(
                     output,
                     &serde_json::json!({
                         "file": file.display().to_string(),
-                        "valid": ok,
+                        "valid": passed,
                         "diagnostics": diagnostics,
                     }),
                 );
             }
             Format::Text => match &result {
-                Ok(runbook) => output.out(&format!(
-                    "ok  {} ({} step{})\n",
-                    file.display(),
-                    runbook.steps.len(),
-                    if runbook.steps.len() == 1 { "" } else { "s" }
-                )),
+                Ok(runbook) => {
+                    if let Some(warnings) = warnings.as_ref().filter(|_| warned) {
+                        output.err(&warnings.render(color));
+                    }
+                    let count = runbook.warnings.len();
+                    let noted = match count {
+                        0 => String::new(),
+                        1 => ", 1 warning".into(),
+                        _ => format!(", {count} warnings"),
+                    };
+                    output.out(&format!(
+                        "{}  {} ({} step{}{noted})\n",
+                        if passed { "ok" } else { "FAILED" },
+                        file.display(),
+                        runbook.steps.len(),
+                        if runbook.steps.len() == 1 { "" } else { "s" }
+                    ));
+                }
                 Err(diagnostics) => output.err(&diagnostics.render(color)),
             },
         }
-        if result.is_ok() {
+        if passed {
             valid += 1;
         }
         // A checked runbook is a large tree of small allocations; the process is about to

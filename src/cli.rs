@@ -64,6 +64,9 @@ pub struct CheckArgs {
     /// How to print the findings.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Fail (exit 3) on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
 }
 
 #[derive(Debug, Args)]

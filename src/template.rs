@@ -25,6 +25,8 @@ use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use sha2::{Digest, Sha256};
 
+use crate::diagnostic::Span;
+
 /// The name expressions assign their value to inside their wrapper template.
 const EXPRESSION_SLOT: &str = "__value";
 const EXPRESSION_PREFIX: &str = "{% set __value = (";
@@ -132,6 +134,7 @@ impl TemplateSet {
                 source: source.into(),
                 body: Body::Literal,
                 uses: Arc::default(),
+                span: Span::default(),
             });
         }
         if let Some(segments) = simple_segments(source) {
@@ -140,6 +143,7 @@ impl TemplateSet {
                 source: source.into(),
                 body: Body::Simple(segments.into()),
                 uses,
+                span: Span::default(),
             });
         }
         let name = self.next_name("t");
@@ -151,6 +155,7 @@ impl TemplateSet {
             source: source.into(),
             body: Body::Compiled(name),
             uses,
+            span: Span::default(),
         })
     }
 
@@ -168,6 +173,7 @@ impl TemplateSet {
                 source: source.into(),
                 body: ExpressionBody::Path(path),
                 uses,
+                span: Span::default(),
             });
         }
         let name = self.next_name("e");
@@ -183,6 +189,7 @@ impl TemplateSet {
             source: source.into(),
             body: ExpressionBody::Compiled(name),
             uses,
+            span: Span::default(),
         })
     }
 
@@ -346,6 +353,8 @@ pub struct Template {
     source: Arc<str>,
     body: Body,
     uses: Arc<BTreeSet<String>>,
+    /// Where it is written in the runbook file.
+    span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -364,7 +373,19 @@ impl Template {
             source: text.into(),
             body: Body::Literal,
             uses: Arc::default(),
+            span: Span::default(),
         }
+    }
+
+    /// The same template, noted as written at `span`.
+    pub fn at(mut self, span: Span) -> Template {
+        self.span = span;
+        self
+    }
+
+    /// Where it is written in the runbook file.
+    pub fn span(&self) -> Span {
+        self.span
     }
 
     pub fn source(&self) -> &str {
@@ -415,6 +436,7 @@ pub struct Expression {
     source: Arc<str>,
     body: ExpressionBody,
     uses: Arc<BTreeSet<String>>,
+    span: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -426,6 +448,17 @@ enum ExpressionBody {
 }
 
 impl Expression {
+    /// The same expression, noted as written at `span`.
+    pub fn at(mut self, span: Span) -> Expression {
+        self.span = span;
+        self
+    }
+
+    /// Where it is written in the runbook file.
+    pub fn span(&self) -> Span {
+        self.span
+    }
+
     pub fn source(&self) -> &str {
         &self.source
     }

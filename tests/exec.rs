@@ -172,7 +172,7 @@ steps:
         $.success: true
     capture:
       token_id: $.result.id
-      token_secret: {{ json: $.result.secret, secret: once }}
+      token_secret: {{ json: $.result.secret, secret: true }}
     rollback: Delete token {{{{ token_id }}}} (DELETE {{{{ services.api }}}}/tokens/{{{{ token_id }}}}).
   - id: verify
     title: Verify it

@@ -32,6 +32,10 @@ pub const INVALID_RETRY: &str = "RB026";
 pub const BODY_CONFLICT: &str = "RB027";
 pub const INVALID_DEFAULT: &str = "RB028";
 pub const NO_STEPS: &str = "RB029";
+pub const PROPAGATE: &str = "RB030";
+pub const INVALID_ALLOW: &str = "RB031";
+
+// The safety checks (RB1xx) live with their rules in `super::lint`.
 
 // Values supplied when the runbook is planned or run.
 pub const MISSING_INPUT: &str = "RB040";
@@ -41,4 +45,3 @@ pub const UNKNOWN_INPUT: &str = "RB043";
 pub const SECRET_IN_ARGV: &str = "RB044";
 pub const UNKNOWN_SERVICE_OVERRIDE: &str = "RB045";
 pub const INPUT_TEMPLATE: &str = "RB046";
-pub const PROPAGATE: &str = "RB030";

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod codes;
+pub mod lint;
 pub mod load;
 pub mod model;
 pub mod raw;

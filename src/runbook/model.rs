@@ -33,6 +33,10 @@ pub struct Runbook {
     pub gotchas: Vec<String>,
     pub source: Arc<SourceFile>,
     pub templates: Templates,
+    /// Warnings `check` found (errors stop the check); allowed ones are left out.
+    pub warnings: Vec<crate::diagnostic::Diagnostic>,
+    /// Warnings accepted for the whole runbook: code and reason.
+    pub allow: Vec<(String, String)>,
 }
 
 impl Runbook {
@@ -119,6 +123,8 @@ pub struct Step {
     /// Whether a POST/PATCH may be retried on transport errors, 429 and 5xx.
     pub retryable: bool,
     pub resume: Option<Resume>,
+    /// Warnings accepted on this step: code and reason.
+    pub allow: Vec<(String, String)>,
 }
 
 /// How `runbook resume` settles a step whose request a crash left unanswered.

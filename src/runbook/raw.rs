@@ -60,6 +60,9 @@ pub struct RawRunbook {
     /// Known gotchas, one Markdown paragraph each.
     #[serde(default)]
     pub gotchas: Vec<Spanned<String>>,
+    /// Warnings of `runbook check` accepted for the whole runbook: code → the reason.
+    #[serde(default)]
+    pub allow: IndexMap<String, Spanned<String>>,
 }
 
 /// The SOP's header fields.
@@ -199,6 +202,10 @@ pub struct RawStep {
     #[serde(default)]
     #[schemars(example = example_hints())]
     pub hints: IndexMap<String, Spanned<String>>,
+    /// Warnings of `runbook check` accepted on this step: code → the reason.
+    #[serde(default)]
+    #[schemars(example = example_allow())]
+    pub allow: IndexMap<String, Spanned<String>>,
 }
 
 /// How a resume settles a step whose request was sent but never answered.
@@ -818,6 +825,10 @@ fn example_services() -> serde_json::Value {
 
 fn example_vars() -> serde_json::Value {
     serde_json::json!({"secret_name": "CF_ACCESS_SVC_{{ scope }}"})
+}
+
+fn example_allow() -> serde_json::Value {
+    serde_json::json!({"RB120": "creating a test fixture; nothing to roll back"})
 }
 
 fn example_hints() -> serde_json::Value {

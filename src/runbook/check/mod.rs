@@ -38,7 +38,28 @@ pub fn check(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagno
     if checker.diagnostics.has_errors() {
         return Err(checker.diagnostics);
     }
-    runbook.ok_or(checker.diagnostics)
+    let mut runbook = runbook.ok_or_else(|| {
+        std::mem::replace(&mut checker.diagnostics, Diagnostics::new(source.clone()))
+    })?;
+    // The safety checks: errors fail the check like any other; warnings stay on the runbook,
+    // unless a step (or the runbook) allows them with a reason.
+    for (step, diagnostic) in super::lint::lint(&runbook) {
+        if diagnostic.is_error() {
+            checker.diagnostics.push(diagnostic);
+            continue;
+        }
+        let allowed =
+            |allow: &[(String, String)]| allow.iter().any(|(code, _)| code == diagnostic.code);
+        if allowed(&runbook.allow) || step.is_some_and(|index| allowed(&runbook.steps[index].allow))
+        {
+            continue;
+        }
+        runbook.warnings.push(diagnostic);
+    }
+    if checker.diagnostics.has_errors() {
+        return Err(checker.diagnostics);
+    }
+    Ok(runbook)
 }
 
 pub(crate) struct Checker {
@@ -139,11 +160,66 @@ impl Checker {
             gotchas: raw.gotchas.into_iter().map(|text| text.value).collect(),
             source: self.source.clone(),
             templates,
+            warnings: Vec::new(),
+            allow: self.allow(&raw.allow),
         })
     }
 
     pub(crate) fn error(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
+    }
+
+    /// An allow-list: warning codes with the reason each is accepted.
+    pub(crate) fn allow(
+        &mut self,
+        raw: &IndexMap<String, Spanned<String>>,
+    ) -> Vec<(String, String)> {
+        let mut allowed = Vec::new();
+        for (code, reason) in raw {
+            let span = self.locate_key(reason.span, code);
+            match super::lint::allowable(code) {
+                Some(true) if !reason.value.trim().is_empty() => {
+                    allowed.push((code.clone(), reason.value.trim().to_string()));
+                }
+                Some(true) => self.error(
+                    Diagnostic::error(
+                        codes::INVALID_ALLOW,
+                        format!("allowing {code} needs a reason"),
+                    )
+                    .at(reason.span)
+                    .label("empty")
+                    .help("say why the warning does not apply here; reviewers read it"),
+                ),
+                Some(false) => self.error(
+                    Diagnostic::error(
+                        codes::INVALID_ALLOW,
+                        format!("{code} is an error and cannot be allowed"),
+                    )
+                    .at(span)
+                    .label("not a warning")
+                    .help("fix what the error says; only warnings can be accepted with a reason"),
+                ),
+                None => {
+                    let codes: Vec<&str> = super::lint::RULES
+                        .iter()
+                        .map(|(code, _, _)| *code)
+                        .collect();
+                    let suggestion = did_you_mean(code, codes.iter().copied())
+                        .map(|found| format!(" (did you mean `{found}`?)"))
+                        .unwrap_or_default();
+                    self.error(
+                        Diagnostic::error(
+                            codes::INVALID_ALLOW,
+                            format!("`{code}` is not a check's code{suggestion}"),
+                        )
+                        .at(span)
+                        .label("unknown code")
+                        .help("`runbook check` prints each warning's code, e.g. RB120"),
+                    );
+                }
+            }
+        }
+        allowed
     }
 
     pub(crate) fn regex(&mut self, pattern: &str) -> Result<Arc<Regex>, regex::Error> {
@@ -424,7 +500,7 @@ impl Checker {
     /// Compiles a template, reporting a syntax error at its place in the file.
     pub(crate) fn compile_template(&mut self, spanned: &Spanned<String>) -> Option<Template> {
         match self.templates.template(&spanned.value) {
-            Ok(template) => Some(template),
+            Ok(template) => Some(template.at(spanned.span)),
             Err(error) => {
                 let span = self.locate_in(spanned, error.range.clone());
                 self.error(
@@ -440,7 +516,7 @@ impl Checker {
 
     pub(crate) fn compile_expression(&mut self, spanned: &Spanned<String>) -> Option<Expression> {
         match self.templates.expression(&spanned.value) {
-            Ok(expression) => Some(expression),
+            Ok(expression) => Some(expression.at(spanned.span)),
             Err(error) => {
                 let span = self.locate_in(spanned, error.range.clone());
                 self.error(
@@ -459,7 +535,7 @@ impl Checker {
         spanned: &Spanned<String>,
     ) -> Option<Option<Expression>> {
         match self.templates.native(&spanned.value)? {
-            Ok(expression) => Some(Some(expression)),
+            Ok(expression) => Some(Some(expression.at(spanned.span))),
             Err(_) => Some(None),
         }
     }

@@ -169,6 +169,7 @@ impl Checker {
             timeout,
             retryable: raw.retryable.unwrap_or(false),
             resume,
+            allow: self.allow(&raw.allow),
         })
     }
 

@@ -1,0 +1,776 @@
+//! The safety checks: what `runbook check` finds in a runbook that is valid but unsafe or
+//! sloppy. Secrets flowing where they can leak, revocation before the new credential works,
+//! irreversible steps without confirmation, a shown-once secret nobody stores, mutating steps
+//! without a rollback note, values nobody uses, steps that cannot run, plain-http services.
+//!
+//! Each rule has a stable code (README, "For authors", lists them). Errors fail the check;
+//! warnings do not, and one can be accepted on a step (or the whole runbook) with
+//! `allow: { RB120: "the reason" }`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::model::{
+    Action, Body, CaptureSource, Effect, HttpRequest, JsonTemplate, Method, Resume, Runbook,
+    SecretKind, Step, TargetKind,
+};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::template::{Expression, Scope, Template};
+
+pub const CAPTURE_MAY_BE_UNSET: &str = "RB101";
+pub const SECRET_IN_URL: &str = "RB102";
+pub const SECRET_IN_TEXT: &str = "RB103";
+pub const SECRET_CAPTURE_NOT_MARKED: &str = "RB104";
+pub const IRREVERSIBLE_UNMARKED: &str = "RB110";
+pub const REVOKE_BEFORE_VERIFY: &str = "RB111";
+pub const RETRY_REPEATS_CHANGE: &str = "RB112";
+pub const NO_ROLLBACK_NOTE: &str = "RB120";
+pub const SHOWN_ONCE_NOT_STORED: &str = "RB121";
+pub const UNUSED_VALUE: &str = "RB130";
+pub const UNUSED_CAPTURE: &str = "RB131";
+pub const UNREACHABLE_STEP: &str = "RB132";
+pub const CAPTURE_OVERWRITTEN: &str = "RB133";
+pub const PLAIN_HTTP: &str = "RB140";
+
+/// Every rule: code, severity (`true` for an error), and what it catches.
+pub const RULES: &[(&str, bool, &str)] = &[
+    (
+        CAPTURE_MAY_BE_UNSET,
+        false,
+        "a capture is used where the step that takes it may have been skipped by its `when`",
+    ),
+    (
+        SECRET_IN_URL,
+        true,
+        "a secret in a URL or query string (they end up in logs, proxies and browser history)",
+    ),
+    (
+        SECRET_IN_TEXT,
+        true,
+        "a secret in text meant to be read: manual instructions, rollback notes, hints, the audit context (use `| fingerprint`), the lock key",
+    ),
+    (
+        SECRET_CAPTURE_NOT_MARKED,
+        false,
+        "a capture takes a secret-looking field (client_secret, token, password…) without `secret: true`",
+    ),
+    (
+        IRREVERSIBLE_UNMARKED,
+        false,
+        "a request that revokes or rolls (DELETE, …/value, …/rotate, …/revoke) is not marked `irreversible`, so nobody confirms it",
+    ),
+    (
+        REVOKE_BEFORE_VERIFY,
+        false,
+        "an irreversible step revokes before the new credential has been verified (a read-only request using it) and propagated",
+    ),
+    (
+        RETRY_REPEATS_CHANGE,
+        false,
+        "`retry` repeats a request that is neither read-only nor idempotent",
+    ),
+    (
+        NO_ROLLBACK_NOTE,
+        false,
+        "a step that changes something has no `rollback` note",
+    ),
+    (
+        SHOWN_ONCE_NOT_STORED,
+        false,
+        "a secret shown once is never stored by a later `propagate` step",
+    ),
+    (UNUSED_VALUE, false, "an input or var is never used"),
+    (UNUSED_CAPTURE, false, "a capture is never used"),
+    (UNREACHABLE_STEP, false, "a step's `when` is always false"),
+    (
+        CAPTURE_OVERWRITTEN,
+        false,
+        "two steps that always run capture the same name: the second silently replaces the first",
+    ),
+    (
+        PLAIN_HTTP,
+        false,
+        "a request goes over plain http to a host that is not this machine",
+    ),
+];
+
+/// Whether a code names a rule that can be allowed (a warning).
+pub fn allowable(code: &str) -> Option<bool> {
+    RULES
+        .iter()
+        .find(|(rule, _, _)| *rule == code)
+        .map(|(_, error, _)| !error)
+}
+
+static SECRET_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(secret|token|passw|private|credential|api.?key|access.?key)[^.\[\]]*$")
+        .expect("a valid regex")
+});
+
+static REVOKING_PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"/(value|rotate|roll|revoke|revocation)/?($|\?)").expect("a valid regex")
+});
+
+/// Runs every rule. Each finding comes with the step it belongs to, for step-level `allow`.
+pub fn lint(runbook: &Runbook) -> Vec<(Option<usize>, Diagnostic)> {
+    let mut lint = Lint {
+        runbook,
+        found: Vec::new(),
+        secrets: secret_names(runbook),
+    };
+    lint.plain_http_services();
+    for (index, step) in runbook.steps.iter().enumerate() {
+        lint.step(index, step);
+    }
+    lint.unused_values();
+    lint.found
+}
+
+struct Lint<'a> {
+    runbook: &'a Runbook,
+    found: Vec<(Option<usize>, Diagnostic)>,
+    /// Inputs, vars and captures that hold secrets.
+    secrets: BTreeSet<String>,
+}
+
+fn secret_names(runbook: &Runbook) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = runbook
+        .inputs
+        .iter()
+        .filter(|input| input.secret)
+        .map(|input| input.name.clone())
+        .collect();
+    names.extend(
+        runbook
+            .vars
+            .iter()
+            .filter(|var| var.secret)
+            .map(|var| var.name.clone()),
+    );
+    for step in &runbook.steps {
+        names.extend(
+            step.captures
+                .iter()
+                .filter(|capture| capture.secret.is_secret())
+                .map(|capture| capture.name.clone()),
+        );
+        if let Action::Manual(manual) = &step.action {
+            names.extend(
+                manual
+                    .ask
+                    .iter()
+                    .filter(|ask| ask.secret.is_secret())
+                    .map(|ask| ask.name.clone()),
+            );
+        }
+    }
+    names
+}
+
+/// The names a step captures (from the response, or asked of the operator).
+fn captured(step: &Step) -> Vec<(&str, SecretKind)> {
+    let mut names: Vec<(&str, SecretKind)> = step
+        .captures
+        .iter()
+        .map(|capture| (capture.name.as_str(), capture.secret))
+        .collect();
+    if let Action::Manual(manual) = &step.action {
+        names.extend(manual.ask.iter().map(|ask| (ask.name.as_str(), ask.secret)));
+    }
+    names
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
+impl Lint<'_> {
+    fn report(&mut self, step: Option<usize>, diagnostic: Diagnostic) {
+        self.found.push((step, diagnostic));
+    }
+
+    fn secrets_in<'b>(&self, uses: impl IntoIterator<Item = &'b String>) -> Vec<String> {
+        uses.into_iter()
+            .filter(|name| self.secrets.contains(*name))
+            .cloned()
+            .collect()
+    }
+
+    fn plain_http_services(&mut self) {
+        for (name, url) in &self.runbook.services {
+            if let Ok(parsed) = reqwest::Url::parse(url)
+                && parsed.scheme() == "http"
+                && !parsed.host_str().is_some_and(is_loopback)
+            {
+                let span = self.find(&format!("{name}:"));
+                self.report(
+                    None,
+                    Diagnostic::warning(PLAIN_HTTP, format!("service `{name}` is plain http: {url}"))
+                        .at_opt(span)
+                        .label("not encrypted")
+                        .help("use https; plain http is for loopback only (a local emulator, `--service NAME=http://127.0.0.1:…`)"),
+                );
+            }
+        }
+    }
+
+    /// The first place `needle` is written in the file, for findings with no template span.
+    fn find(&self, needle: &str) -> Option<Span> {
+        self.runbook
+            .source
+            .text
+            .find(needle)
+            .map(|offset| Span::new(offset, needle.len()))
+    }
+
+    fn step(&mut self, index: usize, step: &Step) {
+        let at = Some(index);
+        let step_span = step.span;
+        // Where secrets must not go.
+        let mut texts: Vec<(&Template, &str)> = Vec::new();
+        if let Some(rollback) = &step.rollback {
+            texts.push((rollback, "the rollback note"));
+        }
+        for (_, hint) in &step.hints {
+            texts.push((hint, "a hint"));
+        }
+        if let Action::Manual(manual) = &step.action {
+            texts.push((&manual.instructions, "the manual instructions"));
+        }
+        if let Action::Audit(audit) = &step.action
+            && let Some(file) = &audit.file
+        {
+            texts.push((file, "the audit file name"));
+        }
+        for (template, place) in texts {
+            let secrets = self.secrets_in(template.uses());
+            if !secrets.is_empty() {
+                self.report(
+                    at,
+                    Diagnostic::error(SECRET_IN_TEXT, format!("secret `{}` flows into {place} of step `{}`", secrets.join("`, `"), step.id))
+                        .at(template.span())
+                        .label("shown to people")
+                        .help("text for people never carries a secret; name it (`the new token`) or show its `| fingerprint`"),
+                );
+            }
+        }
+        if let Action::Audit(audit) = &step.action {
+            self.audit_context(at, step, &audit.context);
+        }
+        for request in requests(step) {
+            self.request(at, step, request);
+        }
+        // A request that revokes or rolls needs a confirmation.
+        if step.irreversible.is_none()
+            && let Action::Http(request) = &step.action
+            && !request.read_only
+            && (request.method == Method::Delete || REVOKING_PATH.is_match(request.url.source()))
+        {
+            self.report(
+                at,
+                Diagnostic::warning(IRREVERSIBLE_UNMARKED, format!("step `{}` looks like it revokes or rolls ({} {}) but is not marked irreversible", step.id, request.method.as_str(), request.url.source()))
+                    .at(request.url.span())
+                    .label("nobody confirms this")
+                    .help("add `irreversible: <what cannot be undone>` so `exec` asks before it runs; or `allow: { RB110: <why it is harmless> }`"),
+            );
+        }
+        if let (Some(_), Action::Http(request)) = (&step.retry, &step.action)
+            && !request.read_only
+            && matches!(request.method, Method::Post | Method::Patch)
+        {
+            self.report(
+                at,
+                Diagnostic::warning(RETRY_REPEATS_CHANGE, format!("step `{}` retries a {} that changes something", step.id, request.method.as_str()))
+                    .at(step_span)
+                    .label("each attempt sends it again")
+                    .help("poll with a separate read-only step; or mark the step `retryable: true` if repeating it is harmless, and allow RB112 with why"),
+            );
+        }
+        if step.rollback.is_none()
+            && (matches!(step.effect(), Effect::Mutating | Effect::Irreversible))
+            && !matches!(step.action, Action::Audit(_))
+        {
+            self.report(
+                at,
+                Diagnostic::warning(NO_ROLLBACK_NOTE, format!("step `{}` changes something and has no rollback note", step.id))
+                    .at(step_span)
+                    .label("what if it has to be undone?")
+                    .help("add `rollback:` saying how to undo it (it is shown with live values when the run fails)"),
+            );
+        }
+        for capture in &step.captures {
+            if capture.secret.is_secret() {
+                continue;
+            }
+            if let CaptureSource::Json(path) = &capture.source
+                && SECRET_FIELD.is_match(&path.text)
+            {
+                self.report(
+                    at,
+                    Diagnostic::warning(SECRET_CAPTURE_NOT_MARKED, format!("capture `{}` takes {} but is not marked secret", capture.name, path.text))
+                        .at(capture.span)
+                        .label("looks like a secret")
+                        .help("write `{ json: …, secret: true }` (or `once` if the API shows it only once)"),
+                );
+            }
+        }
+        self.captures_after(index, step);
+        self.when_constant(index, step);
+        self.revoke_before_verify(index, step);
+        self.capture_uses(index, step);
+    }
+
+    fn audit_context(&mut self, at: Option<usize>, step: &Step, context: &JsonTemplate) {
+        let fingerprinted = |source: &str, name: &str| {
+            Regex::new(&format!(
+                r"\{{\{{\s*{}\s*\|\s*fingerprint\s*\}}\}}",
+                regex::escape(name)
+            ))
+            .is_ok_and(|regex| {
+                let stripped = regex.replace_all(source, "");
+                !Regex::new(&format!(r"\b{}\b", regex::escape(name)))
+                    .is_ok_and(|plain| plain.is_match(&stripped))
+            })
+        };
+        let mut leaves = Vec::new();
+        collect_texts(context, &mut leaves);
+        for (source, uses, span) in leaves {
+            for secret in self.secrets_in(uses.iter()) {
+                if !fingerprinted(&source, &secret) {
+                    self.report(
+                        at,
+                        Diagnostic::error(SECRET_IN_TEXT, format!("secret `{secret}` flows into the audit context of step `{}`", step.id))
+                            .at(span)
+                            .label("an audit record is kept and shared")
+                            .help(format!("record `{{{{ {secret} | fingerprint }}}}` instead: 8 hex digits that tell values apart")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn request(&mut self, at: Option<usize>, step: &Step, request: &HttpRequest) {
+        let mut url_uses: Vec<&String> = request.url.uses().iter().collect();
+        for (_, value) in &request.query {
+            url_uses.extend(value.uses().iter());
+        }
+        let secrets = self.secrets_in(url_uses);
+        if !secrets.is_empty() {
+            self.report(
+                at,
+                Diagnostic::error(SECRET_IN_URL, format!("secret `{}` flows into a URL in step `{}`", secrets.join("`, `"), step.id))
+                    .at(request.url.span())
+                    .label("URLs are logged everywhere")
+                    .help("send secrets in a header (`bearer:` or `headers:`) or the body, never in the URL or query string"),
+            );
+        }
+        let literal = request.url.source();
+        if let Ok(parsed) = reqwest::Url::parse(literal)
+            && parsed.scheme() == "http"
+            && !parsed.host_str().is_some_and(is_loopback)
+        {
+            self.report(
+                at,
+                Diagnostic::warning(
+                    PLAIN_HTTP,
+                    format!("step `{}` calls {literal} over plain http", step.id),
+                )
+                .at(request.url.span())
+                .label("not encrypted")
+                .help("use https; plain http is for loopback only"),
+            );
+        }
+    }
+
+    /// A shown-once secret must be stored by a later propagate step.
+    fn captures_after(&mut self, index: usize, step: &Step) {
+        for (name, kind) in captured(step) {
+            if kind != SecretKind::Once {
+                continue;
+            }
+            let stored = self.runbook.steps[index + 1..]
+                .iter()
+                .any(|later| match &later.action {
+                    Action::Propagate(propagate) => propagate.targets.iter().any(|target| {
+                        target
+                            .values
+                            .iter()
+                            .any(|value| value.value.uses().contains(name))
+                    }),
+                    _ => false,
+                });
+            if !stored {
+                let span = step
+                    .captures
+                    .iter()
+                    .find(|capture| capture.name == name)
+                    .map_or(step.span, |capture| capture.span);
+                self.report(
+                    Some(index),
+                    Diagnostic::warning(SHOWN_ONCE_NOT_STORED, format!("`{name}` is shown only once and no later step stores it"))
+                        .at(span)
+                        .label("lost when the run ends")
+                        .help("add a `propagate` step that writes it to a secret store (Infisical, Heroku, GitHub…) before anything can go wrong"),
+                );
+            }
+        }
+    }
+
+    fn when_constant(&mut self, index: usize, step: &Step) {
+        let Some(when) = &step.when else {
+            return;
+        };
+        if !when.uses().is_empty() {
+            return;
+        }
+        if matches!(
+            when.is_true(&self.runbook.templates, &Scope::default()),
+            Ok(false)
+        ) {
+            self.report(
+                Some(index),
+                Diagnostic::warning(
+                    UNREACHABLE_STEP,
+                    format!(
+                        "step `{}` never runs: `when: {}` is always false",
+                        step.id,
+                        when.source()
+                    ),
+                )
+                .at(when.span())
+                .label("always false")
+                .help("remove the step, or give `when` a condition over inputs or captures"),
+            );
+        }
+    }
+
+    /// Revoking (an irreversible step that does not itself produce the new credential) must
+    /// come after the new credential was verified and propagated.
+    fn revoke_before_verify(&mut self, index: usize, step: &Step) {
+        if step.irreversible.is_none() || captured(step).iter().any(|(_, kind)| kind.is_secret()) {
+            return;
+        }
+        let before = &self.runbook.steps[..index];
+        let new_credentials: Vec<&str> = before
+            .iter()
+            .flat_map(|earlier| captured(earlier))
+            .filter(|(_, kind)| kind.is_secret())
+            .map(|(name, _)| name)
+            .collect();
+        if new_credentials.is_empty() {
+            return;
+        }
+        let verified = before.iter().any(|earlier| {
+            matches!(&earlier.action, Action::Http(request) if request.read_only)
+                && new_credentials
+                    .iter()
+                    .any(|name| earlier.uses().contains(*name))
+        });
+        let propagated = before.iter().any(|earlier| {
+            matches!(&earlier.action, Action::Propagate(_))
+                && new_credentials
+                    .iter()
+                    .any(|name| earlier.uses().contains(*name))
+        });
+        if verified && propagated {
+            return;
+        }
+        let missing = match (verified, propagated) {
+            (false, false) => "verified or propagated",
+            (false, true) => "verified",
+            _ => "propagated",
+        };
+        self.report(
+            Some(index),
+            Diagnostic::warning(REVOKE_BEFORE_VERIFY, format!("step `{}` is irreversible and runs before the new credential ({}) is {missing}", step.id, new_credentials.join(", ")))
+                .at(step.span)
+                .label("revokes too early")
+                .help("move it after a read-only step that proves the new credential works and a `propagate` step that stores it"),
+        );
+    }
+
+    /// Captures used where the capturing step may have been skipped, and captures overwritten.
+    fn capture_uses(&mut self, index: usize, step: &Step) {
+        let uses = step.uses();
+        let own: Vec<&str> = captured(step).iter().map(|(name, _)| *name).collect();
+        for name in &uses {
+            if own.contains(&name.as_str()) {
+                continue;
+            }
+            let definers: Vec<&Step> = self.runbook.steps[..index]
+                .iter()
+                .filter(|earlier| {
+                    captured(earlier)
+                        .iter()
+                        .any(|(captured, _)| captured == name)
+                })
+                .collect();
+            if definers.is_empty() || definers.iter().any(|definer| definer.when.is_none()) {
+                continue;
+            }
+            if self.always_defined(&definers, step) {
+                continue;
+            }
+            self.report(
+                Some(index),
+                Diagnostic::warning(CAPTURE_MAY_BE_UNSET, format!("step `{}` uses `{name}`, which is captured only when {}", step.id, definers.iter().filter_map(|definer| definer.when.as_ref().map(Expression::source)).collect::<Vec<_>>().join(" or ")))
+                    .at(step.span)
+                    .label("may be undefined here")
+                    .help(format!("give this step the same `when`, or make sure some step always captures `{name}`")),
+            );
+        }
+        for (name, _) in captured(step) {
+            if step.when.is_some() {
+                continue;
+            }
+            if let Some(earlier) = self.runbook.steps[..index].iter().find(|earlier| {
+                earlier.when.is_none()
+                    && captured(earlier)
+                        .iter()
+                        .any(|(captured, _)| *captured == name)
+            }) {
+                let span = step
+                    .captures
+                    .iter()
+                    .find(|capture| capture.name == name)
+                    .map_or(step.span, |capture| capture.span);
+                self.report(
+                    Some(index),
+                    Diagnostic::warning(
+                        CAPTURE_OVERWRITTEN,
+                        format!(
+                            "step `{}` captures `{name}` again (step `{}` did already)",
+                            step.id, earlier.id
+                        ),
+                    )
+                    .at(span)
+                    .label("replaces the earlier value")
+                    .help("give the capture its own name"),
+                );
+            }
+        }
+    }
+
+    /// Whether, for every value of the inputs their conditions read (all with `choices`), a
+    /// step that captures runs whenever `user` runs.
+    fn always_defined(&self, definers: &[&Step], user: &Step) -> bool {
+        if let Some(when) = &user.when
+            && definers.iter().any(|definer| {
+                definer
+                    .when
+                    .as_ref()
+                    .is_some_and(|other| other.source() == when.source())
+            })
+        {
+            return true;
+        }
+        let mut names: BTreeSet<&String> = BTreeSet::new();
+        for definer in definers {
+            if let Some(when) = &definer.when {
+                names.extend(when.uses());
+            }
+        }
+        if let Some(when) = &user.when {
+            names.extend(when.uses());
+        }
+        let mut domains: Vec<(&String, &Vec<String>)> = Vec::new();
+        for name in names {
+            match self.runbook.input(name) {
+                Some(input) if !input.choices.is_empty() => domains.push((name, &input.choices)),
+                _ => return false,
+            }
+        }
+        let total: usize = domains.iter().map(|(_, choices)| choices.len()).product();
+        if total == 0 || total > 256 {
+            return false;
+        }
+        for combination in 0..total {
+            let mut rest = combination;
+            let mut bindings: HashMap<String, minijinja::Value> = HashMap::new();
+            for (name, choices) in &domains {
+                bindings.insert(
+                    (*name).clone(),
+                    minijinja::Value::from(choices[rest % choices.len()].as_str()),
+                );
+                rest /= choices.len();
+            }
+            let scope = Scope::new(std::sync::Arc::new(bindings));
+            let holds = |when: &Option<Expression>| match when {
+                None => Some(true),
+                Some(when) => when.is_true(&self.runbook.templates, &scope).ok(),
+            };
+            match holds(&user.when) {
+                Some(false) => continue,
+                Some(true) => {}
+                None => return false,
+            }
+            let mut covered = false;
+            for definer in definers {
+                match holds(&definer.when) {
+                    Some(true) => covered = true,
+                    Some(false) => {}
+                    None => return false,
+                }
+            }
+            if !covered {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn unused_values(&mut self) {
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        for step in &self.runbook.steps {
+            used.extend(step.uses());
+            if let Some(rollback) = &step.rollback {
+                used.extend(rollback.uses().iter().cloned());
+            }
+            if let Some(Resume::Check(check)) = &step.resume {
+                let mut sets = Vec::new();
+                collect_request_uses(&check.check, &mut sets);
+                sets.push(check.took_effect.uses());
+                if let Some(undo) = &check.undo {
+                    collect_request_uses(undo, &mut sets);
+                }
+                for set in sets {
+                    used.extend(set.iter().cloned());
+                }
+            }
+        }
+        for var in &self.runbook.vars {
+            used.extend(var.template.uses().iter().cloned());
+        }
+        for input in &self.runbook.inputs {
+            for template in input.env.iter().chain(&input.default) {
+                used.extend(template.uses().iter().cloned());
+            }
+        }
+        if let Some(lock) = &self.runbook.lock {
+            used.extend(lock.uses().iter().cloned());
+            let secrets = self.secrets_in(lock.uses());
+            if !secrets.is_empty() {
+                self.report(
+                    None,
+                    Diagnostic::error(
+                        SECRET_IN_TEXT,
+                        format!("secret `{}` flows into the lock key", secrets.join("`, `")),
+                    )
+                    .at(lock.span())
+                    .label("lock keys are written to files and messages")
+                    .help("lock on a name, not a value"),
+                );
+            }
+        }
+        let unused_inputs: Vec<(String, Span)> = self
+            .runbook
+            .inputs
+            .iter()
+            .filter(|input| !used.contains(&input.name))
+            .map(|input| (input.name.clone(), input.span))
+            .chain(
+                self.runbook
+                    .vars
+                    .iter()
+                    .filter(|var| !used.contains(&var.name))
+                    .map(|var| (var.name.clone(), var.span)),
+            )
+            .collect();
+        for (name, span) in unused_inputs {
+            self.report(
+                None,
+                Diagnostic::warning(UNUSED_VALUE, format!("`{name}` is never used"))
+                    .at(span)
+                    .label("unused")
+                    .help("remove it, or use it where it belongs"),
+            );
+        }
+        let mut unused_captures = Vec::new();
+        for (index, step) in self.runbook.steps.iter().enumerate() {
+            for capture in &step.captures {
+                if !used.contains(&capture.name) {
+                    unused_captures.push((index, capture.name.clone(), capture.span));
+                }
+            }
+        }
+        for (index, name, span) in unused_captures {
+            self.report(
+                Some(index),
+                Diagnostic::warning(UNUSED_CAPTURE, format!("capture `{name}` is never used"))
+                    .at(span)
+                    .label("unused")
+                    .help(
+                        "remove it, or use it in a later step, an expectation or a rollback note",
+                    ),
+            );
+        }
+    }
+}
+
+/// Every request a step sends: its own, a propagate step's HTTP targets, an audit callback, its
+/// resume check and undo.
+fn requests(step: &Step) -> Vec<&HttpRequest> {
+    let mut requests = Vec::new();
+    match &step.action {
+        Action::Http(request) => requests.push(request),
+        Action::Propagate(propagate) => {
+            for target in &propagate.targets {
+                if let TargetKind::Http(request) = &target.kind {
+                    requests.push(request);
+                }
+            }
+        }
+        Action::Audit(audit) => requests.extend(audit.callback.iter()),
+        Action::Manual(_) => {}
+    }
+    if let Some(Resume::Check(check)) = &step.resume {
+        requests.push(&check.check);
+        requests.extend(check.undo.iter());
+    }
+    requests
+}
+
+fn collect_request_uses<'a>(request: &'a HttpRequest, sets: &mut Vec<&'a BTreeSet<String>>) {
+    sets.push(request.url.uses());
+    sets.extend(request.query.iter().map(|(_, value)| value.uses()));
+    sets.extend(request.headers.iter().map(|(_, value)| value.uses()));
+    match &request.body {
+        Some(Body::Json(json)) => sets.extend(json.uses()),
+        Some(Body::Form(fields)) => sets.extend(fields.iter().map(|(_, value)| value.uses())),
+        Some(Body::Raw(text)) => sets.push(text.uses()),
+        None => {}
+    }
+}
+
+/// The text leaves of a JSON template: source, names used, span.
+fn collect_texts(template: &JsonTemplate, leaves: &mut Vec<(String, BTreeSet<String>, Span)>) {
+    match template {
+        JsonTemplate::Literal(_) => {}
+        JsonTemplate::Text(text) => {
+            leaves.push((text.source().to_string(), text.uses().clone(), text.span()))
+        }
+        JsonTemplate::Native(expression) => leaves.push((
+            format!("{{{{ {} }}}}", expression.source()),
+            expression.uses().clone(),
+            expression.span(),
+        )),
+        JsonTemplate::Array(items) => {
+            for item in items {
+                collect_texts(item, leaves);
+            }
+        }
+        JsonTemplate::Object(entries) => {
+            for (_, value) in entries {
+                collect_texts(value, leaves);
+            }
+        }
+    }
+}
