@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::CommandFactory;
 
+use crate::cli::RenderArgs;
 use crate::cli::{CheckArgs, Cli, ColorChoice, Command, EmulatorArgs, ExecArgs, Format, RunArgs};
 use crate::diagnostic::Diagnostics;
 use crate::emulator::{Emulator, EmulatorConfig};
@@ -40,6 +41,7 @@ pub fn main(cli: Cli, env: HashMap<String, String>, redactor: Arc<Redactor>) -> 
             output.out(&String::from_utf8_lossy(&buffer));
             exit::OK
         }
+        Command::Render(args) => render(&args, &output, color_err),
     }
 }
 
@@ -349,4 +351,35 @@ fn interrupt_on_signals() -> run::Interrupt {
         let _ = sender.send(true);
     });
     receiver
+}
+
+// Reviewer verbs: `render`.
+
+fn render(args: &RenderArgs, output: &Output, color: bool) -> u8 {
+    let runbook = match runbook::load(&args.file) {
+        Ok(runbook) => runbook,
+        Err(diagnostics) => {
+            output.err(&diagnostics.render(color));
+            return exit::INVALID_RUNBOOK;
+        }
+    };
+    let sop = crate::render::render(&runbook);
+    let Some(path) = &args.out else {
+        output.out(&sop);
+        return exit::OK;
+    };
+    // The file is a sink like the terminal: masked the same way.
+    match std::fs::write(path, output.redactor().redact(&sop).as_bytes()) {
+        Ok(()) => {
+            output.err(&format!("runbook: wrote {}\n", path.display()));
+            exit::OK
+        }
+        Err(error) => {
+            output.err(&format!(
+                "runbook: cannot write {}: {error}\n",
+                path.display()
+            ));
+            exit::INTERNAL
+        }
+    }
 }

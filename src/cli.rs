@@ -43,6 +43,10 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    // Reviewer verbs: what a runbook says, and what a change to it changes.
+    /// Write a runbook as a Markdown SOP, with copy-pasteable curl commands.
+    #[command(after_help = RENDER_HELP)]
+    Render(RenderArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,3 +127,28 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
         _ => Err(format!("expected NAME=VALUE, got `{text}`")),
     }
 }
+
+// Reviewer verbs: `render`.
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Write the SOP to this file instead of stdout.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: Option<PathBuf>,
+}
+
+const RENDER_HELP: &str = "\
+Every input, var and capture is shown as a shell variable ($CF_ACCESS_MGMT), never a value;
+service URLs are substituted. The output is deterministic: commit it next to the runbook.
+
+Examples:
+  runbook render runbooks/cloudflare-user-api-token.yaml
+  runbook render runbooks/cloudflare-user-api-token.yaml -o docs/cloudflare-user-api-token.md
+
+Exit codes:
+  0    the SOP was written
+  3    the runbook file is missing, unreadable or invalid
+  6    the output file cannot be written";

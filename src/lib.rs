@@ -13,6 +13,7 @@ pub mod emulator;
 pub mod exit;
 pub mod logging;
 pub mod plan;
+pub mod render;
 pub mod report;
 pub mod run;
 pub mod runbook;

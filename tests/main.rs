@@ -7,5 +7,6 @@ mod emulator;
 mod exec;
 mod plan;
 mod readme;
+mod render;
 mod rotation;
 mod schema;
