@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use clap::CommandFactory;
 
-use crate::cli::RenderArgs;
 use crate::cli::{CheckArgs, Cli, ColorChoice, Command, EmulatorArgs, ExecArgs, Format, RunArgs};
+use crate::cli::{DiffArgs, DiffFormat, RenderArgs};
 use crate::diagnostic::Diagnostics;
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::exit;
@@ -42,6 +42,7 @@ pub fn main(cli: Cli, env: HashMap<String, String>, redactor: Arc<Redactor>) -> 
             exit::OK
         }
         Command::Render(args) => render(&args, &output, color_err),
+        Command::Diff(args) => diff(&args, &output, color_err),
     }
 }
 
@@ -353,7 +354,7 @@ fn interrupt_on_signals() -> run::Interrupt {
     receiver
 }
 
-// Reviewer verbs: `render`.
+// Reviewer verbs: `render` and `diff`.
 
 fn render(args: &RenderArgs, output: &Output, color: bool) -> u8 {
     let runbook = match runbook::load(&args.file) {
@@ -382,4 +383,35 @@ fn render(args: &RenderArgs, output: &Output, color: bool) -> u8 {
             exit::INTERNAL
         }
     }
+}
+
+fn diff(args: &DiffArgs, output: &Output, color: bool) -> u8 {
+    let old = match (&args.git, args.files.as_slice()) {
+        (None, [old, _]) => crate::diff::Old::File(old),
+        (Some(revision), [file]) => crate::diff::Old::Git { revision, file },
+        (None, _) => {
+            output.err("runbook diff: give two files, OLD and NEW, or --git REV and one FILE\n");
+            return exit::USAGE;
+        }
+        (Some(_), _) => {
+            output.err(
+                "runbook diff: with --git REV, give one FILE (compared with its version at REV)\n",
+            );
+            return exit::USAGE;
+        }
+    };
+    let new = &args.files[args.files.len() - 1];
+    let (old, new) = match crate::diff::load(old, new, color) {
+        Ok(pair) => pair,
+        Err(problem) => {
+            output.err(&problem.message);
+            return problem.code;
+        }
+    };
+    let comparison = crate::diff::compare(&old, &new);
+    match args.format {
+        DiffFormat::Markdown => output.out(&crate::diff::markdown(&comparison)),
+        DiffFormat::Json => emit(output, &comparison),
+    }
+    exit::OK
 }

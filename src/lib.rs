@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod emulator;
 pub mod exit;
 pub mod logging;

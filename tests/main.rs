@@ -3,6 +3,7 @@
 mod support;
 
 mod check;
+mod diff;
 mod emulator;
 mod exec;
 mod plan;
