@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::CommandFactory;
 
 use crate::cli::{CheckArgs, Cli, ColorChoice, Command, EmulatorArgs, ExecArgs, Format, RunArgs};
+use crate::cli::{DiffArgs, DiffFormat, RenderArgs};
 use crate::diagnostic::Diagnostics;
 use crate::emulator::{Emulator, EmulatorConfig};
 use crate::exit;
@@ -45,6 +46,8 @@ pub fn main(cli: Cli, env: HashMap<String, String>, redactor: Arc<Redactor>) -> 
             output.out(&String::from_utf8_lossy(&buffer));
             exit::OK
         }
+        Command::Render(args) => render(&args, &output, color_err),
+        Command::Diff(args) => diff(&args, &output, color_err),
     }
 }
 
@@ -347,4 +350,66 @@ fn emulator(args: &EmulatorArgs, output: &Output) -> u8 {
             exit::INTERNAL
         }
     }
+}
+
+// Reviewer verbs: `render` and `diff`.
+
+fn render(args: &RenderArgs, output: &Output, color: bool) -> u8 {
+    let runbook = match runbook::load_structure(&args.file) {
+        Ok(runbook) => runbook,
+        Err(diagnostics) => {
+            output.err(&diagnostics.render(color));
+            return exit::INVALID_RUNBOOK;
+        }
+    };
+    let sop = crate::render::render(&runbook);
+    let Some(path) = &args.out else {
+        output.out(&sop);
+        return exit::OK;
+    };
+    // The file is a sink like the terminal: masked the same way.
+    match std::fs::write(path, output.redactor().redact(&sop).as_bytes()) {
+        Ok(()) => {
+            output.err(&format!("runbook: wrote {}\n", path.display()));
+            exit::OK
+        }
+        Err(error) => {
+            output.err(&format!(
+                "runbook: cannot write {}: {error}\n",
+                path.display()
+            ));
+            exit::INTERNAL
+        }
+    }
+}
+
+fn diff(args: &DiffArgs, output: &Output, color: bool) -> u8 {
+    let old = match (&args.git, args.files.as_slice()) {
+        (None, [old, _]) => crate::diff::Old::File(old),
+        (Some(revision), [file]) => crate::diff::Old::Git { revision, file },
+        (None, _) => {
+            output.err("runbook diff: give two files, OLD and NEW, or --git REV and one FILE\n");
+            return exit::USAGE;
+        }
+        (Some(_), _) => {
+            output.err(
+                "runbook diff: with --git REV, give one FILE (compared with its version at REV)\n",
+            );
+            return exit::USAGE;
+        }
+    };
+    let new = &args.files[args.files.len() - 1];
+    let (old, new) = match crate::diff::load(old, new, color) {
+        Ok(pair) => pair,
+        Err(problem) => {
+            output.err(&problem.message);
+            return problem.code;
+        }
+    };
+    let comparison = crate::diff::compare(&old, &new);
+    match args.format {
+        DiffFormat::Markdown => output.out(&crate::diff::markdown(&comparison)),
+        DiffFormat::Json => emit(output, &comparison),
+    }
+    exit::OK
 }

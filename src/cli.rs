@@ -54,6 +54,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    // Reviewer verbs: what a runbook says, and what a change to it changes.
+    /// Write a runbook as a Markdown SOP, with copy-pasteable curl commands.
+    #[command(after_help = RENDER_HELP)]
+    Render(RenderArgs),
+    /// Show what a change to a runbook changes, in Markdown, for a pull request.
+    #[command(
+        after_help = DIFF_HELP,
+        override_usage = "runbook diff [OPTIONS] OLD NEW\n       runbook diff [OPTIONS] --git REV FILE"
+    )]
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,3 +237,64 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
         _ => Err(format!("expected NAME=VALUE, got `{text}`")),
     }
 }
+
+// Reviewer verbs: `render` and `diff`.
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The runbook file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Write the SOP to this file instead of stdout.
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// OLD NEW: two runbook files. With --git: one FILE, compared with its version at REV.
+    #[arg(value_name = "FILE", required = true, num_args = 1..=2)]
+    pub files: Vec<PathBuf>,
+    /// Compare FILE as it is now with FILE at this git revision (HEAD, main, a commit).
+    #[arg(long = "git", value_name = "REV")]
+    pub git: Option<String>,
+    /// Markdown for a pull request comment, or JSON for tools.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Markdown)]
+    pub format: DiffFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Markdown,
+    Json,
+}
+
+const RENDER_HELP: &str = "\
+Every input, var and capture is shown as a shell variable ($CF_ACCESS_MGMT), never a value;
+service URLs are substituted. The output is deterministic: commit it next to the runbook.
+
+Examples:
+  runbook render runbooks/cloudflare-user-api-token.yaml
+  runbook render runbooks/cloudflare-user-api-token.yaml -o docs/cloudflare-user-api-token.md
+
+Exit codes:
+  0    the SOP was written
+  3    the runbook file is missing, unreadable or invalid
+  6    the output file cannot be written";
+
+const DIFF_HELP: &str = "\
+Compares meaning, not text: reindenting, reordering keys, quoting and comments change nothing.
+Steps that lost their confirmation (no longer irreversible or manual), service URLs that
+changed and secrets that newly reach a URL, a query, manual text, a rollback note or an audit
+record are listed first, under \"Needs attention\".
+
+Examples:
+  runbook diff old.yaml new.yaml
+  runbook diff --git main runbooks/cloudflare-access-service-token.yaml
+  runbook diff --git HEAD~1 runbooks/cloudflare-user-api-token.yaml --format json
+
+Exit codes:
+  0    compared (whether or not anything changed: the diff is information)
+  2    usage error (two files without --git, one with it)
+  3    a file is missing or invalid, or the revision or path does not exist in git
+  6    git cannot be run";

@@ -9,12 +9,14 @@
 pub mod app;
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod emulator;
 pub mod exit;
 pub mod journal;
 pub mod logging;
 pub mod operate;
 pub mod plan;
+pub mod render;
 pub mod report;
 pub mod run;
 pub mod runbook;

@@ -3,10 +3,12 @@
 mod support;
 
 mod check;
+mod diff;
 mod durable;
 mod emulator;
 mod exec;
 mod plan;
 mod readme;
+mod render;
 mod rotation;
 mod schema;

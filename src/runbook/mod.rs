@@ -22,9 +22,24 @@ pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
     check::check(source, raw)
 }
 
-/// Parses and checks runbook text (tests, benchmarks, `runbook diff`).
+/// Parses and checks runbook text (tests, benchmarks).
 pub fn from_text(path: &Path, text: &str) -> Result<Runbook, Diagnostics> {
     let source = load::source_from_bytes(path, text.as_bytes().to_vec())?;
     let raw = load::parse(&source)?;
     check::check(source, raw)
+}
+
+/// Reads and checks a runbook's structure only, without the safety checks: for the verbs that
+/// show a runbook to a reviewer (`render`, `diff`), which must work on an unsafe one too, to show
+/// what makes it unsafe.
+pub fn load_structure(path: &Path) -> Result<Runbook, Diagnostics> {
+    let (source, raw) = load::load_file(path)?;
+    check::check_structure(source, raw)
+}
+
+/// Like [`load_structure`], from text.
+pub fn structure_from_text(path: &Path, text: &str) -> Result<Runbook, Diagnostics> {
+    let source = load::source_from_bytes(path, text.as_bytes().to_vec())?;
+    let raw = load::parse(&source)?;
+    check::check_structure(source, raw)
 }

@@ -25,7 +25,24 @@ pub use names::{BUILTINS, is_identifier};
 use names::{Names, StepLocals};
 pub use step::DEFAULT_TIMEOUT;
 
-/// Checks a parsed runbook. Warnings (none yet) do not fail the check.
+/// Checks a parsed runbook's structure only: names, templates, paths, types. No safety checks.
+pub fn check_structure(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagnostics> {
+    let mut checker = Checker {
+        source: source.clone(),
+        diagnostics: Diagnostics::new(source.clone()),
+        templates: TemplateSet::new(),
+        names: Names::default(),
+        regexes: HashMap::new(),
+    };
+    let runbook = checker.runbook(raw);
+    if checker.diagnostics.has_errors() {
+        return Err(checker.diagnostics);
+    }
+    runbook.ok_or(checker.diagnostics)
+}
+
+/// Checks a parsed runbook: its structure, then the safety checks (`super::lint`). Errors fail
+/// the check; warnings are kept on the runbook.
 pub fn check(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagnostics> {
     let mut checker = Checker {
         source: source.clone(),

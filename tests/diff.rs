@@ -1,0 +1,328 @@
+//! `runbook diff`: a semantic diff of two versions of a runbook, for a pull request. Formatting
+//! is no change; lost confirmations and secrets in risky places come first.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{Outcome, Runbook, Scratch, fixture, stable};
+
+const BASE: &str = "tests/fixtures/diff/base.yaml";
+
+fn diff(old: &str, new: &str) -> Outcome {
+    let outcome = Runbook::new(["diff", old, new]).run();
+    assert_eq!(
+        outcome.code, 0,
+        "the diff is information, not failure: {outcome:?}"
+    );
+    assert!(outcome.stderr.is_empty(), "{}", outcome.stderr);
+    outcome
+}
+
+#[test]
+fn every_kind_of_change() {
+    let outcome = diff(BASE, "tests/fixtures/diff/every-change.yaml");
+    let attention = outcome
+        .stdout
+        .split("### Steps")
+        .next()
+        .expect("a first section");
+    for loud in [
+        "**Lost its confirmation:** step `revoke` is no longer marked irreversible",
+        "**Lost its confirmation:** step `confirm-dashboard` was a manual step",
+        "**New irreversible step:** step `purge-cache`",
+        "**Secret at risk:** step `check-login` now puts `new_token` in its URL",
+        "**Secret at risk:** step `tell-workers` now puts `new_token` in its manual instructions",
+        "**Secret at risk:** step `create` now puts `admin_token` in its rollback note",
+        "**Secret at risk:** step `audit` now puts `new_token` in its audit context",
+        "**No longer secret:** input `heroku_api_key`",
+        "**Service URL changed:** `gadgets`",
+    ] {
+        assert!(
+            attention.contains(loud),
+            "missing {loud:?} in:\n{attention}"
+        );
+    }
+    stable().bind(|| insta::assert_snapshot!("diff_every_change", outcome.stdout));
+}
+
+#[test]
+fn lost_confirmations_are_listed_before_anything_else() {
+    let outcome = diff(BASE, "tests/fixtures/diff/every-change.yaml");
+    let first_item = outcome
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("- "))
+        .expect("a list item");
+    assert!(
+        first_item.starts_with("- **Lost its confirmation:**"),
+        "{first_item}"
+    );
+}
+
+#[test]
+fn reformatting_is_no_semantic_change() {
+    let outcome = diff(BASE, "tests/fixtures/diff/reformatted.yaml");
+    let old = std::fs::read_to_string(fixture("diff/base.yaml")).unwrap();
+    let new = std::fs::read_to_string(fixture("diff/reformatted.yaml")).unwrap();
+    assert_ne!(old, new, "the fixture is really reformatted");
+    assert_eq!(
+        outcome.stdout,
+        "## Runbook diff: `tests/fixtures/diff/base.yaml` → `tests/fixtures/diff/reformatted.yaml`\n\nNo semantic changes.\n"
+    );
+}
+
+#[test]
+fn a_step_that_became_irreversible() {
+    let outcome = diff(BASE, "tests/fixtures/diff/became-irreversible.yaml");
+    assert!(
+        outcome
+            .stdout
+            .contains("**Became irreversible:** step `store`")
+    );
+    stable().bind(|| insta::assert_snapshot!("diff_became_irreversible", outcome.stdout));
+}
+
+#[test]
+fn a_secret_newly_in_a_url() {
+    let outcome = diff(BASE, "tests/fixtures/diff/secret-in-url.yaml");
+    assert!(
+        outcome
+            .stdout
+            .contains("**Secret at risk:** step `list` now puts `session` in its URL")
+    );
+    stable().bind(|| insta::assert_snapshot!("diff_secret_in_url", outcome.stdout));
+}
+
+#[test]
+fn the_reverse_diff_is_the_mirror_image() {
+    let outcome = diff("tests/fixtures/diff/became-irreversible.yaml", BASE);
+    assert!(
+        outcome
+            .stdout
+            .contains("**Lost its confirmation:** step `store` is no longer marked irreversible"),
+        "{}",
+        outcome.stdout
+    );
+    let outcome = diff("tests/fixtures/diff/secret-in-url.yaml", BASE);
+    assert!(
+        !outcome.stdout.contains("Secret at risk"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn json_for_tools() {
+    let outcome = Runbook::new([
+        "diff",
+        BASE,
+        "tests/fixtures/diff/every-change.yaml",
+        "--format",
+        "json",
+    ])
+    .run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let diff: serde_json::Value = serde_json::from_str(&outcome.stdout).expect("one JSON document");
+    assert_eq!(diff["changed"], true);
+    assert_eq!(diff["attention"][0]["kind"], "lost_confirmation");
+    assert_eq!(diff["steps"]["added"][0]["id"], "tell-workers");
+    assert_eq!(diff["steps"]["removed"][0]["id"], "ping-hooks");
+    assert_eq!(
+        diff["steps"]["moved"],
+        serde_json::json!([{"id": "store", "from": 5, "to": 3}])
+    );
+    let risky: Vec<&str> = diff["secret_flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|flow| flow["risk"] == true)
+        .map(|flow| flow["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        risky,
+        [
+            "URL",
+            "URL",
+            "rollback note",
+            "URL",
+            "manual instructions",
+            "audit context `.token`"
+        ]
+    );
+    let unchanged = Runbook::new(["diff", BASE, BASE, "--format", "json"]).run();
+    let unchanged: serde_json::Value = serde_json::from_str(&unchanged.stdout).unwrap();
+    assert_eq!(unchanged["changed"], false);
+}
+
+/// A scratch git repository holding one committed runbook.
+fn repository_with(name: &str, contents: &str) -> Scratch {
+    let scratch = Scratch::new();
+    scratch.write(name, contents);
+    let git = |arguments: &[&str]| {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(scratch.dir.path())
+            .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+            .args(arguments)
+            .output()
+            .expect("git runs");
+        assert!(status.status.success(), "git {arguments:?}: {status:?}");
+    };
+    git(&["init", "--quiet"]);
+    git(&["add", name]);
+    git(&["commit", "--quiet", "-m", "the runbook"]);
+    scratch
+}
+
+fn base_text() -> String {
+    std::fs::read_to_string(fixture("diff/base.yaml")).unwrap()
+}
+
+fn path(scratch: &Scratch, name: &str) -> String {
+    scratch.dir.path().join(name).display().to_string()
+}
+
+#[test]
+fn diff_against_git_head_of_an_unchanged_file() {
+    let scratch = repository_with("rotation.yaml", &base_text());
+    let outcome = Runbook::new(["diff", "--git", "HEAD"])
+        .arg(path(&scratch, "rotation.yaml"))
+        .run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(
+        outcome.stdout.contains("No semantic changes."),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains("`HEAD:"),
+        "names the revision: {}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn diff_against_git_head_of_the_shipped_runbook() {
+    // This repository may be a worktree, and the test may run from anywhere: the revision is
+    // read from the repository that holds the file. (Only the header is asserted: a local
+    // edit of the runbook would rightly show as a change.)
+    let outcome = Runbook::new([
+        "diff",
+        "--git",
+        "HEAD",
+        "runbooks/cloudflare-access-service-token.yaml",
+    ])
+    .run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(
+        outcome.stdout.starts_with(
+            "## Runbook diff: `HEAD:runbooks/cloudflare-access-service-token.yaml` → `runbooks/cloudflare-access-service-token.yaml`"
+        ),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn diff_against_git_sees_a_working_copy_change() {
+    let scratch = repository_with("rotation.yaml", &base_text());
+    let changed = std::fs::read_to_string(fixture("diff/secret-in-url.yaml")).unwrap();
+    scratch.write("rotation.yaml", changed);
+    let outcome = Runbook::new(["diff", "--git", "HEAD"])
+        .arg(path(&scratch, "rotation.yaml"))
+        .run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(
+        outcome.stdout.contains("**Secret at risk:** step `list`"),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
+fn diff_against_a_revision_that_does_not_exist() {
+    let scratch = repository_with("rotation.yaml", &base_text());
+    let outcome = Runbook::new(["diff", "--git", "no-such-branch"])
+        .arg(path(&scratch, "rotation.yaml"))
+        .run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert!(
+        outcome
+            .stderr
+            .contains("the revision `no-such-branch` does not exist in the repository of"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn diff_against_a_revision_without_the_file() {
+    let scratch = repository_with("rotation.yaml", &base_text());
+    scratch.write("new.yaml", base_text());
+    let outcome = Runbook::new(["diff", "--git", "HEAD"])
+        .arg(path(&scratch, "new.yaml"))
+        .run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert!(
+        outcome
+            .stderr
+            .contains("new.yaml does not exist at revision `HEAD`"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn diff_outside_a_git_repository() {
+    let scratch = Scratch::new();
+    let file = scratch.write("rotation.yaml", base_text());
+    assert!(!Path::new(&scratch.dir.path().join(".git")).exists());
+    let outcome = Runbook::new(["diff", "--git", "HEAD"])
+        .arg(file.display().to_string())
+        .run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains("is not in a git repository"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn diff_with_a_missing_file() {
+    let outcome = Runbook::new(["diff", BASE, "tests/fixtures/diff/no-such-file.yaml"]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert!(outcome.stdout.is_empty());
+    assert!(
+        outcome.stderr.contains("cannot read the file"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn diff_with_an_invalid_runbook_prints_its_diagnostics() {
+    let outcome = Runbook::new(["diff", "tests/fixtures/bad/unknown_service.yaml", BASE]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert!(outcome.stdout.is_empty());
+    assert!(
+        outcome
+            .stderr
+            .contains("error[RB015]: unknown service `cloudflair`"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn diff_needs_two_files_or_git_and_one() {
+    let outcome = Runbook::new(["diff", BASE]).run();
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains("give two files"),
+        "{}",
+        outcome.stderr
+    );
+    let outcome = Runbook::new(["diff", "--git", "HEAD", BASE, BASE]).run();
+    assert_eq!(outcome.code, 2, "{outcome:?}");
+}
