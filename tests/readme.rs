@@ -39,3 +39,15 @@ fn ci_runs_the_readme_test_command() {
         "{command:?} is not in .ci/run"
     );
 }
+
+#[test]
+fn every_safety_check_is_documented() {
+    let readme = readme();
+    for (code, error, _) in runbook::runbook::lint::RULES {
+        let severity = if *error { "error" } else { "warning" };
+        assert!(
+            readme.contains(&format!("| {code} | {severity} |")),
+            "{code} is missing from the README's table of checks"
+        );
+    }
+}

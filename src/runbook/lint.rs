@@ -358,16 +358,22 @@ impl Lint<'_> {
     }
 
     fn request(&mut self, at: Option<usize>, step: &Step, request: &HttpRequest) {
-        let mut url_uses: Vec<&String> = request.url.uses().iter().collect();
-        for (_, value) in &request.query {
-            url_uses.extend(value.uses().iter());
+        let places =
+            std::iter::once(&request.url).chain(request.query.iter().map(|(_, value)| value));
+        let mut secrets = Vec::new();
+        let mut span = request.url.span();
+        for template in places {
+            let found = self.secrets_in(template.uses());
+            if !found.is_empty() && secrets.is_empty() {
+                span = template.span();
+            }
+            secrets.extend(found);
         }
-        let secrets = self.secrets_in(url_uses);
         if !secrets.is_empty() {
             self.report(
                 at,
                 Diagnostic::error(SECRET_IN_URL, format!("secret `{}` flows into a URL in step `{}`", secrets.join("`, `"), step.id))
-                    .at(request.url.span())
+                    .at(span)
                     .label("URLs are logged everywhere")
                     .help("send secrets in a header (`bearer:` or `headers:`) or the body, never in the URL or query string"),
             );
