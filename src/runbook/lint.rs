@@ -115,10 +115,18 @@ static REVOKING_PATH: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Runs every rule. Each finding comes with the step it belongs to, for step-level `allow`.
 pub fn lint(runbook: &Runbook) -> Vec<(Option<usize>, Diagnostic)> {
+    let mut capturers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, step) in runbook.steps.iter().enumerate() {
+        for (name, _) in captured(step) {
+            capturers.entry(name).or_default().push(index);
+        }
+    }
     let mut lint = Lint {
         runbook,
         found: Vec::new(),
         secrets: secret_names(runbook),
+        uses: runbook.steps.iter().map(Step::uses).collect(),
+        capturers,
     };
     lint.plain_http_services();
     for (index, step) in runbook.steps.iter().enumerate() {
@@ -133,6 +141,10 @@ struct Lint<'a> {
     found: Vec<(Option<usize>, Diagnostic)>,
     /// Inputs, vars and captures that hold secrets.
     secrets: BTreeSet<String>,
+    /// What each step uses, worked out once.
+    uses: Vec<BTreeSet<String>>,
+    /// For each captured name, the steps that capture it, in order.
+    capturers: HashMap<&'a str, Vec<usize>>,
 }
 
 fn secret_names(runbook: &Runbook) -> BTreeSet<String> {
@@ -504,21 +516,28 @@ impl Lint<'_> {
     }
 
     /// Captures used where the capturing step may have been skipped, and captures overwritten.
+    /// The steps before `index` that capture `name`.
+    fn capturers_before(&self, name: &str, index: usize) -> Vec<&'_ Step> {
+        self.capturers
+            .get(name)
+            .map(|indices| {
+                indices
+                    .iter()
+                    .take_while(|capturer| **capturer < index)
+                    .map(|capturer| &self.runbook.steps[*capturer])
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn capture_uses(&mut self, index: usize, step: &Step) {
-        let uses = step.uses();
+        let uses = self.uses[index].clone();
         let own: Vec<&str> = captured(step).iter().map(|(name, _)| *name).collect();
         for name in &uses {
             if own.contains(&name.as_str()) {
                 continue;
             }
-            let definers: Vec<&Step> = self.runbook.steps[..index]
-                .iter()
-                .filter(|earlier| {
-                    captured(earlier)
-                        .iter()
-                        .any(|(captured, _)| captured == name)
-                })
-                .collect();
+            let definers: Vec<&Step> = self.capturers_before(name, index);
             if definers.is_empty() || definers.iter().any(|definer| definer.when.is_none()) {
                 continue;
             }
@@ -537,12 +556,11 @@ impl Lint<'_> {
             if step.when.is_some() {
                 continue;
             }
-            if let Some(earlier) = self.runbook.steps[..index].iter().find(|earlier| {
-                earlier.when.is_none()
-                    && captured(earlier)
-                        .iter()
-                        .any(|(captured, _)| *captured == name)
-            }) {
+            if let Some(earlier) = self
+                .capturers_before(name, index)
+                .into_iter()
+                .find(|earlier| earlier.when.is_none())
+            {
                 let span = step
                     .captures
                     .iter()
@@ -635,8 +653,8 @@ impl Lint<'_> {
 
     fn unused_values(&mut self) {
         let mut used: BTreeSet<String> = BTreeSet::new();
-        for step in &self.runbook.steps {
-            used.extend(step.uses());
+        for (index, step) in self.runbook.steps.iter().enumerate() {
+            used.extend(self.uses[index].iter().cloned());
             if let Some(rollback) = &step.rollback {
                 used.extend(rollback.uses().iter().cloned());
             }
