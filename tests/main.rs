@@ -7,6 +7,7 @@ mod diff;
 mod durable;
 mod emulator;
 mod exec;
+mod interactive;
 mod lint;
 mod plan;
 mod readme;

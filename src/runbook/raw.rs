@@ -26,12 +26,15 @@ pub struct RawRunbook {
     pub title: Spanned<String>,
     /// What the procedure is for, in Markdown: the SOP's introduction.
     #[serde(default)]
+    #[schemars(example = &"Create new, swap consumers, delete old.")]
     pub description: Option<Spanned<String>>,
     /// The SOP's header: mode, validation, duration and required role.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"mode": "programmatic", "last_validated": "2026-05-01", "average_duration": "3m", "required_role": "superadmin"}))]
     pub metadata: Option<RawMetadata>,
     /// The secret names this runbook rotates, with the legacy aliases kept until a cleanup.
     #[serde(default)]
+    #[schemars(example = serde_json::json!([{"name": "CF_ACCESS_SVC_CONSOLE", "legacy": ["CF_ACCESS_SERVICE_TOKEN_CONSOLE"]}]))]
     pub applies_to: Vec<Spanned<RawAppliesTo>>,
     /// Named base URLs. Templates use them as `{{ services.NAME }}`; `--service NAME=URL` points
     /// one at staging or at a local emulator.
@@ -41,12 +44,14 @@ pub struct RawRunbook {
     /// Values the operator supplies: from `--var NAME=VALUE`, an environment variable, a default,
     /// or a prompt. Names are lowercase identifiers.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"mgmt_token": {"env": ["CF_ACCESS_MGMT", "CLOUDFLARE_ACCESS_MGMT_TOKEN"], "secret": true}}))]
     pub inputs: IndexMap<String, Spanned<RawInput>>,
     /// Values computed from inputs with a template, e.g. a secret's name from a scope.
     #[serde(default)]
     #[schemars(example = example_vars())]
     pub vars: IndexMap<String, Spanned<String>>,
     /// The steps, run in order.
+    #[schemars(example = serde_json::json!([{"id": "verify", "title": "Verify the token", "http": {"get": "{{ services.cloudflare }}/user/tokens/verify", "bearer": "{{ token }}"}}]))]
     pub steps: Vec<Spanned<RawStep>>,
     /// What two runs must not do at the same time: runs whose lock keys are equal (a template
     /// over inputs and vars, e.g. the secret's name) cannot overlap, and one that stopped halfway
@@ -56,12 +61,15 @@ pub struct RawRunbook {
     pub lock: Option<Spanned<String>>,
     /// The SOP's rollback section, in Markdown.
     #[serde(default)]
+    #[schemars(example = &"Until the old token is deleted both are valid: restore the consumers from Infisical history.")]
     pub rollback: Option<Spanned<String>>,
     /// Known gotchas, one Markdown paragraph each.
     #[serde(default)]
+    #[schemars(example = vec!["The client secret is shown once."])]
     pub gotchas: Vec<Spanned<String>>,
     /// Warnings of `runbook check` accepted for the whole runbook: code → the reason.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"RB130": "kept for the next version of this runbook"}))]
     pub allow: IndexMap<String, Spanned<String>>,
 }
 
@@ -99,6 +107,7 @@ pub struct RawAppliesTo {
     pub legacy: Vec<Spanned<String>>,
     /// A note on this name.
     #[serde(default)]
+    #[schemars(example = &"future per-surface service tokens follow the same pattern")]
     pub description: Option<Spanned<String>>,
 }
 
@@ -108,6 +117,7 @@ pub struct RawAppliesTo {
 pub struct RawInput {
     /// What the value is and where to find it.
     #[serde(default)]
+    #[schemars(example = &"Cloudflare account id (dash.cloudflare.com, account selector).")]
     pub description: Option<Spanned<String>>,
     /// Environment variables to read, first set one wins (new name first, legacy fallback).
     /// Names may be templates over other inputs and vars.
@@ -116,13 +126,16 @@ pub struct RawInput {
     pub env: Vec<Spanned<String>>,
     /// The value when none is given; a template over other inputs and vars.
     #[serde(default)]
+    #[schemars(example = &"CONSOLE")]
     pub default: Option<Spanned<String>>,
     /// A secret is never shown, logged or written, and cannot be given with `--var`.
     #[serde(default)]
+    #[schemars(example = true)]
     pub secret: bool,
     /// Whether a value is needed. Defaults to true unless there is a default; an optional input
     /// without a value is `none` in templates.
     #[serde(default)]
+    #[schemars(example = false)]
     pub required: Option<bool>,
     /// A regular expression the whole value must match.
     #[serde(default)]
@@ -130,9 +143,11 @@ pub struct RawInput {
     pub pattern: Option<Spanned<String>>,
     /// The only values allowed.
     #[serde(default)]
+    #[schemars(example = vec!["CF_PAGES_DEPLOY", "CF_ACCESS_MGMT", "CF_PAGES_READ"])]
     pub choices: Vec<Spanned<String>>,
     /// An example value, shown in the rendered SOP and in prompts.
     #[serde(default)]
+    #[schemars(example = &"0123456789abcdef0123456789abcdef")]
     pub example: Option<Spanned<String>>,
 }
 
@@ -145,9 +160,11 @@ pub struct RawStep {
     #[schemars(example = &"delete-old-token", regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))]
     pub id: Spanned<String>,
     /// A one-line title.
+    #[schemars(example = &"Delete the old service token")]
     pub title: Spanned<String>,
     /// The SOP's prose for this step, in Markdown.
     #[serde(default)]
+    #[schemars(example = &"Revokes all access immediately; existing sessions become invalid.")]
     pub description: Option<Spanned<String>>,
     /// A condition (an expression, without braces): the step runs only when it holds.
     #[serde(default)]
@@ -156,20 +173,25 @@ pub struct RawStep {
     /// Run the step once per item: a list (items may be templates) or an expression that yields
     /// a list. The item is `{{ item }}`.
     #[serde(default)]
+    #[schemars(example = vec!["raxx-api-prod", "raxx-api-staging"])]
     pub for_each: Option<Spanned<RawForEach>>,
     /// Repeat the step until its expectations (and `until`) hold: polling.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"attempts": 30, "interval": "1s", "backoff": 1.2, "until": "response.json.cloudflare.ok"}))]
     pub retry: Option<Spanned<RawRetry>>,
     /// The longest the whole step may take, retries and polling included (`5m`).
     #[serde(default)]
+    #[schemars(example = &"5m")]
     pub timeout: Option<Spanned<String>>,
     /// Lets a POST or PATCH be retried on connection errors, 429 and 5xx like the idempotent
     /// methods are: only for requests that are safe to repeat.
     #[serde(default)]
+    #[schemars(example = true)]
     pub retryable: Option<bool>,
     /// How `runbook resume` settles this step when a crash left its request unanswered:
     /// `repeat` (safe to send again), or a read-only `check` telling whether it took effect.
     #[serde(default)]
+    #[schemars(example = &"repeat")]
     pub resume: Option<Spanned<RawResume>>,
     /// Marks the step irreversible, with the reason; `exec` asks for confirmation first.
     #[serde(default)]
@@ -178,25 +200,32 @@ pub struct RawStep {
     /// What to do if this step fails or a later one does: a template rendered with the run's live
     /// values.
     #[serde(default)]
+    #[schemars(example = &"Delete the new token {{ new_token_id }}.")]
     pub rollback: Option<Spanned<String>>,
     /// An HTTP request.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"delete": "{{ services.cloudflare }}/accounts/{{ account_id }}/access/service_tokens/{{ old_token_id }}", "bearer": "{{ mgmt_token }}"}))]
     pub http: Option<Spanned<RawHttp>>,
     /// Instructions the operator carries out by hand and confirms.
     #[serde(default)]
+    #[schemars(example = &"DM the operator via Slack to update their local environment.")]
     pub manual: Option<Spanned<RawManual>>,
     /// Writes values to secret stores and configuration (Infisical, Heroku, GitHub Actions, any
     /// HTTP API), reads them back where the API allows, and reports per target.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"values": {"{{ secret_name }}": "{{ new_value }}"}, "targets": [{"heroku": {"app": "raxx-api-prod", "token": "{{ heroku_api_key }}"}}]}))]
     pub propagate: Option<Spanned<RawPropagate>>,
     /// Appends an audit record (JSON Lines, and optionally an HTTP callback).
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"action": "secret.rotate.completed", "context": {"secret_name": "{{ secret_name }}"}}))]
     pub audit: Option<Spanned<RawAudit>>,
     /// Values to take from the response, by name.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"new_token_id": "$.result.id", "new_client_secret": {"json": "$.result.client_secret", "secret": "once"}}))]
     pub capture: IndexMap<String, Spanned<RawCapture>>,
     /// What the response must look like.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"status": 201, "json": {"$.success": true}}))]
     pub expect: Option<Spanned<RawExpect>>,
     /// What a failure status means here, for the operator: status code → message (a template).
     #[serde(default)]
@@ -221,6 +250,7 @@ pub enum RawResume {
 #[serde(deny_unknown_fields)]
 pub struct RawResumeCheck {
     /// The read-only request (`get:` and the rest, like `http:`).
+    #[schemars(example = serde_json::json!({"get": "{{ services.cloudflare }}/accounts/{{ account_id }}/access/service_tokens", "bearer": "{{ mgmt_token }}"}))]
     pub check: Spanned<RawHttp>,
     /// An expression over `response` (the check's answer): true when the step took effect.
     #[schemars(example = &"response.json.result | selectattr('name', 'eq', new_token_name) | list | length > 0")]
@@ -229,6 +259,7 @@ pub struct RawResumeCheck {
     /// it (its templates see the check's `response`), after which the step runs again. Without
     /// `undo`, a step that took effect is taken as done.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"delete": "{{ services.cloudflare }}/accounts/{{ account_id }}/access/service_tokens/{{ (response.json.result | selectattr('name', 'eq', new_token_name) | first).id }}", "bearer": "{{ mgmt_token }}"}))]
     pub undo: Option<Spanned<RawHttp>>,
 }
 
@@ -277,6 +308,7 @@ pub struct RawPropagate {
     #[schemars(example = example_propagate_values())]
     pub values: IndexMap<String, Spanned<String>>,
     /// Where to write them, in order; the first failure stops the step.
+    #[schemars(example = serde_json::json!([{"github": {"repository": "MooseQuest/raxx", "token": "{{ github_token }}"}}]))]
     pub targets: Vec<Spanned<RawTarget>>,
 }
 
@@ -286,19 +318,24 @@ pub struct RawPropagate {
 pub struct RawTarget {
     /// Infisical secrets: created or updated one by one, then read back and compared.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"project": "{{ infisical_project_id }}", "environment": "prod", "path": "/MooseQuest/cloudflare", "client_id": "{{ infisical_client_id }}", "client_secret": "{{ infisical_client_secret }}"}))]
     pub infisical: Option<Spanned<RawInfisical>>,
     /// Heroku config vars: one PATCH for all names (one release, one restart), then read back.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"app": "raxx-api-prod", "token": "{{ heroku_api_key }}"}))]
     pub heroku: Option<Spanned<RawHeroku>>,
     /// GitHub Actions secrets: sealed with the repository's public key (libsodium sealed box),
     /// then checked through the secret's `updated_at`.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"repository": "MooseQuest/raxx", "token": "{{ github_token }}"}))]
     pub github: Option<Spanned<RawGithub>>,
     /// Any HTTP API: one request per value, with `name` and `value` in its templates.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"put": "{{ services.vault }}/v1/secret/{{ name }}", "json": {"value": "{{ value }}"}}))]
     pub http: Option<Spanned<RawHttp>>,
     /// Values for this target instead of the step's.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"{{ secret_name }}": "{{ new_client_id }}:{{ new_client_secret }}"}))]
     pub values: IndexMap<String, Spanned<String>>,
 }
 
@@ -308,8 +345,10 @@ pub struct RawTarget {
 pub struct RawInfisical {
     /// The service with Infisical's base URL. Default `infisical`.
     #[serde(default)]
+    #[schemars(example = &"infisical")]
     pub service: Option<Spanned<String>>,
     /// The project id (not its slug).
+    #[schemars(example = &"{{ infisical_project_id }}")]
     pub project: Spanned<String>,
     /// The environment slug (`dev`, `staging`, `prod`).
     #[schemars(example = &"prod")]
@@ -320,12 +359,15 @@ pub struct RawInfisical {
     pub path: Option<Spanned<String>>,
     /// A machine identity's universal-auth client id (with `client_secret`).
     #[serde(default)]
+    #[schemars(example = &"{{ infisical_client_id }}")]
     pub client_id: Option<Spanned<String>>,
     /// A machine identity's universal-auth client secret.
     #[serde(default)]
+    #[schemars(example = &"{{ infisical_client_secret }}")]
     pub client_secret: Option<Spanned<String>>,
     /// An access token, instead of `client_id` and `client_secret`.
     #[serde(default)]
+    #[schemars(example = &"{{ infisical_token }}")]
     pub token: Option<Spanned<String>>,
 }
 
@@ -335,11 +377,13 @@ pub struct RawInfisical {
 pub struct RawHeroku {
     /// The service with the Platform API's base URL. Default `heroku`.
     #[serde(default)]
+    #[schemars(example = &"heroku")]
     pub service: Option<Spanned<String>>,
     /// The app's name or id.
     #[schemars(example = &"raxx-api-prod")]
     pub app: Spanned<String>,
     /// A Platform API key or OAuth token.
+    #[schemars(example = &"{{ heroku_api_key }}")]
     pub token: Spanned<String>,
 }
 
@@ -349,14 +393,17 @@ pub struct RawHeroku {
 pub struct RawGithub {
     /// The service with the REST API's base URL. Default `github`.
     #[serde(default)]
+    #[schemars(example = &"github")]
     pub service: Option<Spanned<String>>,
     /// `owner/name`.
     #[schemars(example = &"MooseQuest/raxx")]
     pub repository: Spanned<String>,
     /// An environment of the repository, for environment secrets.
     #[serde(default)]
+    #[schemars(example = &"production")]
     pub environment: Option<Spanned<String>>,
     /// A token with access to the repository's secrets.
+    #[schemars(example = &"{{ github_token }}")]
     pub token: Spanned<String>,
 }
 
@@ -369,13 +416,16 @@ pub struct RawAudit {
     pub action: Spanned<String>,
     /// Details, as a map whose strings are templates.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"secret_name": "{{ secret_name }}", "fingerprint": "{{ new_value | fingerprint }}"}))]
     pub context: Option<Spanned<serde_json::Value>>,
     /// The JSON Lines file to append to (a template). Default: `audit.jsonl` in the state
     /// directory.
     #[serde(default)]
+    #[schemars(example = &"/var/log/runbook/audit.jsonl")]
     pub file: Option<Spanned<String>>,
     /// Also send the record to an HTTP endpoint (its JSON body is the record).
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"post": "{{ services.console }}/api/rotations/callback", "bearer": "{{ console_token }}"}))]
     pub callback: Option<Spanned<RawHttp>>,
 }
 
@@ -389,24 +439,31 @@ pub struct RawHttp {
     pub get: Option<Spanned<String>>,
     /// POST to this URL (a template).
     #[serde(default)]
+    #[schemars(example = &"{{ services.cloudflare }}/accounts/{{ account_id }}/access/service_tokens")]
     pub post: Option<Spanned<String>>,
     /// PUT to this URL (a template).
     #[serde(default)]
+    #[schemars(example = &"{{ services.cloudflare }}/user/tokens/{{ token_id }}/value")]
     pub put: Option<Spanned<String>>,
     /// PATCH this URL (a template).
     #[serde(default)]
+    #[schemars(example = &"{{ services.api }}/apps/{{ app }}")]
     pub patch: Option<Spanned<String>>,
     /// DELETE this URL (a template).
     #[serde(default)]
+    #[schemars(example = &"{{ services.cloudflare }}/accounts/{{ account_id }}/access/service_tokens/{{ old_token_id }}")]
     pub delete: Option<Spanned<String>>,
     /// HEAD this URL (a template).
     #[serde(default)]
+    #[schemars(example = &"{{ services.api }}/health")]
     pub head: Option<Spanned<String>>,
     /// Query parameters, URL-encoded and appended to the URL.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"per_page": "50"}))]
     pub query: IndexMap<String, Spanned<String>>,
     /// Request headers (values are templates).
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"CF-Access-Client-Id": "{{ new_client_id }}"}))]
     pub headers: IndexMap<String, Spanned<String>>,
     /// Shorthand for `Authorization: Bearer <value>`.
     #[serde(default)]
@@ -415,12 +472,15 @@ pub struct RawHttp {
     /// A JSON body: any YAML value; strings are templates, and a string that is a single
     /// `{{ expression }}` keeps the expression's type.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"name": "{{ new_token_name }}", "duration": "8760h"}))]
     pub json: Option<Spanned<serde_json::Value>>,
     /// A form body (`application/x-www-form-urlencoded`).
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"grant_type": "client_credentials"}))]
     pub form: Option<Spanned<IndexMap<String, Spanned<String>>>>,
     /// A raw body (a template); set `Content-Type` in `headers`.
     #[serde(default)]
+    #[schemars(example = &"plain text body")]
     pub body: Option<Spanned<String>>,
     /// How long to wait for the response (`30s`, `2m`). Default 30s.
     #[serde(default)]
@@ -429,6 +489,7 @@ pub struct RawHttp {
     /// Declares a POST/PUT/PATCH/DELETE that changes nothing (a search, a login), so the plan
     /// and the safety checks treat it as read-only.
     #[serde(default)]
+    #[schemars(example = true)]
     pub read_only: Option<bool>,
 }
 
@@ -438,6 +499,7 @@ pub struct RawHttp {
 pub struct RawExpect {
     /// The status: a code, a list of codes, or a class like `2xx`.
     #[serde(default)]
+    #[schemars(example = 201)]
     pub status: Option<Spanned<RawStatus>>,
     /// Conditions on the JSON body, keyed by JSONPath (RFC 9535). A plain value means equality;
     /// a map holds operators: `==`, `!=`, `<`, `<=`, `>`, `>=`, `exists`, `length`, `matches`,
@@ -448,6 +510,7 @@ pub struct RawExpect {
     /// Conditions on response headers, keyed by header name (same operators as `json`).
     #[serde(default)]
     #[schemars(with = "IndexMap<String, RawCondition>")]
+    #[schemars(example = serde_json::json!({"content-type": {"contains": "json"}}))]
     pub headers: IndexMap<String, Spanned<serde_json::Value>>,
     /// Boolean expressions (without braces) over `response` (`status`, `headers`, `json`,
     /// `body`) and the run's values.
@@ -471,25 +534,41 @@ pub enum RawCondition {
 #[derive(JsonSchema)]
 #[allow(dead_code)]
 pub struct RawOperators {
+    /// The value must equal this (a template: `"{{ token_id }}"`).
     #[serde(rename = "==")]
+    #[schemars(example = &"active")]
     equals: Option<serde_json::Value>,
+    /// The value must differ from this.
     #[serde(rename = "!=")]
+    #[schemars(example = &"disabled")]
     not_equals: Option<serde_json::Value>,
+    /// The number must be less than this.
     #[serde(rename = "<")]
+    #[schemars(example = 100)]
     less: Option<f64>,
+    /// The number must be at most this.
     #[serde(rename = "<=")]
+    #[schemars(example = 100)]
     less_or_equal: Option<f64>,
+    /// The number must be greater than this.
     #[serde(rename = ">")]
+    #[schemars(example = 0)]
     greater: Option<f64>,
+    /// The number must be at least this.
     #[serde(rename = ">=")]
+    #[schemars(example = 1)]
     greater_or_equal: Option<f64>,
     /// Whether the path must match something (true) or nothing (false).
+    #[schemars(example = true)]
     exists: Option<bool>,
     /// The length of the matched string, list or object: a number or a condition.
+    #[schemars(example = serde_json::json!({">": 0}))]
     length: Option<serde_json::Value>,
     /// A regular expression the matched string must match.
+    #[schemars(example = &"^raxx-")]
     matches: Option<String>,
     /// A substring, list element or object key the matched value must contain.
+    #[schemars(example = &"json")]
     contains: Option<serde_json::Value>,
 }
 
@@ -510,6 +589,7 @@ pub struct RawRetry {
     pub backoff: Option<Spanned<f64>>,
     /// The longest wait between attempts. Default 60s.
     #[serde(default)]
+    #[schemars(example = &"5s")]
     pub max_interval: Option<Spanned<String>>,
     /// An expression that must also hold for the step to succeed, e.g. a health flag.
     #[serde(default)]
@@ -636,13 +716,16 @@ pub struct RawCaptureSpec {
     pub json: Option<Spanned<String>>,
     /// A response header.
     #[serde(default)]
+    #[schemars(example = &"cf-ray")]
     pub header: Option<Spanned<String>>,
     /// The whole body, as text.
     #[serde(default)]
+    #[schemars(example = true)]
     pub body: Option<bool>,
     /// `true` for a secret; `once` for a secret the API shows only once (it must be stored
     /// before the run ends).
     #[serde(default)]
+    #[schemars(example = &"once")]
     pub secret: RawSecretFlag,
 }
 
@@ -744,13 +827,16 @@ pub enum RawManual {
 #[serde(deny_unknown_fields)]
 pub struct RawManualSpec {
     /// What the operator does, in Markdown (a template).
+    #[schemars(example = &"Open the dashboard, press Roll, copy the new value.")]
     pub instructions: Spanned<String>,
     /// The question the operator answers to confirm. Default: "Done?".
     #[serde(default)]
+    #[schemars(example = &"Rolled, and the new value copied?")]
     pub confirm: Option<Spanned<String>>,
     /// Values the operator types in once done (a token copied from a dashboard), by name; they
     /// are captures like any other.
     #[serde(default)]
+    #[schemars(example = serde_json::json!({"new_value": {"description": "the new token value", "secret": "once", "env": ["CF_NEW_TOKEN_VALUE"]}}))]
     pub ask: IndexMap<String, Spanned<RawAsk>>,
 }
 
@@ -760,15 +846,19 @@ pub struct RawManualSpec {
 pub struct RawAsk {
     /// What to enter.
     #[serde(default)]
+    #[schemars(example = &"the new token value, pasted")]
     pub description: Option<Spanned<String>>,
     /// `true` for a secret (entered hidden), `once` for a secret shown only once.
     #[serde(default)]
+    #[schemars(example = &"once")]
     pub secret: RawSecretFlag,
     /// Environment variables to read it from when there is no terminal.
     #[serde(default)]
+    #[schemars(example = vec!["CF_NEW_TOKEN_VALUE"])]
     pub env: Vec<Spanned<String>>,
     /// A regular expression the whole value must match.
     #[serde(default)]
+    #[schemars(example = &"[A-Za-z0-9_-]{40}")]
     pub pattern: Option<Spanned<String>>,
 }
 
