@@ -67,3 +67,40 @@ fn every_property_has_a_description_and_an_example() {
         "the schema names the http step's fields"
     );
 }
+
+/// Shell completions name every verb; bash can load them.
+#[test]
+fn completions_cover_every_verb_and_load_in_bash() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let outcome = Runbook::new(["completions", shell]).run();
+        assert_eq!(outcome.code, 0, "{shell}: {}", outcome.stderr);
+        for verb in [
+            "check", "plan", "exec", "resume", "runs", "show", "recover", "render", "diff",
+        ] {
+            assert!(
+                outcome.stdout.contains(verb),
+                "{shell} completions lack {verb}"
+            );
+        }
+    }
+    let bash = Runbook::new(["completions", "bash"]).run().stdout;
+    let loaded = std::process::Command::new("bash")
+        .args(["--norc", "-c", "eval \"$1\" && complete -p runbook", "bash"])
+        .arg(&bash)
+        .output()
+        .expect("bash runs");
+    assert!(
+        loaded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("_runbook"));
+
+    let unknown = Runbook::new(["completions", "tcsh"]).run();
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("possible values: bash"),
+        "{}",
+        unknown.stderr
+    );
+}
