@@ -216,17 +216,9 @@ fn exec(
         Ok(runbook) => runbook,
         Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::operate::runtime(output) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            output.err(&format!(
-                "runbook: cannot start the async runtime: {error}\n"
-            ));
-            return exit::INTERNAL;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let mut context = context(&args.run, env, redactor);
@@ -327,17 +319,9 @@ async fn emulate(
 }
 
 fn emulator(args: &EmulatorArgs, output: &Output) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::operate::runtime(output) {
         Ok(runtime) => runtime,
-        Err(error) => {
-            output.err(&format!(
-                "runbook: cannot start the async runtime: {error}\n"
-            ));
-            return exit::INTERNAL;
-        }
+        Err(code) => return code,
     };
     let config = EmulatorConfig {
         port: args.port,

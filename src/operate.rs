@@ -116,7 +116,8 @@ fn state_dir(args: &StateArgs, env: &HashMap<String, String>) -> std::path::Path
         .unwrap_or_else(|| crate::run::context::default_state_dir(env))
 }
 
-fn runtime(output: &Output) -> Result<tokio::runtime::Runtime, u8> {
+/// The single-threaded async runtime every verb that does I/O runs on.
+pub(crate) fn runtime(output: &Output) -> Result<tokio::runtime::Runtime, u8> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

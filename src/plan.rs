@@ -219,11 +219,7 @@ fn plan_step(runbook: &Runbook, binding: &Binding, index: usize, step: &Step) ->
             } else {
                 "capture"
             },
-            secret: runbook.is_secret(name)
-                || runbook
-                    .vars
-                    .iter()
-                    .any(|var| var.name == *name && var.secret),
+            secret: runbook.is_secret(name),
         })
         .collect();
     PlannedStep {

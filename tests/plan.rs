@@ -94,3 +94,44 @@ fn plan_rejects_an_input_that_fails_its_pattern() {
     assert_eq!(outcome.code, 4);
     assert!(outcome.stderr.contains("input `old_token_id`: `nope` from --var old_token_id does not match the pattern [0-9a-f-]{36}"), "{}", outcome.stderr);
 }
+
+/// A value the operator is asked for and a var that reads a secret are secrets in the plan too.
+#[test]
+fn plan_marks_asked_and_var_secrets_as_secret() {
+    let scratch = crate::support::Scratch::new();
+    let path = scratch.write(
+        "asked.yaml",
+        r#"runbook: asked
+title: Asked secrets
+inputs:
+  base: {env: [SECRET_BASE], secret: true}
+vars:
+  derived: "{{ base }}-suffix"
+steps:
+  - id: ask
+    title: Copy the key from the dashboard
+    manual:
+      instructions: Open the dashboard and copy the key.
+      ask:
+        pasted: {description: the key, secret: true}
+  - id: use
+    title: Use the pasted key
+    http:
+      get: https://api.example.test/check
+      bearer: "{{ pasted }}"
+      headers: {X-Derived: "{{ derived }}"}
+"#,
+    );
+    let outcome = Runbook::new(["plan", path.to_str().unwrap(), "--output", "json"]).run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    let events = outcome.json_lines();
+    let step = events
+        .iter()
+        .find(|event| event["event"] == "plan_step" && event["id"] == "use")
+        .expect("the plan has the step");
+    let uses = step["uses"].as_array().expect("uses is a list");
+    for name in ["pasted", "derived"] {
+        let used = uses.iter().find(|used| used["name"] == name).expect(name);
+        assert_eq!(used["secret"], true, "{name}: {used}");
+    }
+}

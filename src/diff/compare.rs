@@ -65,8 +65,8 @@ pub fn compare(old: &Runbook, new: &Runbook) -> Comparison {
 }
 
 fn compare_steps(old: &Runbook, new: &Runbook, comparison: &mut Comparison) {
-    let old_secrets = crate::render::secret_names(old);
-    let new_secrets = crate::render::secret_names(new);
+    let old_secrets: BTreeSet<String> = old.secret_names().map(str::to_owned).collect();
+    let new_secrets: BTreeSet<String> = new.secret_names().map(str::to_owned).collect();
     let old_by_id: HashMap<&str, (usize, &Step)> = old
         .steps
         .iter()

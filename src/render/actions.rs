@@ -263,7 +263,8 @@ impl Renderer<'_> {
             }
             _ => out.push_str(".\n"),
         }
-        let secrets = super::secret_names(self.runbook);
+        let secrets: std::collections::BTreeSet<String> =
+            self.runbook.secret_names().map(str::to_owned).collect();
         let masked: Vec<String> = match &audit.context {
             JsonTemplate::Object(entries) => entries
                 .iter()

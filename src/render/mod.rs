@@ -18,11 +18,9 @@ pub mod source;
 mod step;
 mod translate;
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::runbook::Runbook;
-use crate::runbook::model::Action;
 use markdown::code;
 use prose::Prose;
 use translate::{Names, Translator};
@@ -126,39 +124,4 @@ impl<'a> Renderer<'a> {
             .collect();
         (!parts.is_empty()).then(|| parts.join(" · "))
     }
-}
-
-/// Every name that holds a secret: inputs, vars that read one, captures and asked values.
-pub fn secret_names(runbook: &Runbook) -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = runbook
-        .inputs
-        .iter()
-        .filter(|input| input.secret)
-        .map(|input| input.name.clone())
-        .collect();
-    names.extend(
-        runbook
-            .vars
-            .iter()
-            .filter(|var| var.secret)
-            .map(|var| var.name.clone()),
-    );
-    for step in &runbook.steps {
-        names.extend(
-            step.captures
-                .iter()
-                .filter(|capture| capture.secret.is_secret())
-                .map(|capture| capture.name.clone()),
-        );
-        if let Action::Manual(manual) = &step.action {
-            names.extend(
-                manual
-                    .ask
-                    .iter()
-                    .filter(|ask| ask.secret.is_secret())
-                    .map(|ask| ask.name.clone()),
-            );
-        }
-    }
-    names
 }

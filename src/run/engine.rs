@@ -320,19 +320,8 @@ impl Engine<'_> {
     fn done_earlier(&mut self, index: usize, step: &Step) -> StepResult {
         self.completed.push((index, Vec::new()));
         StepResult {
-            index: index + 1,
-            id: step.id.clone(),
-            title: step.title.clone(),
-            effect: step.effect(),
-            status: StepStatus::Ok,
-            duration_ms: 0,
-            requests: Vec::new(),
-            captures: Vec::new(),
-            targets: Vec::new(),
-            audit: None,
-            failures: Vec::new(),
             note: Some("done in the earlier run".into()),
-            in_doubt: None,
+            ..StepResult::new(index, step)
         }
     }
 
@@ -368,21 +357,7 @@ impl Engine<'_> {
         reporter: &mut dyn Reporter,
     ) -> (StepResult, Vec<Option<serde_json::Value>>) {
         let started = Instant::now();
-        let mut result = StepResult {
-            index: index + 1,
-            id: step.id.clone(),
-            title: step.title.clone(),
-            effect: step.effect(),
-            status: StepStatus::Ok,
-            duration_ms: 0,
-            requests: Vec::new(),
-            captures: Vec::new(),
-            targets: Vec::new(),
-            audit: None,
-            failures: Vec::new(),
-            note: None,
-            in_doubt: None,
-        };
+        let mut result = StepResult::new(index, step);
         let finish = |mut result: StepResult, status: StepStatus| {
             result.status = status;
             result.duration_ms = millis(started.elapsed());

@@ -89,6 +89,27 @@ pub struct StepResult {
     pub in_doubt: Option<String>,
 }
 
+impl StepResult {
+    /// The result of step `index` (0-based) before anything has happened: ok, nothing sent.
+    pub fn new(index: usize, step: &crate::runbook::model::Step) -> Self {
+        Self {
+            index: index + 1,
+            id: step.id.clone(),
+            title: step.title.clone(),
+            effect: step.effect(),
+            status: StepStatus::Ok,
+            duration_ms: 0,
+            requests: Vec::new(),
+            captures: Vec::new(),
+            targets: Vec::new(),
+            audit: None,
+            failures: Vec::new(),
+            note: None,
+            in_doubt: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RequestRecord {
     pub method: &'static str,

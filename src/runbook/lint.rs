@@ -124,7 +124,7 @@ pub fn lint(runbook: &Runbook) -> Vec<(Option<usize>, Diagnostic)> {
     let mut lint = Lint {
         runbook,
         found: Vec::new(),
-        secrets: secret_names(runbook),
+        secrets: runbook.secret_names().map(str::to_owned).collect(),
         uses: runbook.steps.iter().map(Step::uses).collect(),
         capturers,
     };
@@ -145,40 +145,6 @@ struct Lint<'a> {
     uses: Vec<BTreeSet<String>>,
     /// For each captured name, the steps that capture it, in order.
     capturers: HashMap<&'a str, Vec<usize>>,
-}
-
-fn secret_names(runbook: &Runbook) -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = runbook
-        .inputs
-        .iter()
-        .filter(|input| input.secret)
-        .map(|input| input.name.clone())
-        .collect();
-    names.extend(
-        runbook
-            .vars
-            .iter()
-            .filter(|var| var.secret)
-            .map(|var| var.name.clone()),
-    );
-    for step in &runbook.steps {
-        names.extend(
-            step.captures
-                .iter()
-                .filter(|capture| capture.secret.is_secret())
-                .map(|capture| capture.name.clone()),
-        );
-        if let Action::Manual(manual) = &step.action {
-            names.extend(
-                manual
-                    .ask
-                    .iter()
-                    .filter(|ask| ask.secret.is_secret())
-                    .map(|ask| ask.name.clone()),
-            );
-        }
-    }
-    names
 }
 
 /// The names a step captures (from the response, or asked of the operator).

@@ -178,7 +178,7 @@ fn yaml_diagnostic(source: &SourceFile, error: &YamlError) -> Diagnostic {
         }
         YamlError::SerdeMissingField { field, .. } => {
             Diagnostic::error(codes::SHAPE, format!("missing required key `{field}`"))
-                .label(format!("`{field}` is required here"))
+                .label(format!("the section this key belongs to lacks `{field}`"))
                 .help(format!("add `{field}:`; `runbook schema` describes every key"))
         }
         YamlError::SerdeInvalidType {

@@ -44,14 +44,40 @@ impl Runbook {
         self.inputs.iter().find(|input| input.name == name)
     }
 
-    /// Whether a name (input, var or capture) holds a secret.
+    /// Whether a name (input, var, capture or value asked of the operator) holds a secret.
     pub fn is_secret(&self, name: &str) -> bool {
-        self.input(name).is_some_and(|input| input.secret)
-            || self
-                .steps
+        self.secret_names().any(|secret| secret == name)
+    }
+
+    /// Every name that holds a secret: inputs, vars that read one, captures and asked values.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        let inputs = self
+            .inputs
+            .iter()
+            .filter(|input| input.secret)
+            .map(|input| input.name.as_str());
+        let vars = self
+            .vars
+            .iter()
+            .filter(|var| var.secret)
+            .map(|var| var.name.as_str());
+        let captured = self.steps.iter().flat_map(|step| {
+            let asked = match &step.action {
+                Action::Manual(manual) => manual.ask.as_slice(),
+                _ => &[],
+            };
+            step.captures
                 .iter()
-                .flat_map(|step| &step.captures)
-                .any(|capture| capture.name == name && capture.secret.is_secret())
+                .filter(|capture| capture.secret.is_secret())
+                .map(|capture| capture.name.as_str())
+                .chain(
+                    asked
+                        .iter()
+                        .filter(|ask| ask.secret.is_secret())
+                        .map(|ask| ask.name.as_str()),
+                )
+        });
+        inputs.chain(vars).chain(captured)
     }
 }
 
