@@ -54,7 +54,7 @@ pub async fn execute(
     if let Some(problem) = &summary.journal_problem {
         output.err(&format!("runbook: {problem}\n"));
     }
-    if let Some(note) = session.finish(completed, summary.mutated) {
+    if let Some(note) = session.finish(completed, summary.mutated, journaled) {
         output.err(&format!("runbook: {note}\n"));
     }
     if !completed && journaled && format == Format::Text {

@@ -50,12 +50,13 @@ pub struct Session {
 }
 
 impl Session {
-    /// Ends the session: the lock is given up when the run completed, or when it never changed
-    /// anything; otherwise it stays, so a second run cannot start a second rotation over the
-    /// half-done first one. Returns what the operator needs to know.
-    pub fn finish(self, completed: bool, mutated: bool) -> Option<String> {
+    /// Ends the session: the lock is given up when the run completed, when it never changed
+    /// anything, or when it kept no journal (nothing could resume it); otherwise it stays, so a
+    /// second run cannot start a second rotation over the half-done first one. Returns what the
+    /// operator needs to know.
+    pub fn finish(self, completed: bool, mutated: bool, journaled: bool) -> Option<String> {
         let lock = self.lock?;
-        if completed || !mutated {
+        if completed || !mutated || !journaled {
             lock.release();
             return None;
         }
@@ -138,7 +139,19 @@ fn holder(runbook: &Runbook, context: &Context, key: &str) -> Holder {
     }
 }
 
-fn held_message(holder: &Holder, key: &str) -> String {
+fn held_message(holder: &Holder, key: &str, state_dir: &std::path::Path) -> String {
+    let resumable = crate::journal::journal_path(state_dir, &holder.run_id).exists();
+    if !resumable {
+        let state = if holder.is_stale(&hostname()) {
+            "has stopped; its process is gone (a stale lock)"
+        } else {
+            "is running"
+        };
+        return format!(
+            "another run holds the lock `{key}` and {state}: {}. It keeps no journal (--no-journal), so it cannot be resumed: once you know what it left behind, start over with --force-unlock",
+            holder.describe()
+        );
+    }
     if holder.is_stale(&hostname()) {
         format!(
             "another run holds the lock `{key}` and has stopped: {}; its process is gone (a stale lock). Continue it with `runbook resume {}`, or start over with --force-unlock once you know what it left behind",
@@ -176,7 +189,7 @@ fn take_lock(
             if !force && !own_stale {
                 return Err(Refusal::new(
                     crate::exit::NOT_CONFIRMED,
-                    held_message(&holder, key),
+                    held_message(&holder, key, &context.state_dir),
                 ));
             }
             let previous = lock::break_lock(&context.state_dir, key);
@@ -188,9 +201,10 @@ fn take_lock(
                 *forced = previous;
             }
             lock::acquire(&context.state_dir, me).map_err(|error| match error {
-                LockError::Held(holder) => {
-                    Refusal::new(crate::exit::NOT_CONFIRMED, held_message(&holder, key))
-                }
+                LockError::Held(holder) => Refusal::new(
+                    crate::exit::NOT_CONFIRMED,
+                    held_message(&holder, key, &context.state_dir),
+                ),
                 LockError::Io(error) => Refusal::new(
                     crate::exit::INTERNAL,
                     format!("cannot take the lock `{key}`: {error}"),

@@ -824,3 +824,163 @@ fn recover_prints_only_to_a_terminal() {
         .to_string();
     assert!(!outcome.all().contains(&value));
 }
+
+/// A runbook whose first change goes to `create` and whose check afterwards goes to `check`.
+fn change_then_check(create: &str, check: &str) -> String {
+    format!(
+        r#"runbook: lock-after-failure
+title: Change, then check
+steps:
+  - id: create
+    title: Create something
+    http:
+      post: "{create}"
+      json: {{ name: x }}
+    rollback: Delete what was created.
+  - id: check
+    title: Check it
+    http:
+      get: "{check}"
+"#
+    )
+}
+
+#[test]
+fn a_change_that_never_left_does_not_keep_the_lock() {
+    // Nobody listens on the port: the POST is refused before anything is sent, so nothing
+    // changed and the next run may start at once.
+    let port = crate::support::server::closed_port();
+    let scratch = crate::support::Scratch::new();
+    let url = format!("http://127.0.0.1:{port}/tokens");
+    let path = scratch.write("refused.yaml", change_then_check(&url, &url));
+    for _ in 0..2 {
+        let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+            .home(&scratch.home)
+            .run();
+        assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+        assert!(
+            outcome.all().contains("connection refused"),
+            "{}",
+            outcome.all()
+        );
+        assert!(!outcome.all().contains("stays held"), "{}", outcome.all());
+        assert!(
+            !outcome.all().contains("holds the lock"),
+            "{}",
+            outcome.all()
+        );
+    }
+}
+
+#[test]
+fn a_failed_run_that_changed_something_keeps_the_lock_unless_it_kept_no_journal() {
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    let router = Router::new()
+        .route("/tokens", post(|| async { StatusCode::CREATED }))
+        .route("/health", get(|| async { StatusCode::SERVICE_UNAVAILABLE }));
+    let server = crate::support::server::Server::start(router);
+    let scratch = crate::support::Scratch::new();
+    let path = scratch.write(
+        "changed.yaml",
+        change_then_check(
+            &format!("{}/tokens", server.url()),
+            &format!("{}/nothing-here", server.url()),
+        ),
+    );
+    let exec = |extra: &[&str]| {
+        let mut command =
+            Runbook::new(["exec", path.to_str().unwrap(), "--yes"]).home(&scratch.home);
+        for arg in extra {
+            command = command.arg(arg);
+        }
+        command.run()
+    };
+
+    // Without a journal nothing could resume the run: the lock goes with it.
+    for _ in 0..2 {
+        let outcome = exec(&["--no-journal"]);
+        assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+        assert!(!outcome.all().contains("stays held"), "{}", outcome.all());
+        assert!(
+            !outcome.all().contains("holds the lock"),
+            "{}",
+            outcome.all()
+        );
+    }
+
+    // With a journal the half-done rotation blocks the next one, which is told to resume it.
+    let first = exec(&[]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(
+        first
+            .all()
+            .contains("the lock `lock-after-failure` stays held"),
+        "{}",
+        first.all()
+    );
+    let second = exec(&[]);
+    assert_eq!(second.code, 5, "{}", second.stderr);
+    assert!(second.stderr.contains("stale lock"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("runbook resume"),
+        "{}",
+        second.stderr
+    );
+}
+
+#[test]
+fn a_stale_lock_of_a_run_without_a_journal_is_not_offered_for_resume() {
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    let router = Router::new().route(
+        "/tokens",
+        post(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            StatusCode::CREATED
+        }),
+    );
+    let server = crate::support::server::Server::start(router);
+    let scratch = crate::support::Scratch::new();
+    let url = format!("{}/tokens", server.url());
+    let path = scratch.write("slow.yaml", change_then_check(&url, &url));
+    let mut child = Command::new(BIN)
+        .args(["exec", path.to_str().unwrap(), "--yes", "--no-journal"])
+        .env_clear()
+        .env("HOME", scratch.home.path())
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runbook starts");
+    let locks = scratch.home.state().join("locks");
+    let started = Instant::now();
+    while std::fs::read_dir(&locks).map_or(true, |mut entries| entries.next().is_none()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the run never took its lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(&mut child);
+    let next = Runbook::new(["exec", path.to_str().unwrap(), "--yes", "--no-journal"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(next.code, 5, "{}", next.stderr);
+    assert!(
+        next.stderr
+            .contains("stopped; its process is gone (a stale lock)"),
+        "{}",
+        next.stderr
+    );
+    assert!(
+        next.stderr
+            .contains("keeps no journal (--no-journal), so it cannot be resumed"),
+        "{}",
+        next.stderr
+    );
+    assert!(!next.stderr.contains("runbook resume"), "{}", next.stderr);
+}

@@ -760,6 +760,7 @@ impl Engine<'_> {
             };
             let url = prepared.url.clone();
             let mutating = !request.read_only;
+            let mutated_before = self.mutated;
             if mutating {
                 let action = super::durable::describe_request(request.method, &url);
                 if let Err(error) = self.intent(step, item, attempt_number, action) {
@@ -785,14 +786,30 @@ impl Engine<'_> {
             result
                 .requests
                 .push(record(request, &url, status, started, attempt_number, item));
-            // Sent, but no answer: whether it took effect is unknown (a refused or unresolvable
-            // connection never carried the request).
+            // Sent, but no usable answer: whether it took effect is unknown (a refused or
+            // unresolvable connection never carried the request).
             result.in_doubt = match &sent {
-                Err(TransportError::Timeout(_) | TransportError::Other(_)) if mutating => {
-                    Some(super::durable::describe_request(request.method, &url))
-                }
+                // An answer too large to read was still an answer: the change may have happened.
+                Err(
+                    TransportError::Timeout(_)
+                    | TransportError::Other(_)
+                    | TransportError::TooLarge,
+                ) if mutating => Some(super::durable::describe_request(request.method, &url)),
                 _ => None,
             };
+            // A request that never left (refused, unresolvable, TLS, invalid) changed nothing.
+            if mutating
+                && matches!(
+                    &sent,
+                    Err(TransportError::Refused
+                        | TransportError::Connect(_)
+                        | TransportError::Dns(_)
+                        | TransportError::Tls(_)
+                        | TransportError::InvalidRequest(_))
+                )
+            {
+                self.mutated = mutated_before;
+            }
             let transient = match &sent {
                 Err(TransportError::InvalidRequest(_) | TransportError::TooLarge) => None,
                 Err(error) => Some((error.describe(&url), None)),
