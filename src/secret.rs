@@ -26,8 +26,13 @@ pub const MASK: &str = "***";
 /// The first 8 hex digits of the value's SHA-256: enough to tell two values apart in a record,
 /// far too little to recover or brute-force a high-entropy credential.
 pub fn fingerprint(value: &SecretString) -> String {
-    let digest = Sha256::digest(value.expose_secret().as_bytes());
-    digest[..4]
+    fingerprint_text(value.expose_secret())
+}
+
+/// [`fingerprint`] of text that is not (or no longer) held as a secret: a template's value, an
+/// emulator's stored credential.
+pub fn fingerprint_text(value: &str) -> String {
+    Sha256::digest(value.as_bytes())[..4]
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()

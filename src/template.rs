@@ -113,11 +113,7 @@ impl TemplateSet {
             format!("{:x}", Sha256::digest(value.as_bytes()))
         });
         env.add_filter("fingerprint", |value: String| {
-            let digest = Sha256::digest(value.as_bytes());
-            digest[..4]
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect::<String>()
+            crate::secret::fingerprint_text(&value)
         });
         let globals = env.globals().map(|(name, _)| name.to_string()).collect();
         TemplateSet {

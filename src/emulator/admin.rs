@@ -10,8 +10,9 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::http::{fingerprint, json_body, microseconds, seconds};
+use super::http::{json_body, microseconds, seconds};
 use super::world::{Faults, World};
+use crate::secret::fingerprint_text;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -85,7 +86,7 @@ async fn state(State(state): State<AppState>) -> Response {
                 "name": token.name,
                 "permissions": token.permissions.iter().map(|permission| permission.group_name()).collect::<Vec<_>>(),
                 "modified_on": microseconds(token.modified_on),
-                "value_fingerprint": fingerprint(token.value()),
+                "value_fingerprint": fingerprint_text(token.value()),
             })
         })
         .collect();
@@ -97,7 +98,7 @@ async fn state(State(state): State<AppState>) -> Response {
             if let Value::Object(fields) = &mut summary {
                 fields.insert(
                     "client_secret_fingerprint".to_owned(),
-                    json!(fingerprint(token.client_secret())),
+                    json!(fingerprint_text(token.client_secret())),
                 );
             }
             summary
@@ -114,7 +115,7 @@ async fn state(State(state): State<AppState>) -> Response {
                 "path": secret.path,
                 "key": secret.key,
                 "version": secret.version(),
-                "value_fingerprints": secret.history().iter().map(|version| fingerprint(version.value())).collect::<Vec<_>>(),
+                "value_fingerprints": secret.history().iter().map(|version| fingerprint_text(version.value())).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -126,7 +127,7 @@ async fn state(State(state): State<AppState>) -> Response {
             let config: serde_json::Map<String, Value> = app
                 .config_vars()
                 .iter()
-                .map(|(name, value)| (name.clone(), json!(fingerprint(value))))
+                .map(|(name, value)| (name.clone(), json!(fingerprint_text(value))))
                 .collect();
             json!({
                 "name": app.name,
@@ -136,7 +137,7 @@ async fn state(State(state): State<AppState>) -> Response {
             })
         })
         .collect();
-    let github_secret = |secret: &super::github::state::GithubSecret| json!({ "name": secret.name, "updated_at": seconds(secret.updated_at), "value_fingerprint": fingerprint(secret.value()) });
+    let github_secret = |secret: &super::github::state::GithubSecret| json!({ "name": secret.name, "updated_at": seconds(secret.updated_at), "value_fingerprint": fingerprint_text(secret.value()) });
     let environments: serde_json::Map<String, Value> = world
         .github
         .environments

@@ -4,7 +4,6 @@
 use axum::http::{HeaderMap, header};
 use jiff::Timestamp;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// The credential of an `Authorization: <scheme> <credential>` header when the scheme is one of
 /// `schemes` (compared case-insensitively, as RFC 9110 says schemes are).
@@ -62,15 +61,4 @@ pub(crate) fn milliseconds(timestamp: Timestamp) -> String {
 /// RFC 3339 in UTC with microseconds, as Cloudflare prints timestamps.
 pub(crate) fn microseconds(timestamp: Timestamp) -> String {
     timestamp.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-/// A short, one-way fingerprint of a secret value: enough to tell two values apart in the admin
-/// state dump without showing either.
-pub(crate) fn fingerprint(value: &str) -> String {
-    let digest = Sha256::digest(value.as_bytes());
-    digest
-        .iter()
-        .take(6)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }

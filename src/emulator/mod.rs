@@ -148,9 +148,7 @@ impl Emulator {
         };
         let service_token_id = |name: &str| {
             cloudflare
-                .service_tokens
-                .iter()
-                .find(|token| token.name == name)
+                .service_token_named(name)
                 .map(|token| token.id.clone())
                 .unwrap_or_default()
         };
@@ -287,6 +285,8 @@ pub async fn run_standalone(config: EmulatorConfig) -> std::io::Result<()> {
     use secrecy::ExposeSecret;
     use std::io::Write;
 
+    use crate::render::shell::single_quote;
+
     let emulator = Emulator::start(config).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "# runbook emulator listening on {}", emulator.url())?;
@@ -301,21 +301,16 @@ pub async fn run_standalone(config: EmulatorConfig) -> std::io::Result<()> {
     writeln!(
         out,
         "export RUNBOOK_EMULATOR_URL={}",
-        shell_quote(&emulator.url())
+        single_quote(&emulator.url())
     )?;
     for (name, value) in emulator.credentials() {
-        writeln!(out, "export {name}={}", shell_quote(value.expose_secret()))?;
+        writeln!(out, "export {name}={}", single_quote(value.expose_secret()))?;
     }
     out.flush()?;
     drop(out);
     tokio::signal::ctrl_c().await?;
     drop(emulator);
     Ok(())
-}
-
-/// Single-quotes a value for a POSIX shell.
-fn shell_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\'', r"'\''"))
 }
 
 fn router(state: AppState) -> Router {

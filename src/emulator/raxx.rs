@@ -12,34 +12,27 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::http::{header_text, microseconds};
+use super::seed::{
+    ACCESS_MANAGEMENT_NAMES, CONSOLE_SERVICE_TOKEN_NAMES, PAGES_DEPLOY_NAMES, PAGES_READ_NAMES,
+    StoredNames, VAULT_SERVICE_TOKEN_NAMES,
+};
 use super::world::World;
 
 pub(crate) const CONSOLE_APP: &str = "raxx-console-prod";
 pub(crate) const API_APP: &str = "raxx-api-prod";
 
-/// The Access sites the console probes: site id and the config var names holding
-/// `client_id:client_secret`, new name first, then the legacy one.
-const ACCESS_SITES: [(&str, &str, [&str; 2]); 2] = [
-    (
-        "console-prod",
-        "Raxx console",
-        ["CF_ACCESS_SVC_CONSOLE", "CF_ACCESS_SERVICE_TOKEN_CONSOLE"],
-    ),
-    (
-        "vault-prod",
-        "Raxx vault",
-        ["CF_ACCESS_SVC_VAULT", "CF_ACCESS_SERVICE_TOKEN_VAULT_PROBE"],
-    ),
+/// The Access sites the console probes: site id, name, and the config vars holding the service
+/// token as `client_id:client_secret`.
+const ACCESS_SITES: [(&str, &str, StoredNames); 2] = [
+    ("console-prod", "Raxx console", CONSOLE_SERVICE_TOKEN_NAMES),
+    ("vault-prod", "Raxx vault", VAULT_SERVICE_TOKEN_NAMES),
 ];
 
-/// The management token the console uses to check Pages sites.
-const CONSOLE_MANAGEMENT_TOKEN: [&str; 2] = ["CF_ACCESS_MGMT", "CLOUDFLARE_ACCESS_MGMT_TOKEN"];
-
-/// The Cloudflare user tokens the API depends on, new name first, then the legacy one.
-const API_TOKENS: [[&str; 2]; 3] = [
-    ["CF_PAGES_DEPLOY", "CLOUDFLARE_RAXX_AUTOMATION_API_TOKEN"],
-    ["CF_PAGES_READ", "CLOUDFLARE_PAGES_READ_TOKEN"],
-    ["CF_ACCESS_MGMT", "CLOUDFLARE_ACCESS_MGMT_TOKEN"],
+/// The Cloudflare user tokens the API depends on, in the order its health report lists them.
+const API_TOKENS: [StoredNames; 3] = [
+    PAGES_DEPLOY_NAMES,
+    PAGES_READ_NAMES,
+    ACCESS_MANAGEMENT_NAMES,
 ];
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -113,8 +106,9 @@ async fn console_sites(State(state): State<AppState>, headers: HeaderMap) -> Res
             json!({ "id": id, "name": name, "provider": "cloudflare_access", "liveness": liveness(ok, code, detail, &checked_at) })
         })
         .collect();
+    // The console checks Pages sites with the access-management token.
     let management_live = console
-        .first_config_var(&CONSOLE_MANAGEMENT_TOKEN)
+        .first_config_var(&ACCESS_MANAGEMENT_NAMES)
         .is_some_and(|token| world.cloudflare.is_live_user_token(token));
     for project in world.cloudflare.pages_projects() {
         let (ok, code, detail) = match (forced_down, management_live) {

@@ -22,19 +22,43 @@ pub(crate) const ROTATION: &str = "CF_ROTATION_TOKEN";
 pub(crate) const CONSOLE_SERVICE_TOKEN: &str = "raxx-console-svc-2026-05-01";
 pub(crate) const VAULT_SERVICE_TOKEN: &str = "raxx-vault-probe-svc-2026-05-01";
 
+/// The names a credential is stored under (Infisical secrets, Heroku config vars, GitHub
+/// secrets): its new taxonomy name first, then its legacy alias, the order readers try them in.
+pub(crate) type StoredNames = [&'static str; 2];
+
+/// Where each user token's value is stored; the new name is the token's own.
+pub(crate) const PAGES_DEPLOY_NAMES: StoredNames =
+    [PAGES_DEPLOY, "CLOUDFLARE_RAXX_AUTOMATION_API_TOKEN"];
+pub(crate) const ACCESS_MANAGEMENT_NAMES: StoredNames =
+    [ACCESS_MANAGEMENT, "CLOUDFLARE_ACCESS_MGMT_TOKEN"];
+pub(crate) const PAGES_READ_NAMES: StoredNames = [PAGES_READ, "CLOUDFLARE_PAGES_READ_TOKEN"];
+
+/// Every user token the services hold, in the order they are seeded.
+pub(crate) const USER_TOKEN_NAMES: [StoredNames; 3] = [
+    PAGES_DEPLOY_NAMES,
+    ACCESS_MANAGEMENT_NAMES,
+    PAGES_READ_NAMES,
+];
+
+/// Where each service token's credentials are stored (as `client_id:client_secret` in Heroku,
+/// as the secret and a `__CLIENT_ID` companion in Infisical).
+pub(crate) const CONSOLE_SERVICE_TOKEN_NAMES: StoredNames =
+    ["CF_ACCESS_SVC_CONSOLE", "CF_ACCESS_SERVICE_TOKEN_CONSOLE"];
+pub(crate) const VAULT_SERVICE_TOKEN_NAMES: StoredNames =
+    ["CF_ACCESS_SVC_VAULT", "CF_ACCESS_SERVICE_TOKEN_VAULT_PROBE"];
+
+/// Every seeded service token: its name in Cloudflare, then where its credentials are stored.
+pub(crate) const SERVICE_TOKEN_NAMES: [(&str, StoredNames); 2] = [
+    (CONSOLE_SERVICE_TOKEN, CONSOLE_SERVICE_TOKEN_NAMES),
+    (VAULT_SERVICE_TOKEN, VAULT_SERVICE_TOKEN_NAMES),
+];
+
 /// The Infisical folder the SOPs store Cloudflare credentials in, and its environments.
 pub(crate) const INFISICAL_FOLDER: &str = "/MooseQuest/cloudflare";
 const INFISICAL_ENVIRONMENTS: [(&str, &str); 3] = [
     ("dev", "Development"),
     ("staging", "Staging"),
     ("prod", "Production"),
-];
-
-/// New taxonomy name and legacy alias of each user token.
-const USER_TOKEN_NAMES: [(&str, &str); 3] = [
-    (PAGES_DEPLOY, "CLOUDFLARE_RAXX_AUTOMATION_API_TOKEN"),
-    (ACCESS_MANAGEMENT, "CLOUDFLARE_ACCESS_MGMT_TOKEN"),
-    (PAGES_READ, "CLOUDFLARE_PAGES_READ_TOKEN"),
 ];
 
 pub(crate) fn world(restart_window: Duration) -> World {
@@ -45,70 +69,46 @@ pub(crate) fn world(restart_window: Duration) -> World {
             .unwrap_or_default()
             .to_owned()
     };
-    let pair = |name: &str| {
-        cloudflare
-            .service_tokens
-            .iter()
-            .find(|token| token.name == name)
-            .map(|token| (token.client_id.clone(), token.client_secret.clone()))
-            .unwrap_or_default()
-    };
-    let (console_id, console_secret) = pair(CONSOLE_SERVICE_TOKEN);
-    let (vault_id, vault_secret) = pair(VAULT_SERVICE_TOKEN);
+    // Each service token's stored names, with its client id and secret.
+    let service_tokens: Vec<(StoredNames, String, String)> = SERVICE_TOKEN_NAMES
+        .iter()
+        .map(|(token_name, names)| {
+            let (id, secret) = cloudflare
+                .service_token_named(token_name)
+                .map(|token| (token.client_id.clone(), token.client_secret.clone()))
+                .unwrap_or_default();
+            (*names, id, secret)
+        })
+        .collect();
 
     // Infisical holds each credential under its new name and its legacy alias.
     let mut stored: Vec<(String, String)> = Vec::new();
-    for (new_name, legacy_name) in USER_TOKEN_NAMES {
+    for [new_name, legacy_name] in USER_TOKEN_NAMES {
         stored.push((new_name.to_owned(), value(new_name)));
         stored.push((legacy_name.to_owned(), value(new_name)));
     }
-    for (new_name, legacy_name, id, secret) in [
-        (
-            "CF_ACCESS_SVC_CONSOLE",
-            "CF_ACCESS_SERVICE_TOKEN_CONSOLE",
-            &console_id,
-            &console_secret,
-        ),
-        (
-            "CF_ACCESS_SVC_VAULT",
-            "CF_ACCESS_SERVICE_TOKEN_VAULT_PROBE",
-            &vault_id,
-            &vault_secret,
-        ),
-    ] {
-        for name in [new_name, legacy_name] {
-            stored.push((name.to_owned(), secret.clone()));
+    for (names, id, secret) in &service_tokens {
+        for name in names {
+            stored.push(((*name).to_owned(), secret.clone()));
             stored.push((format!("{name}__CLIENT_ID"), id.clone()));
         }
     }
     let infisical = infisical(&stored);
 
-    let console_config = config(&[
-        (
-            "CF_ACCESS_SVC_CONSOLE",
-            format!("{console_id}:{console_secret}"),
-        ),
-        (
-            "CF_ACCESS_SERVICE_TOKEN_CONSOLE",
-            format!("{console_id}:{console_secret}"),
-        ),
-        ("CF_ACCESS_SVC_VAULT", format!("{vault_id}:{vault_secret}")),
-        (
-            "CF_ACCESS_SERVICE_TOKEN_VAULT_PROBE",
-            format!("{vault_id}:{vault_secret}"),
-        ),
-        ("CF_ACCESS_MGMT", value(ACCESS_MANAGEMENT)),
-        ("CLOUDFLARE_ACCESS_MGMT_TOKEN", value(ACCESS_MANAGEMENT)),
-        ("NODE_ENV", "production".to_owned()),
-    ]);
+    // The console holds both service tokens, as `client_id:client_secret`, and the management
+    // token.
+    let mut console_variables: Vec<(&str, String)> = service_tokens
+        .iter()
+        .flat_map(|(names, id, secret)| names.map(|name| (name, format!("{id}:{secret}"))))
+        .collect();
+    console_variables.extend(ACCESS_MANAGEMENT_NAMES.map(|name| (name, value(ACCESS_MANAGEMENT))));
+    console_variables.push(("NODE_ENV", "production".to_owned()));
+    let console_config = config(&console_variables);
     let api_config = |environment: &str| {
         let mut variables: Vec<(&str, String)> = USER_TOKEN_NAMES
             .iter()
-            .flat_map(|(new_name, legacy_name)| {
-                [
-                    (*new_name, value(new_name)),
-                    (*legacy_name, value(new_name)),
-                ]
+            .flat_map(|&[new_name, legacy_name]| {
+                [(new_name, value(new_name)), (legacy_name, value(new_name))]
             })
             .collect();
         variables.push(("RAXX_ENVIRONMENT", environment.to_owned()));
@@ -138,7 +138,7 @@ pub(crate) fn world(restart_window: Duration) -> World {
     };
 
     let mut actions = SecretStore::new();
-    for (new_name, legacy_name) in USER_TOKEN_NAMES {
+    for [new_name, legacy_name] in USER_TOKEN_NAMES {
         actions.put(new_name, value(new_name));
         actions.put(legacy_name, value(new_name));
     }
@@ -187,7 +187,7 @@ fn cloudflare() -> CloudflareAccount {
             })
             .collect(),
     };
-    for name in [CONSOLE_SERVICE_TOKEN, VAULT_SERVICE_TOKEN] {
+    for (name, _) in SERVICE_TOKEN_NAMES {
         if let Some(lifetime) = Lifetime::parse("8760h") {
             account.create_service_token(name, lifetime);
         }

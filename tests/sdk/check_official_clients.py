@@ -34,7 +34,7 @@ def check(label, condition):
 
 def fingerprint(value):
     """The emulator's state dump shows values only as this fingerprint."""
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
+    return hashlib.sha256(value.encode()).hexdigest()[:8]
 
 
 def state():

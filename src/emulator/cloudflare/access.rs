@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::state::{Lifetime, Permission};
-use super::{Paging, Scope, authenticate, failure, malformed_body, success, success_page};
+use super::{Paging, Scope, authorized, failure, malformed_body, success, success_page};
 use crate::emulator::AppState;
 use crate::emulator::http::json_body;
 use crate::emulator::random;
@@ -42,16 +42,13 @@ pub(super) async fn list(
     Path(account_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
-    let world = state.world();
-    if let Err(response) = authenticate(
-        &world,
+) -> Result<Response, Response> {
+    let world = authorized(
+        &state,
         &headers,
         Scope::Account(&account_id),
         Permission::AccessServiceTokensWrite,
-    ) {
-        return response;
-    }
+    )?;
     // `name` (exact) and `search` (substring) are in the current description, not the 2024 one.
     let items = world
         .cloudflare
@@ -65,7 +62,10 @@ pub(super) async fn list(
         })
         .map(|token| token.to_json())
         .collect();
-    success_page(items, Paging::from_query(&query, 20, (1, 1000)))
+    Ok(success_page(
+        items,
+        Paging::from_query(&query, 20, (1, 1000)),
+    ))
 }
 
 pub(super) async fn create(
@@ -73,22 +73,19 @@ pub(super) async fn create(
     Path(account_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let mut world = state.world();
-    if let Err(response) = authenticate(
-        &world,
+) -> Result<Response, Response> {
+    let mut world = authorized(
+        &state,
         &headers,
         Scope::Account(&account_id),
         Permission::AccessServiceTokensWrite,
-    ) {
-        return response;
-    }
+    )?;
     let Ok(Value::Object(fields)) = json_body(&body) else {
-        return malformed_body();
+        return Err(malformed_body());
     };
     let name = match fields.get("name") {
         Some(Value::String(name)) if !name.trim().is_empty() => name.clone(),
-        _ => return invalid("name is required"),
+        _ => return Err(invalid("name is required")),
     };
     let lifetime = match fields.get("duration") {
         None | Some(Value::Null) => Lifetime::parse("8760h"),
@@ -96,64 +93,56 @@ pub(super) async fn create(
         Some(_) => None,
     };
     let Some(lifetime) = lifetime else {
-        return invalid("duration must look like 300ms or 2h45m (units ns, us, ms, s, m, h)");
+        return Err(invalid(
+            "duration must look like 300ms or 2h45m (units ns, us, ms, s, m, h)",
+        ));
     };
     let token = world.cloudflare.create_service_token(&name, lifetime);
     tracing::info!(id = %token.id, "created an Access service token");
-    success(StatusCode::CREATED, token.to_json_with_secret())
+    Ok(success(StatusCode::CREATED, token.to_json_with_secret()))
 }
 
 pub(super) async fn delete(
     State(state): State<AppState>,
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let mut world = state.world();
-    if let Err(response) = authenticate(
-        &world,
+) -> Result<Response, Response> {
+    let mut world = authorized(
+        &state,
         &headers,
         Scope::Account(&account_id),
         Permission::AccessServiceTokensWrite,
-    ) {
-        return response;
-    }
+    )?;
     let tokens = &mut world.cloudflare.service_tokens;
     let Some(index) = tokens.iter().position(|token| token.id == token_id) else {
-        return not_found();
+        return Err(not_found());
     };
     let token = tokens.remove(index);
     tracing::info!(id = %token.id, "deleted an Access service token");
-    success(StatusCode::OK, token.to_json())
+    Ok(success(StatusCode::OK, token.to_json()))
 }
 
 pub(super) async fn refresh(
     State(state): State<AppState>,
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
-    let mut world = state.world();
-    if let Err(response) = authenticate(
-        &world,
+) -> Result<Response, Response> {
+    let mut world = authorized(
+        &state,
         &headers,
         Scope::Account(&account_id),
         Permission::AccessServiceTokensWrite,
-    ) {
-        return response;
-    }
-    let Some(token) = world
+    )?;
+    let token = world
         .cloudflare
-        .service_tokens
-        .iter_mut()
-        .find(|token| token.id == token_id)
-    else {
-        return not_found();
-    };
+        .service_token_mut(&token_id)
+        .ok_or_else(not_found)?;
     let now = Timestamp::now();
     if let Some(lifetime) = Lifetime::parse(&token.duration) {
         token.expires_at = lifetime.expiry_from(now);
     }
     token.updated_at = now;
-    success(StatusCode::OK, token.to_json())
+    Ok(success(StatusCode::OK, token.to_json()))
 }
 
 pub(super) async fn rotate(
@@ -161,39 +150,40 @@ pub(super) async fn rotate(
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let mut world = state.world();
-    if let Err(response) = authenticate(
-        &world,
+) -> Result<Response, Response> {
+    let mut world = authorized(
+        &state,
         &headers,
         Scope::Account(&account_id),
         Permission::AccessServiceTokensWrite,
-    ) {
-        return response;
-    }
+    )?;
     // The 2024 description has no body; the current one takes an optional
     // `previous_client_secret_expires_at`. Without it the old secret dies at once.
     let grace_until = match json_body(&body) {
         Err(crate::emulator::http::BodyError::Missing) => None,
-        Err(_) => return malformed_body(),
+        Err(_) => return Err(malformed_body()),
         Ok(Value::Object(fields)) => match fields.get("previous_client_secret_expires_at") {
             None | Some(Value::Null) => None,
             Some(Value::String(text)) => match text.parse::<Timestamp>() {
                 Ok(until) => Some(until),
-                Err(_) => return invalid("previous_client_secret_expires_at must be a date-time"),
+                Err(_) => {
+                    return Err(invalid(
+                        "previous_client_secret_expires_at must be a date-time",
+                    ));
+                }
             },
-            Some(_) => return invalid("previous_client_secret_expires_at must be a date-time"),
+            Some(_) => {
+                return Err(invalid(
+                    "previous_client_secret_expires_at must be a date-time",
+                ));
+            }
         },
-        Ok(_) => return malformed_body(),
+        Ok(_) => return Err(malformed_body()),
     };
-    let Some(token) = world
+    let token = world
         .cloudflare
-        .service_tokens
-        .iter_mut()
-        .find(|token| token.id == token_id)
-    else {
-        return not_found();
-    };
+        .service_token_mut(&token_id)
+        .ok_or_else(not_found)?;
     let now = Timestamp::now();
     let old_secret = std::mem::replace(&mut token.client_secret, random::hex(32));
     token.previous_secret = grace_until
@@ -201,5 +191,5 @@ pub(super) async fn rotate(
         .map(|until| (old_secret, until));
     token.updated_at = now;
     tracing::info!(id = %token.id, "rotated an Access service token");
-    success(StatusCode::OK, token.to_json_with_secret())
+    Ok(success(StatusCode::OK, token.to_json_with_secret()))
 }

@@ -6,6 +6,7 @@ pub(crate) mod state;
 mod user_tokens;
 
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
@@ -128,32 +129,28 @@ pub(crate) enum Scope<'a> {
     Account(&'a str),
 }
 
-/// Checks the caller's API token and returns its id, or the error Cloudflare would answer.
-pub(crate) fn authenticate(
+/// Locks the world once the caller's token is good for `needed` on `scope`.
+pub(crate) fn authorized<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    scope: Scope<'_>,
+    needed: Permission,
+) -> Result<MutexGuard<'s, World>, Response> {
+    let world = state.world();
+    authenticate(&world, headers, scope, needed)?;
+    Ok(world)
+}
+
+/// Checks that the caller's API token is good for `needed` on `scope`, or returns the error
+/// Cloudflare would answer.
+fn authenticate(
     world: &World,
     headers: &HeaderMap,
     scope: Scope<'_>,
     needed: Permission,
-) -> Result<String, Response> {
+) -> Result<(), Response> {
     let account = &world.cloudflare;
-    let Some(value) = bearer(headers) else {
-        if header_text(headers, "authorization").is_some() {
-            return Err(invalid_authorization_header());
-        }
-        if header_text(headers, "x-auth-key").is_some() {
-            // Global API keys exist, but this world has none (the SOPs say it is not stored).
-            return Err(failure(
-                StatusCode::FORBIDDEN,
-                9103,
-                "Unknown X-Auth-Key or X-Auth-Email",
-            ));
-        }
-        return Err(failure(
-            StatusCode::BAD_REQUEST,
-            9106,
-            "Missing X-Auth-Key, X-Auth-Email or Authorization headers",
-        ));
-    };
+    let value = api_token(headers)?;
     let Some(token) = account.user_token_by_value(value) else {
         return Err(match scope {
             Scope::User => invalid_token(),
@@ -174,7 +171,31 @@ pub(crate) fn authenticate(
             Scope::Account(_) => authentication_error(),
         });
     }
-    Ok(token.id.clone())
+    Ok(())
+}
+
+/// The request's API token (a `Bearer` credential), or the error Cloudflare answers a request
+/// that carries none.
+pub(crate) fn api_token(headers: &HeaderMap) -> Result<&str, Response> {
+    if let Some(value) = bearer(headers) {
+        return Ok(value);
+    }
+    if header_text(headers, "authorization").is_some() {
+        return Err(invalid_authorization_header());
+    }
+    if header_text(headers, "x-auth-key").is_some() {
+        // Global API keys exist, but this world has none (the SOPs say it is not stored).
+        return Err(failure(
+            StatusCode::FORBIDDEN,
+            9103,
+            "Unknown X-Auth-Key or X-Auth-Email",
+        ));
+    }
+    Err(failure(
+        StatusCode::BAD_REQUEST,
+        9106,
+        "Missing X-Auth-Key, X-Auth-Email or Authorization headers",
+    ))
 }
 
 pub(crate) fn invalid_token() -> Response {

@@ -233,6 +233,15 @@ impl CloudflareAccount {
         self.service_tokens.iter().find(|token| token.id == id)
     }
 
+    pub(crate) fn service_token_mut(&mut self, id: &str) -> Option<&mut ServiceToken> {
+        self.service_tokens.iter_mut().find(|token| token.id == id)
+    }
+
+    /// A service token by name (the first, should several share it).
+    pub(crate) fn service_token_named(&self, name: &str) -> Option<&ServiceToken> {
+        self.service_tokens.iter().find(|token| token.name == name)
+    }
+
     /// Whether a client id and secret pair authenticates a live service token.
     pub fn service_token_pair_is_live(&self, client_id: &str, client_secret: &str) -> bool {
         let now = Timestamp::now();

@@ -12,25 +12,24 @@ use serde_json::{Value, json};
 
 use super::state::Permission;
 use super::{
-    Paging, Scope, authenticate, failure, invalid_token, malformed_body, success, success_page,
+    Paging, Scope, api_token, authorized, failure, invalid_token, malformed_body, success,
+    success_page,
 };
 use crate::emulator::AppState;
-use crate::emulator::http::{bearer, json_body, microseconds};
+use crate::emulator::http::{json_body, microseconds};
 use crate::emulator::random;
 
 /// `GET /user/tokens/verify`: Bearer only; a dead value is 401 with code 1000.
-pub(super) async fn verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let value = api_token(&headers)?;
     let world = state.world();
-    let Some(value) = bearer(&headers) else {
-        return failure(
-            StatusCode::BAD_REQUEST,
-            9106,
-            "Missing X-Auth-Key, X-Auth-Email or Authorization headers",
-        );
-    };
-    let Some(token) = world.cloudflare.user_token_by_value(value) else {
-        return invalid_token();
-    };
+    let token = world
+        .cloudflare
+        .user_token_by_value(value)
+        .ok_or_else(invalid_token)?;
     let body = json!({
         "success": true,
         "errors": [],
@@ -42,7 +41,7 @@ pub(super) async fn verify(State(state): State<AppState>, headers: HeaderMap) ->
             "not_before": Value::Null,
         },
     });
-    (StatusCode::OK, axum::Json(body)).into_response()
+    Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
 /// `GET /user/tokens`: needs "API Tokens Write" (read would do on the real API; the world has
@@ -51,11 +50,8 @@ pub(super) async fn list(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
-    let world = state.world();
-    if let Err(response) = authenticate(&world, &headers, Scope::User, Permission::ApiTokensWrite) {
-        return response;
-    }
+) -> Result<Response, Response> {
+    let world = authorized(&state, &headers, Scope::User, Permission::ApiTokensWrite)?;
     let account = &world.cloudflare;
     let mut tokens: Vec<_> = account.user_tokens.iter().collect();
     tokens.sort_by_key(|token| token.issued_on);
@@ -67,7 +63,7 @@ pub(super) async fn list(
         .map(|token| token.to_json(&account.account_id, &account.user_id))
         .collect();
     // The description bounds per_page to 5..=50.
-    success_page(items, Paging::from_query(&query, 20, (5, 50)))
+    Ok(success_page(items, Paging::from_query(&query, 20, (5, 50))))
 }
 
 /// `PUT /user/tokens/{id}/value`: needs a JSON body (`{}`), answers the new value as a bare
@@ -77,43 +73,35 @@ pub(super) async fn roll(
     Path(token_id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let mut world = state.world();
-    if let Err(response) = authenticate(&world, &headers, Scope::User, Permission::ApiTokensWrite) {
-        return response;
-    }
+) -> Result<Response, Response> {
+    let mut world = authorized(&state, &headers, Scope::User, Permission::ApiTokensWrite)?;
     let Ok(Value::Object(_)) = json_body(&body) else {
-        return malformed_body();
+        return Err(malformed_body());
     };
+    let answers_unusable_value = world.faults.cloudflare_roll_answers_unusable_value;
     let Some(token) = world
         .cloudflare
         .user_tokens
         .iter_mut()
         .find(|token| token.id == token_id)
     else {
-        return failure(
+        return Err(failure(
             StatusCode::NOT_FOUND,
             7003,
             &format!(
                 "Could not route to /user/tokens/{token_id}/value, perhaps your object identifier is invalid?"
             ),
-        );
+        ));
     };
     token.value = random::token(40);
     token.modified_on = Timestamp::now();
     tracing::info!(id = %token.id, "rolled a user API token");
-    let answered = if world.faults.cloudflare_roll_answers_unusable_value {
+    let answered = if answers_unusable_value {
         random::token(40)
     } else {
-        world
-            .cloudflare
-            .user_tokens
-            .iter()
-            .find(|token| token.id == token_id)
-            .map(|token| token.value.clone())
-            .unwrap_or_default()
+        token.value.clone()
     };
-    success(StatusCode::OK, Value::String(answered))
+    Ok(success(StatusCode::OK, Value::String(answered)))
 }
 
 /// `GET /accounts/{account_id}/pages/projects`: needs Pages read.
@@ -122,21 +110,21 @@ pub(super) async fn pages_projects(
     Path(account_id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
-    let world = state.world();
-    if let Err(response) = authenticate(
-        &world,
+) -> Result<Response, Response> {
+    let world = authorized(
+        &state,
         &headers,
         Scope::Account(&account_id),
         Permission::PagesRead,
-    ) {
-        return response;
-    }
+    )?;
     let items = world
         .cloudflare
         .pages_projects
         .iter()
         .map(|project| project.to_json())
         .collect();
-    success_page(items, Paging::from_query(&query, 10, (1, 100)))
+    Ok(success_page(
+        items,
+        Paging::from_query(&query, 10, (1, 100)),
+    ))
 }

@@ -12,6 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -22,35 +23,46 @@ use state::{GithubRepository, OpenError, SecretStore};
 const DOCUMENTATION_URL: &str = "https://docs.github.com/rest/actions/secrets";
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    // Repository-wide and environment secrets share handlers: only the `environment` parameter
+    // tells them apart.
+    let mut router = Router::new()
         .route("/repos/{owner}/{repo}", get(repository))
-        .route("/repos/{owner}/{repo}/actions/secrets", get(list))
-        .route(
-            "/repos/{owner}/{repo}/actions/secrets/public-key",
-            get(public_key),
-        )
-        .route(
-            "/repos/{owner}/{repo}/actions/secrets/{secret_name}",
-            get(secret).put(put_secret).delete(delete_secret),
-        )
         .route(
             "/repos/{owner}/{repo}/environments/{environment}",
             get(environment),
-        )
-        .route(
-            "/repos/{owner}/{repo}/environments/{environment}/secrets",
-            get(environment_list),
-        )
-        .route(
-            "/repos/{owner}/{repo}/environments/{environment}/secrets/public-key",
-            get(environment_public_key),
-        )
-        .route(
-            "/repos/{owner}/{repo}/environments/{environment}/secrets/{secret_name}",
-            get(environment_secret)
-                .put(environment_put_secret)
-                .delete(environment_delete_secret),
-        )
+        );
+    for secrets in [
+        "/repos/{owner}/{repo}/actions/secrets",
+        "/repos/{owner}/{repo}/environments/{environment}/secrets",
+    ] {
+        router = router
+            .route(secrets, get(list))
+            .route(&format!("{secrets}/public-key"), get(public_key))
+            .route(
+                &format!("{secrets}/{{secret_name}}"),
+                get(secret).put(put_secret).delete(delete_secret),
+            );
+    }
+    router
+}
+
+/// The secret store a request names: the repository's, or one environment's.
+#[derive(Deserialize)]
+struct StorePath {
+    owner: String,
+    repo: String,
+    /// Absent on the repository-wide routes.
+    environment: Option<String>,
+}
+
+/// One secret in the store a request names.
+#[derive(Deserialize)]
+struct SecretPath {
+    owner: String,
+    repo: String,
+    /// Absent on the repository-wide routes.
+    environment: Option<String>,
+    secret_name: String,
 }
 
 /// GitHub's error body, `{message, documentation_url, status}` (status as a string).
@@ -168,19 +180,17 @@ async fn environment(
     .into_response()
 }
 
-fn read_public_key(
-    state: &AppState,
-    headers: &HeaderMap,
-    owner: &str,
-    name: &str,
-    environment: Option<&str>,
+async fn public_key(
+    State(state): State<AppState>,
+    Path(path): Path<StorePath>,
+    headers: HeaderMap,
 ) -> Response {
     let world = state.world();
-    let repository = match repository_for(&world, headers, owner, name) {
+    let repository = match repository_for(&world, &headers, &path.owner, &path.repo) {
         Ok(repository) => repository,
         Err(response) => return response,
     };
-    let Some(store) = store(repository, environment) else {
+    let Some(store) = store(repository, path.environment.as_deref()) else {
         return not_found();
     };
     axum::Json(json!({ "key_id": store.key.key_id, "key": store.key.public_key_base64() }))
@@ -191,20 +201,18 @@ fn secret_json(secret: &state::GithubSecret) -> Value {
     json!({ "name": secret.name, "created_at": seconds(secret.created_at), "updated_at": seconds(secret.updated_at) })
 }
 
-fn read_list(
-    state: &AppState,
-    headers: &HeaderMap,
-    owner: &str,
-    name: &str,
-    environment: Option<&str>,
-    query: &HashMap<String, String>,
+async fn list(
+    State(state): State<AppState>,
+    Path(path): Path<StorePath>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
     let world = state.world();
-    let repository = match repository_for(&world, headers, owner, name) {
+    let repository = match repository_for(&world, &headers, &path.owner, &path.repo) {
         Ok(repository) => repository,
         Err(response) => return response,
     };
-    let Some(store) = store(repository, environment) else {
+    let Some(store) = store(repository, path.environment.as_deref()) else {
         return not_found();
     };
     let number = |name: &str, default: usize| {
@@ -225,20 +233,18 @@ fn read_list(
     axum::Json(json!({ "total_count": store.secrets().len(), "secrets": secrets })).into_response()
 }
 
-fn read_secret(
-    state: &AppState,
-    headers: &HeaderMap,
-    owner: &str,
-    name: &str,
-    environment: Option<&str>,
-    secret_name: &str,
+async fn secret(
+    State(state): State<AppState>,
+    Path(path): Path<SecretPath>,
+    headers: HeaderMap,
 ) -> Response {
     let world = state.world();
-    let repository = match repository_for(&world, headers, owner, name) {
+    let repository = match repository_for(&world, &headers, &path.owner, &path.repo) {
         Ok(repository) => repository,
         Err(response) => return response,
     };
-    match store(repository, environment).and_then(|store| store.secret(secret_name)) {
+    let environment = path.environment.as_deref();
+    match store(repository, environment).and_then(|store| store.secret(&path.secret_name)) {
         Some(secret) => axum::Json(secret_json(secret)).into_response(),
         None => not_found(),
     }
@@ -258,20 +264,18 @@ fn valid_secret_name(name: &str) -> bool {
         && !name.to_ascii_uppercase().starts_with("GITHUB_")
 }
 
-fn write_secret(
-    state: &AppState,
-    headers: &HeaderMap,
-    owner: &str,
-    name: &str,
-    environment: Option<&str>,
-    secret_name: &str,
-    body: &[u8],
+async fn put_secret(
+    State(state): State<AppState>,
+    Path(path): Path<SecretPath>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
+    let (environment, secret_name) = (path.environment.as_deref(), path.secret_name.as_str());
     let mut world = state.world();
-    if let Err(response) = repository_for(&world, headers, owner, name) {
+    if let Err(response) = repository_for(&world, &headers, &path.owner, &path.repo) {
         return response;
     }
-    let fields = match json_body(body) {
+    let fields = match json_body(&body) {
         Ok(Value::Object(fields)) => fields,
         Ok(_) | Err(BodyError::Missing) => {
             return error(
@@ -346,131 +350,22 @@ fn write_secret(
     }
 }
 
-fn remove_secret(
-    state: &AppState,
-    headers: &HeaderMap,
-    owner: &str,
-    name: &str,
-    environment: Option<&str>,
-    secret_name: &str,
+async fn delete_secret(
+    State(state): State<AppState>,
+    Path(path): Path<SecretPath>,
+    headers: HeaderMap,
 ) -> Response {
     let mut world = state.world();
-    if let Err(response) = repository_for(&world, headers, owner, name) {
+    if let Err(response) = repository_for(&world, &headers, &path.owner, &path.repo) {
         return response;
     }
     let removed = world
         .github
-        .store_mut(environment)
-        .is_some_and(|store| store.remove(secret_name));
+        .store_mut(path.environment.as_deref())
+        .is_some_and(|store| store.remove(&path.secret_name));
     if removed {
         StatusCode::NO_CONTENT.into_response()
     } else {
         not_found()
     }
-}
-
-async fn public_key(
-    State(state): State<AppState>,
-    Path((owner, name)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    read_public_key(&state, &headers, &owner, &name, None)
-}
-
-async fn list(
-    State(state): State<AppState>,
-    Path((owner, name)): Path<(String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    read_list(&state, &headers, &owner, &name, None, &query)
-}
-
-async fn secret(
-    State(state): State<AppState>,
-    Path((owner, name, secret_name)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    read_secret(&state, &headers, &owner, &name, None, &secret_name)
-}
-
-async fn put_secret(
-    State(state): State<AppState>,
-    Path((owner, name, secret_name)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    write_secret(&state, &headers, &owner, &name, None, &secret_name, &body)
-}
-
-async fn delete_secret(
-    State(state): State<AppState>,
-    Path((owner, name, secret_name)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    remove_secret(&state, &headers, &owner, &name, None, &secret_name)
-}
-
-async fn environment_public_key(
-    State(state): State<AppState>,
-    Path((owner, name, environment)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    read_public_key(&state, &headers, &owner, &name, Some(&environment))
-}
-
-async fn environment_list(
-    State(state): State<AppState>,
-    Path((owner, name, environment)): Path<(String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Response {
-    read_list(&state, &headers, &owner, &name, Some(&environment), &query)
-}
-
-async fn environment_secret(
-    State(state): State<AppState>,
-    Path((owner, name, environment, secret_name)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    read_secret(
-        &state,
-        &headers,
-        &owner,
-        &name,
-        Some(&environment),
-        &secret_name,
-    )
-}
-
-async fn environment_put_secret(
-    State(state): State<AppState>,
-    Path((owner, name, environment, secret_name)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    write_secret(
-        &state,
-        &headers,
-        &owner,
-        &name,
-        Some(&environment),
-        &secret_name,
-        &body,
-    )
-}
-
-async fn environment_delete_secret(
-    State(state): State<AppState>,
-    Path((owner, name, environment, secret_name)): Path<(String, String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    remove_secret(
-        &state,
-        &headers,
-        &owner,
-        &name,
-        Some(&environment),
-        &secret_name,
-    )
 }

@@ -165,13 +165,15 @@ async fn update_config_vars(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut world = state.world();
-    if let Err(response) = gate(&world, &headers) {
+    let mut guard = state.world();
+    // Through a plain reference, so the app and the other fields can be borrowed together.
+    let world = &mut *guard;
+    if let Err(response) = gate(world, &headers) {
         return response;
     }
-    if world.heroku.app(&app).is_none() {
+    let Some(target) = world.heroku.app_mut(&app) else {
         return app_not_found();
-    }
+    };
     let fields = match json_body(&body) {
         Ok(Value::Object(fields)) => fields,
         Ok(_) | Err(BodyError::Missing) => {
@@ -219,11 +221,7 @@ async fn update_config_vars(
             "Internal server error.",
         );
     }
-    let restart_window = world.restart_window;
-    let Some(target) = world.heroku.app_mut(&app) else {
-        return app_not_found();
-    };
-    if target.change_config(changes, restart_window) {
+    if target.change_config(changes, world.restart_window) {
         let version = target.current_release().map(|release| release.version);
         tracing::info!(app = %target.name, ?version, "config change released; dynos restarting");
     }

@@ -62,14 +62,19 @@ impl HerokuApp {
         formation: &[(&str, &str)],
     ) -> HerokuApp {
         let created_at = Timestamp::now();
+        // Heroku numbers dynos per process type: `web.1`, `web.2`, `worker.1`.
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         let dynos = formation
             .iter()
-            .enumerate()
-            .map(|(index, (kind, command))| Dyno {
-                id: random::uuid(),
-                name: format!("{kind}.{}", index + 1),
-                kind: (*kind).to_owned(),
-                command: (*command).to_owned(),
+            .map(|(kind, command)| {
+                let number = counts.entry(*kind).or_default();
+                *number += 1;
+                Dyno {
+                    id: random::uuid(),
+                    name: format!("{kind}.{number}"),
+                    kind: (*kind).to_owned(),
+                    command: (*command).to_owned(),
+                }
             })
             .collect();
         let mut app = HerokuApp {

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::http::{bearer, json_body};
 use super::random;
+use super::world::World;
 use secrets::{V3, V4};
 use state::Caller;
 
@@ -69,7 +70,7 @@ pub(crate) fn validation_failure(field: &str, problem: &str) -> Response {
 }
 
 /// Who is calling, or the 401 Infisical answers.
-pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+pub(crate) fn authenticate(world: &World, headers: &HeaderMap) -> Result<Caller, Response> {
     let Some(token) = bearer(headers) else {
         return Err(error(
             StatusCode::UNAUTHORIZED,
@@ -77,7 +78,7 @@ pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Call
             "Token missing",
         ));
     };
-    state.world().infisical.caller(token).ok_or_else(|| {
+    world.infisical.caller(token).ok_or_else(|| {
         error(
             StatusCode::UNAUTHORIZED,
             "UnauthorizedError",
@@ -127,7 +128,8 @@ async fn secret_versions(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    match authenticate(&state, &headers) {
+    let world = state.world();
+    match authenticate(&world, &headers) {
         Err(response) => return response,
         Ok(Caller::MachineIdentity) => {
             return error(
@@ -149,7 +151,6 @@ async fn secret_versions(
     let Some(limit) = number("limit") else {
         return validation_failure("limit", "Expected number");
     };
-    let world = state.world();
     let project = &world.infisical;
     let Some(secret) = project.secrets.iter().find(|secret| secret.id == secret_id) else {
         return error(

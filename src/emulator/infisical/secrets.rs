@@ -3,6 +3,7 @@
 //! how the project is named, so one implementation serves both.
 
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -203,6 +204,22 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains([':', '/'])
 }
 
+/// Checks the caller, then the parameters, then project, environment and folder (in the order
+/// Infisical answers them: a 401 before a 400), and keeps the world locked for the handler.
+fn open<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    dialect: Dialect,
+    parameters: Result<Parameters, Response>,
+    reading: bool,
+) -> Result<(MutexGuard<'s, World>, Parameters, Location), Response> {
+    let world = state.world();
+    authenticate(&world, headers)?;
+    let parameters = parameters?;
+    let location = locate(&world, dialect, &parameters, reading)?;
+    Ok((world, parameters, location))
+}
+
 fn single(secret: &StoredSecret, project_id: &str) -> Response {
     axum::Json(json!({ "secret": secret.to_json(secret.current(), project_id, false) }))
         .into_response()
@@ -214,48 +231,34 @@ pub(super) async fn get<G: Generation>(
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
-    if let Err(response) = authenticate(&state, &headers) {
-        return response;
-    }
-    let parameters = from_query(query);
-    let world = state.world();
-    let location = match locate(&world, G::DIALECT, &parameters, true) {
-        Ok(location) => location,
-        Err(response) => return response,
-    };
-    let hidden = match value_hidden(&parameters) {
-        Ok(hidden) => hidden,
-        Err(response) => return response,
-    };
-    let Some(index) = find_index(&world, &location, name.trim()) else {
-        return secret_not_found(&name);
-    };
+) -> Result<Response, Response> {
+    let (world, parameters, location) =
+        open(&state, &headers, G::DIALECT, Ok(from_query(query)), true)?;
+    let hidden = value_hidden(&parameters)?;
+    let index =
+        find_index(&world, &location, name.trim()).ok_or_else(|| secret_not_found(&name))?;
     let secret = &world.infisical.secrets[index];
     let version = match text(&parameters, "version") {
         None => secret.current(),
         Some(wanted) => {
             let Ok(wanted) = wanted.parse::<u32>() else {
-                return validation_failure("version", "Expected number");
+                return Err(validation_failure("version", "Expected number"));
             };
-            match secret
+            secret
                 .history()
                 .iter()
                 .find(|version| version.version == wanted)
-            {
-                Some(version) => version,
-                None => {
-                    return error(
+                .ok_or_else(|| {
+                    error(
                         StatusCode::NOT_FOUND,
                         "NotFound",
                         format!("Secret version {wanted} of '{name}' not found"),
-                    );
-                }
-            }
+                    )
+                })?
         }
     };
     let body = json!({ "secret": secret.to_json(version, &world.infisical.project_id, hidden) });
-    axum::Json(body).into_response()
+    Ok(axum::Json(body).into_response())
 }
 
 /// Lists a folder's secrets (with `recursive=true`, its subfolders' too).
@@ -263,20 +266,10 @@ pub(super) async fn list<G: Generation>(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
-    if let Err(response) = authenticate(&state, &headers) {
-        return response;
-    }
-    let parameters = from_query(query);
-    let world = state.world();
-    let location = match locate(&world, G::DIALECT, &parameters, true) {
-        Ok(location) => location,
-        Err(response) => return response,
-    };
-    let hidden = match value_hidden(&parameters) {
-        Ok(hidden) => hidden,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (world, parameters, location) =
+        open(&state, &headers, G::DIALECT, Ok(from_query(query)), true)?;
+    let hidden = value_hidden(&parameters)?;
     let recursive = text(&parameters, "recursive").as_deref() == Some("true");
     let below = |path: &str| {
         path == location.path
@@ -291,7 +284,7 @@ pub(super) async fn list<G: Generation>(
         .filter(|secret| secret.environment == location.environment && below(&secret.path))
         .map(|secret| secret.to_json(secret.current(), project_id, hidden))
         .collect();
-    axum::Json(json!({ "secrets": secrets, "imports": [] })).into_response()
+    Ok(axum::Json(json!({ "secrets": secrets, "imports": [] })).into_response())
 }
 
 /// Creates a secret at version 1 (200, as Infisical answers); an existing name is an error.
@@ -300,39 +293,29 @@ pub(super) async fn create<G: Generation>(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if let Err(response) = authenticate(&state, &headers) {
-        return response;
-    }
-    let parameters = match from_body(&body) {
-        Ok(parameters) => parameters,
-        Err(response) => return response,
-    };
-    let mut world = state.world();
-    let location = match locate(&world, G::DIALECT, &parameters, false) {
-        Ok(location) => location,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (mut world, parameters, location) =
+        open(&state, &headers, G::DIALECT, from_body(&body), false)?;
     let name = name.trim();
     if !valid_name(name) {
-        return validation_failure(
+        return Err(validation_failure(
             "secretName",
             "Secret name cannot contain colon or forward slash",
-        );
+        ));
     }
     let Some(Value::String(value)) = parameters.get("secretValue") else {
-        return validation_failure("secretValue", "Required");
+        return Err(validation_failure("secretValue", "Required"));
     };
     if world.faults.infisical_fail_writes {
-        return writes_failing();
+        return Err(writes_failing());
     }
     if find_index(&world, &location, name).is_some() {
         // The status and wording for this case were not verified against a live server.
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
             "Secret already exist",
-        );
+        ));
     }
     let mut secret = StoredSecret::new(
         &location.environment,
@@ -344,7 +327,7 @@ pub(super) async fn create<G: Generation>(
     tracing::info!(environment = %location.environment, path = %location.path, name, "created an Infisical secret");
     let response = single(&secret, &world.infisical.project_id);
     world.infisical.secrets.push(secret);
-    response
+    Ok(response)
 }
 
 /// Updates a secret's value, name or comment, writing a new version; a missing one is a 404.
@@ -353,51 +336,40 @@ pub(super) async fn update<G: Generation>(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if let Err(response) = authenticate(&state, &headers) {
-        return response;
-    }
-    let parameters = match from_body(&body) {
-        Ok(parameters) => parameters,
-        Err(response) => return response,
-    };
-    let mut world = state.world();
-    let location = match locate(&world, G::DIALECT, &parameters, false) {
-        Ok(location) => location,
-        Err(response) => return response,
-    };
+) -> Result<Response, Response> {
+    let (mut guard, parameters, location) =
+        open(&state, &headers, G::DIALECT, from_body(&body), false)?;
+    // Through a plain reference, so the secret and the project id can be borrowed together.
+    let world = &mut *guard;
     let new_value = match parameters.get("secretValue") {
         None | Some(Value::Null) => None,
         Some(Value::String(value)) => Some(normalize_value(value)),
-        Some(_) => return validation_failure("secretValue", "Expected string"),
+        Some(_) => return Err(validation_failure("secretValue", "Expected string")),
     };
     let new_name = text(&parameters, "newSecretName");
     if new_name
         .as_deref()
         .is_some_and(|new_name| !valid_name(new_name))
     {
-        return validation_failure(
+        return Err(validation_failure(
             "newSecretName",
             "Secret name cannot contain colon or forward slash",
-        );
+        ));
     }
-    let Some(index) = find_index(&world, &location, name.trim()) else {
-        return secret_not_found(&name);
-    };
+    let index = find_index(world, &location, name.trim()).ok_or_else(|| secret_not_found(&name))?;
     if world.faults.infisical_fail_writes {
-        return writes_failing();
+        return Err(writes_failing());
     }
     if let Some(new_name) = &new_name
         && new_name != name.trim()
-        && find_index(&world, &location, new_name).is_some()
+        && find_index(world, &location, new_name).is_some()
     {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
             "Secret already exist",
-        );
+        ));
     }
-    let project_id = world.infisical.project_id.clone();
     let secret = &mut world.infisical.secrets[index];
     if let Some(new_name) = new_name {
         secret.key = new_name;
@@ -409,7 +381,7 @@ pub(super) async fn update<G: Generation>(
         text(&parameters, "secretComment").unwrap_or_else(|| secret.current().comment.clone());
     secret.push_version(value, comment);
     tracing::info!(environment = %location.environment, path = %location.path, name = %secret.key, version = secret.version(), "updated an Infisical secret");
-    single(secret, &project_id)
+    Ok(single(secret, &world.infisical.project_id))
 }
 
 /// Deletes a secret, its parameters in a JSON body, and answers with what was deleted.
@@ -418,26 +390,14 @@ pub(super) async fn delete<G: Generation>(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if let Err(response) = authenticate(&state, &headers) {
-        return response;
-    }
-    let parameters = match from_body(&body) {
-        Ok(parameters) => parameters,
-        Err(response) => return response,
-    };
-    let mut world = state.world();
-    let location = match locate(&world, G::DIALECT, &parameters, false) {
-        Ok(location) => location,
-        Err(response) => return response,
-    };
-    let Some(index) = find_index(&world, &location, name.trim()) else {
-        return secret_not_found(&name);
-    };
+) -> Result<Response, Response> {
+    let (mut world, _, location) = open(&state, &headers, G::DIALECT, from_body(&body), false)?;
+    let index =
+        find_index(&world, &location, name.trim()).ok_or_else(|| secret_not_found(&name))?;
     if world.faults.infisical_fail_writes {
-        return writes_failing();
+        return Err(writes_failing());
     }
     let secret = world.infisical.secrets.remove(index);
     tracing::info!(environment = %location.environment, path = %location.path, name = %secret.key, "deleted an Infisical secret");
-    single(&secret, &world.infisical.project_id)
+    Ok(single(&secret, &world.infisical.project_id))
 }
