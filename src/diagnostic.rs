@@ -7,19 +7,32 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, ThemeStyles};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, ThemeStyles};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// A runbook file as read from disk: its name as the user gave it, its text and its digest.
-#[derive(Debug)]
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
     /// `sha256:<hex>` of the file's bytes: what a journal or audit record pins a run to.
     pub digest: String,
+    /// The byte offset where each line starts, worked out the first time a position is asked
+    /// for: thousands of diagnostics then cost a lookup each, not a scan of the file.
+    line_starts: OnceLock<Vec<usize>>,
+}
+
+impl fmt::Debug for SourceFile {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("SourceFile")
+            .field("path", &self.path)
+            .field("text", &self.text)
+            .field("digest", &self.digest)
+            .finish()
+    }
 }
 
 impl SourceFile {
@@ -29,6 +42,7 @@ impl SourceFile {
             path: path.into(),
             text,
             digest,
+            line_starts: OnceLock::new(),
         }
     }
 
@@ -36,14 +50,31 @@ impl SourceFile {
         self.path.display().to_string()
     }
 
+    /// The byte offset where each line starts (lines end at `\n`); the first is 0.
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|newline| newline + 1))
+                .collect()
+        })
+    }
+
+    /// The 0-based line that holds a byte offset (clamped to the text).
+    fn line_of(&self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        // The number of line starts at or before `offset`, less the first.
+        self.line_starts()
+            .partition_point(|start| *start <= offset)
+            .saturating_sub(1)
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-        let column = before[line_start..].chars().count() + 1;
-        (line, column)
+        let line = self.line_of(offset);
+        let line_start = self.line_starts()[line];
+        let column = self.text[line_start..offset].chars().count() + 1;
+        (line + 1, column)
     }
 
     /// Byte offset of a 1-based line and character column; clamps to the end of the text.
@@ -64,7 +95,7 @@ impl SourceFile {
     }
 }
 
-fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+pub(crate) fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     while offset > 0 && !text.is_char_boundary(offset) {
         offset -= 1;
     }
@@ -187,14 +218,17 @@ impl Diagnostics {
     pub fn render(&self, color: bool) -> String {
         let mut items: Vec<&Diagnostic> = self.items.iter().collect();
         items.sort_by_key(|item| item.span.map_or(0, |span| span.offset));
+        // One view of the file for all of them: each report reads only the lines it shows.
+        let code = Excerpts::new(&self.source);
         items
             .into_iter()
-            .map(|item| render(&self.source, item, color))
+            .map(|item| render_with(&code, item, color))
             .collect()
     }
 
     /// The diagnostics as plain data, for `--format json`.
     pub fn to_json(&self) -> Vec<serde_json::Value> {
+        let file = self.source.name();
         self.items
             .iter()
             .map(|item| {
@@ -203,7 +237,7 @@ impl Diagnostics {
                     .map(|span| self.source.line_column(span.offset))
                     .unwrap_or((0, 0));
                 serde_json::json!({
-                    "file": self.source.name(),
+                    "file": file,
                     "line": line,
                     "column": column,
                     "severity": item.severity,
@@ -225,10 +259,78 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// The file as miette reads it: by the lines around a span, found with the file's line index,
+/// instead of a scan from the start of the file for every read (which made rendering thousands
+/// of diagnostics quadratic).
+struct Excerpts<'a> {
+    source: &'a SourceFile,
+    name: String,
+    /// Whether the file has a carriage return that does not start a CRLF: miette ends a line
+    /// there and the line index does not, so such a file is read whole, as miette would.
+    lone_cr: bool,
+}
+
+impl<'a> Excerpts<'a> {
+    fn new(source: &'a SourceFile) -> Excerpts<'a> {
+        let bytes = source.text.as_bytes();
+        let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|at| bytes.get(at + 1) != Some(&b'\n'));
+        Excerpts {
+            source,
+            name: source.name(),
+            lone_cr,
+        }
+    }
+}
+
+impl miette::SourceCode for Excerpts<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let text = self.source.text.as_str();
+        let (offset, len) = (span.offset(), span.len());
+        // From the start of the first line shown to past the last one (with lines to spare),
+        // so that miette's own reading of the excerpt ends where it would in the whole file.
+        let (start, first_line, end) = if self.lone_cr || offset + len > text.len() {
+            (0, 0, text.len())
+        } else {
+            let starts = self.source.line_starts();
+            // A line more before than shown: miette looks at the character before an empty
+            // span, the end of the line above when the span starts a line.
+            let first_line = self
+                .source
+                .line_of(offset)
+                .saturating_sub(context_lines_before + 1);
+            let last_line = self.source.line_of(offset + len.saturating_sub(1));
+            let end = starts
+                .get(last_line + context_lines_after + 2)
+                .copied()
+                .unwrap_or(text.len());
+            (starts[first_line], first_line, end)
+        };
+        let within = miette::SourceSpan::new((offset - start).into(), len);
+        let excerpt =
+            text[start..end].read_span(&within, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            excerpt.data(),
+            miette::SourceSpan::new(
+                (excerpt.span().offset() + start).into(),
+                excerpt.span().len(),
+            ),
+            excerpt.line() + first_line,
+            excerpt.column(),
+            excerpt.line_count() + first_line,
+        )))
+    }
+}
+
 /// The adapter miette renders: one diagnostic with its file.
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: &'a Excerpts<'a>,
     title: String,
 }
 
@@ -268,7 +370,7 @@ impl miette::Diagnostic for Report<'_> {
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.diagnostic
             .span
-            .map(|_| &self.source as &dyn miette::SourceCode)
+            .map(|_| self.source as &dyn miette::SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
@@ -284,6 +386,11 @@ impl miette::Diagnostic for Report<'_> {
 /// Renders one diagnostic: `error[RB002]: message`, then `file:line:column`, the line with a
 /// caret, and the help.
 pub fn render(source: &SourceFile, diagnostic: &Diagnostic, color: bool) -> String {
+    render_with(&Excerpts::new(source), diagnostic, color)
+}
+
+fn render_with(code: &Excerpts<'_>, diagnostic: &Diagnostic, color: bool) -> String {
+    let source = code.source;
     let kind = match diagnostic.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
@@ -293,9 +400,7 @@ pub fn render(source: &SourceFile, diagnostic: &Diagnostic, color: bool) -> Stri
         Some(_) => format!("{kind}[{}]: {}", diagnostic.code, diagnostic.message),
         None => format!(
             "{kind}[{}]: {}: {}",
-            diagnostic.code,
-            source.name(),
-            diagnostic.message
+            diagnostic.code, code.name, diagnostic.message
         ),
     };
     let mut span = diagnostic.span;
@@ -313,7 +418,7 @@ pub fn render(source: &SourceFile, diagnostic: &Diagnostic, color: bool) -> Stri
     };
     let report = Report {
         diagnostic: &adjusted,
-        source: NamedSource::new(source.name(), source.text.clone()),
+        source: code,
         title,
     };
     let theme = GraphicalTheme {
@@ -344,6 +449,8 @@ pub fn file_problem(path: &Path, code: &'static str, message: String, help: &str
 
 #[cfg(test)]
 mod tests {
+    use miette::SourceCode;
+
     use super::*;
 
     #[test]
@@ -352,5 +459,50 @@ mod tests {
         let offset = source.offset_of(2, 3);
         assert_eq!(&source.text[offset..offset + 1], "d");
         assert_eq!(source.line_column(offset), (2, 3));
+        assert_eq!(source.line_column(0), (1, 1));
+        assert_eq!(source.line_column(3), (2, 1));
+        assert_eq!(source.line_column(source.text.len()), (3, 1));
+        assert_eq!(source.line_column(usize::MAX), (3, 1));
+    }
+
+    /// Reading by lines gives miette exactly what reading the whole file does.
+    #[test]
+    fn excerpts_read_like_the_whole_file() {
+        for text in [
+            "a: 1\nb: 2\n\nc: \u{e9}t\u{e9}\nd: 4",
+            "a: 1\r\nb: 2\r\n\r\nc: 3\r\n",
+            "a\rb\nc\r\nd\n",
+            "\n\n\nx\n",
+        ] {
+            let source = SourceFile::new("x.yaml", text.to_string());
+            let excerpts = Excerpts::new(&source);
+            let whole = miette::NamedSource::new("x.yaml", text.to_string());
+            for offset in 0..=text.len() {
+                for len in 0..=text.len() - offset {
+                    for context in [0, 1, 2] {
+                        let span = miette::SourceSpan::new(offset.into(), len);
+                        let ours = excerpts.read_span(&span, context, context);
+                        let theirs = whole.read_span(&span, context, context);
+                        match (ours, theirs) {
+                            (Ok(ours), Ok(theirs)) => {
+                                let what = format!("{text:?} {offset}+{len} ({context})");
+                                assert_eq!(ours.data(), theirs.data(), "{what}");
+                                assert_eq!(ours.span(), theirs.span(), "{what}");
+                                assert_eq!(ours.line(), theirs.line(), "{what}");
+                                assert_eq!(ours.column(), theirs.column(), "{what}");
+                                assert_eq!(ours.line_count(), theirs.line_count(), "{what}");
+                                assert_eq!(ours.name(), theirs.name(), "{what}");
+                            }
+                            (Err(_), Err(_)) => {}
+                            (ours, theirs) => panic!(
+                                "{text:?} {offset}+{len}: {:?} vs {:?}",
+                                ours.is_ok(),
+                                theirs.is_ok()
+                            ),
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use base64::Engine as _;
 use minijinja::value::{Object, Value};
@@ -537,6 +537,25 @@ impl Object for Scope {
     }
 }
 
+/// `{{ name | fingerprint }}`, with or without whitespace control (`{{-`, `-}}`).
+static FINGERPRINTED: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"\{\{-?\s*[A-Za-z_][A-Za-z0-9_]*\s*\|\s*fingerprint\s*-?\}\}")
+        .expect("a valid regex")
+});
+
+/// A word: what a name is compared with, so that `token` is not found in `token_id`.
+static WORD: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"\w+").expect("a valid regex"));
+
+/// Whether every mention of `name` in the template text `source` is `{{ name | fingerprint }}`:
+/// a fingerprint identifies a secret without being one, so such a text may go where the secret
+/// may not (an audit record).
+pub fn only_fingerprinted(source: &str, name: &str) -> bool {
+    // A space where a fingerprint stood keeps the words on either side apart.
+    let rest = FINGERPRINTED.replace_all(source, " ");
+    !WORD.find_iter(&rest).any(|word| word.as_str() == name)
+}
+
 /// Any serializable value as a template value.
 pub fn to_value<T: serde::Serialize>(value: T) -> Value {
     Value::from(minijinja::value::Serde(value))
@@ -553,6 +572,42 @@ mod tests {
                 .map(|(name, value)| (name.to_string(), value.clone()))
                 .collect(),
         ))
+    }
+
+    #[test]
+    fn only_fingerprinted_mentions_pass() {
+        assert!(only_fingerprinted("{{ token | fingerprint }}", "token"));
+        assert!(only_fingerprinted("{{token|fingerprint}}", "token"));
+        assert!(only_fingerprinted("{{- token | fingerprint -}}", "token"));
+        assert!(only_fingerprinted(
+            "old {{ old | fingerprint }}, new {{ token | fingerprint }}",
+            "token"
+        ));
+        assert!(only_fingerprinted("{{ token_id }}", "token"));
+        assert!(only_fingerprinted("{{ my_token }}", "token"));
+        assert!(only_fingerprinted("no names here", "token"));
+        assert!(!only_fingerprinted("{{ token }}", "token"));
+        assert!(!only_fingerprinted("{{ token | upper }}", "token"));
+        assert!(!only_fingerprinted(
+            "{{ token | fingerprint }} and {{ token }}",
+            "token"
+        ));
+        assert!(!only_fingerprinted(
+            "{{ other | fingerprint }}{{ token }}",
+            "token"
+        ));
+        assert!(!only_fingerprinted(
+            "{{ token.value | fingerprint }}",
+            "token"
+        ));
+        assert!(!only_fingerprinted(
+            "{{ token ~ 'x' | fingerprint }}",
+            "token"
+        ));
+        assert!(!only_fingerprinted(
+            "{{ other | fingerprint }}token",
+            "token"
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod support;
 
 mod check;
+mod checker_hardening;
 mod diff;
 mod durable;
 mod emulator;

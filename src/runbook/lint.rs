@@ -13,8 +13,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::model::{
-    Action, Body, CaptureSource, Effect, HttpRequest, JsonTemplate, Method, Resume, Runbook,
-    SecretKind, Step, TargetKind,
+    Action, CaptureSource, Effect, HttpRequest, JsonTemplate, Method, Resume, Runbook, SecretKind,
+    Step, TargetKind,
 };
 use crate::diagnostic::{Diagnostic, Span};
 use crate::template::{Expression, Scope, Template};
@@ -124,7 +124,7 @@ pub fn lint(runbook: &Runbook) -> Vec<(Option<usize>, Diagnostic)> {
     let mut lint = Lint {
         runbook,
         found: Vec::new(),
-        secrets: runbook.secret_names().map(str::to_owned).collect(),
+        secrets: &runbook.secrets,
         uses: runbook.steps.iter().map(Step::uses).collect(),
         capturers,
     };
@@ -140,7 +140,7 @@ struct Lint<'a> {
     runbook: &'a Runbook,
     found: Vec<(Option<usize>, Diagnostic)>,
     /// Inputs, vars and captures that hold secrets.
-    secrets: BTreeSet<String>,
+    secrets: &'a BTreeSet<String>,
     /// What each step uses, worked out once.
     uses: Vec<BTreeSet<String>>,
     /// For each captured name, the steps that capture it, in order.
@@ -243,8 +243,8 @@ impl Lint<'_> {
         if let Action::Audit(audit) = &step.action {
             self.audit_context(at, step, &audit.context);
         }
-        for request in requests(step) {
-            self.request(at, step, request);
+        for (request, value_is_secret) in requests(step) {
+            self.request(at, step, request, value_is_secret);
         }
         // A request that revokes or rolls needs a confirmation.
         if step.irreversible.is_none()
@@ -307,22 +307,9 @@ impl Lint<'_> {
     }
 
     fn audit_context(&mut self, at: Option<usize>, step: &Step, context: &JsonTemplate) {
-        let fingerprinted = |source: &str, name: &str| {
-            Regex::new(&format!(
-                r"\{{\{{\s*{}\s*\|\s*fingerprint\s*\}}\}}",
-                regex::escape(name)
-            ))
-            .is_ok_and(|regex| {
-                let stripped = regex.replace_all(source, "");
-                !Regex::new(&format!(r"\b{}\b", regex::escape(name)))
-                    .is_ok_and(|plain| plain.is_match(&stripped))
-            })
-        };
-        let mut leaves = Vec::new();
-        collect_texts(context, &mut leaves);
-        for (source, uses, span) in leaves {
+        for (source, uses, span) in context.texts() {
             for secret in self.secrets_in(uses.iter()) {
-                if !fingerprinted(&source, &secret) {
+                if !crate::template::only_fingerprinted(&source, &secret) {
                     self.report(
                         at,
                         Diagnostic::error(SECRET_IN_TEXT, format!("secret `{secret}` flows into the audit context of step `{}`", step.id))
@@ -335,13 +322,28 @@ impl Lint<'_> {
         }
     }
 
-    fn request(&mut self, at: Option<usize>, step: &Step, request: &HttpRequest) {
+    /// A request's URL and query carry no secret. `value_is_secret`: the request is a
+    /// propagate step's HTTP target, sent once per value with the value as `{{ value }}`, and
+    /// some value it writes is a secret.
+    fn request(
+        &mut self,
+        at: Option<usize>,
+        step: &Step,
+        request: &HttpRequest,
+        value_is_secret: bool,
+    ) {
         let places =
             std::iter::once(&request.url).chain(request.query.iter().map(|(_, value)| value));
-        let mut secrets = Vec::new();
+        let mut secrets: Vec<String> = Vec::new();
         let mut span = request.url.span();
         for template in places {
-            let found = self.secrets_in(template.uses());
+            let mut found = self.secrets_in(template.uses());
+            if value_is_secret
+                && template.uses().contains("value")
+                && !found.iter().any(|name| name == "value")
+            {
+                found.push("value".to_string());
+            }
             if !found.is_empty() && secrets.is_empty() {
                 span = template.span();
             }
@@ -452,17 +454,17 @@ impl Lint<'_> {
         if new_credentials.is_empty() {
             return;
         }
-        let verified = before.iter().any(|earlier| {
-            matches!(&earlier.action, Action::Http(request) if request.read_only)
-                && new_credentials
-                    .iter()
-                    .any(|name| earlier.uses().contains(*name))
+        // What each earlier step uses was worked out once, in `self.uses`.
+        let uses_new = |earlier: usize| {
+            new_credentials
+                .iter()
+                .any(|name| self.uses[earlier].contains(*name))
+        };
+        let verified = before.iter().enumerate().any(|(earlier, step)| {
+            matches!(&step.action, Action::Http(request) if request.read_only) && uses_new(earlier)
         });
-        let propagated = before.iter().any(|earlier| {
-            matches!(&earlier.action, Action::Propagate(_))
-                && new_credentials
-                    .iter()
-                    .any(|name| earlier.uses().contains(*name))
+        let propagated = before.iter().enumerate().any(|(earlier, step)| {
+            matches!(&step.action, Action::Propagate(_)) && uses_new(earlier)
         });
         if verified && propagated {
             return;
@@ -624,17 +626,6 @@ impl Lint<'_> {
             if let Some(rollback) = &step.rollback {
                 used.extend(rollback.uses().iter().cloned());
             }
-            if let Some(Resume::Check(check)) = &step.resume {
-                let mut sets = Vec::new();
-                collect_request_uses(&check.check, &mut sets);
-                sets.push(check.took_effect.uses());
-                if let Some(undo) = &check.undo {
-                    collect_request_uses(undo, &mut sets);
-                }
-                for set in sets {
-                    used.extend(set.iter().cloned());
-                }
-            }
         }
         for var in &self.runbook.vars {
             used.extend(var.template.uses().iter().cloned());
@@ -706,61 +697,28 @@ impl Lint<'_> {
 }
 
 /// Every request a step sends: its own, a propagate step's HTTP targets, an audit callback, its
-/// resume check and undo.
-fn requests(step: &Step) -> Vec<&HttpRequest> {
+/// resume check and undo. With each, whether its `{{ value }}` is a secret: true for an HTTP
+/// target that writes a secret value (it is sent once per value, with that value as `value`).
+fn requests(step: &Step) -> Vec<(&HttpRequest, bool)> {
     let mut requests = Vec::new();
     match &step.action {
-        Action::Http(request) => requests.push(request),
+        Action::Http(request) => requests.push((request, false)),
         Action::Propagate(propagate) => {
             for target in &propagate.targets {
                 if let TargetKind::Http(request) = &target.kind {
-                    requests.push(request);
+                    let secret = target.values.iter().any(|value| value.secret);
+                    requests.push((request, secret));
                 }
             }
         }
-        Action::Audit(audit) => requests.extend(audit.callback.iter()),
+        Action::Audit(audit) => {
+            requests.extend(audit.callback.iter().map(|callback| (callback, false)))
+        }
         Action::Manual(_) => {}
     }
     if let Some(Resume::Check(check)) = &step.resume {
-        requests.push(&check.check);
-        requests.extend(check.undo.iter());
+        requests.push((&check.check, false));
+        requests.extend(check.undo.iter().map(|undo| (undo, false)));
     }
     requests
-}
-
-fn collect_request_uses<'a>(request: &'a HttpRequest, sets: &mut Vec<&'a BTreeSet<String>>) {
-    sets.push(request.url.uses());
-    sets.extend(request.query.iter().map(|(_, value)| value.uses()));
-    sets.extend(request.headers.iter().map(|(_, value)| value.uses()));
-    match &request.body {
-        Some(Body::Json(json)) => sets.extend(json.uses()),
-        Some(Body::Form(fields)) => sets.extend(fields.iter().map(|(_, value)| value.uses())),
-        Some(Body::Raw(text)) => sets.push(text.uses()),
-        None => {}
-    }
-}
-
-/// The text leaves of a JSON template: source, names used, span.
-fn collect_texts(template: &JsonTemplate, leaves: &mut Vec<(String, BTreeSet<String>, Span)>) {
-    match template {
-        JsonTemplate::Literal(_) => {}
-        JsonTemplate::Text(text) => {
-            leaves.push((text.source().to_string(), text.uses().clone(), text.span()))
-        }
-        JsonTemplate::Native(expression) => leaves.push((
-            format!("{{{{ {} }}}}", expression.source()),
-            expression.uses().clone(),
-            expression.span(),
-        )),
-        JsonTemplate::Array(items) => {
-            for item in items {
-                collect_texts(item, leaves);
-            }
-        }
-        JsonTemplate::Object(entries) => {
-            for (_, value) in entries {
-                collect_texts(value, leaves);
-            }
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! template compiled, every JSONPath and regex parsed and every name resolved. Code after
 //! `check` never re-validates and never sees a raw string where one of these belongs.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub struct Runbook {
     /// Inputs and vars in an order where each comes after the values its templates use.
     pub resolution_order: Vec<ValueRef>,
     pub steps: Vec<Step>,
+    /// Every name that holds a secret (see [`secret_names`]), worked out once by `check`.
+    pub secrets: BTreeSet<String>,
     /// The lock key's template (inputs and vars only); `None` locks on the runbook's name.
     pub lock: Option<Template>,
     pub rollback: Option<String>,
@@ -46,39 +49,43 @@ impl Runbook {
 
     /// Whether a name (input, var, capture or value asked of the operator) holds a secret.
     pub fn is_secret(&self, name: &str) -> bool {
-        self.secret_names().any(|secret| secret == name)
+        self.secrets.contains(name)
     }
 
     /// Every name that holds a secret: inputs, vars that read one, captures and asked values.
     pub fn secret_names(&self) -> impl Iterator<Item = &str> {
-        let inputs = self
-            .inputs
-            .iter()
-            .filter(|input| input.secret)
-            .map(|input| input.name.as_str());
-        let vars = self
-            .vars
-            .iter()
-            .filter(|var| var.secret)
-            .map(|var| var.name.as_str());
-        let captured = self.steps.iter().flat_map(|step| {
-            let asked = match &step.action {
-                Action::Manual(manual) => manual.ask.as_slice(),
-                _ => &[],
-            };
-            step.captures
-                .iter()
-                .filter(|capture| capture.secret.is_secret())
-                .map(|capture| capture.name.as_str())
-                .chain(
-                    asked
-                        .iter()
-                        .filter(|ask| ask.secret.is_secret())
-                        .map(|ask| ask.name.as_str()),
-                )
-        });
-        inputs.chain(vars).chain(captured)
+        self.secrets.iter().map(String::as_str)
     }
+}
+
+/// Every name that holds a secret: secret inputs, vars that read one, secret captures and
+/// values asked of the operator. `check` works it out once, for [`Runbook::secrets`].
+pub fn secret_names(inputs: &[Input], vars: &[Var], steps: &[Step]) -> BTreeSet<String> {
+    let inputs = inputs
+        .iter()
+        .filter(|input| input.secret)
+        .map(|input| input.name.clone());
+    let vars = vars
+        .iter()
+        .filter(|var| var.secret)
+        .map(|var| var.name.clone());
+    let captured = steps.iter().flat_map(|step| {
+        let asked = match &step.action {
+            Action::Manual(manual) => manual.ask.as_slice(),
+            _ => &[],
+        };
+        step.captures
+            .iter()
+            .filter(|capture| capture.secret.is_secret())
+            .map(|capture| capture.name.clone())
+            .chain(
+                asked
+                    .iter()
+                    .filter(|ask| ask.secret.is_secret())
+                    .map(|ask| ask.name.clone()),
+            )
+    });
+    inputs.chain(vars).chain(captured).collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +123,27 @@ pub struct Input {
     pub choices: Vec<String>,
     pub example: Option<String>,
     pub span: Span,
+}
+
+impl Input {
+    /// The default, unless the input is secret: a secret's value is never shown.
+    pub fn public_default(&self) -> Option<&Template> {
+        self.default.as_ref().filter(|_| !self.secret)
+    }
+
+    /// The example, unless the input is secret.
+    pub fn public_example(&self) -> Option<&str> {
+        self.example.as_deref().filter(|_| !self.secret)
+    }
+}
+
+/// A pattern as its author wrote it: `check` anchors every pattern as `^(?:…)$`.
+pub fn written_pattern(regex: &Regex) -> &str {
+    let anchored = regex.as_str();
+    anchored
+        .strip_prefix("^(?:")
+        .and_then(|rest| rest.strip_suffix(")$"))
+        .unwrap_or(anchored)
 }
 
 #[derive(Debug)]
@@ -376,8 +404,41 @@ pub enum JsonTemplate {
 }
 
 impl JsonTemplate {
+    /// Every string in it that holds templates, keys included, as written (an expression as
+    /// `{{ … }}`), with the names it uses and where it stands.
+    pub fn texts(&self) -> Vec<(String, &BTreeSet<String>, Span)> {
+        let mut leaves = Vec::new();
+        self.collect_texts(&mut leaves);
+        leaves
+    }
+
+    fn collect_texts<'a>(&'a self, leaves: &mut Vec<(String, &'a BTreeSet<String>, Span)>) {
+        match self {
+            JsonTemplate::Literal(_) => {}
+            JsonTemplate::Text(text) => {
+                leaves.push((text.source().to_string(), text.uses(), text.span()))
+            }
+            JsonTemplate::Native(expression) => leaves.push((
+                format!("{{{{ {} }}}}", expression.source()),
+                expression.uses(),
+                expression.span(),
+            )),
+            JsonTemplate::Array(items) => {
+                for item in items {
+                    item.collect_texts(leaves);
+                }
+            }
+            JsonTemplate::Object(entries) => {
+                for (key, value) in entries {
+                    leaves.push((key.source().to_string(), key.uses(), key.span()));
+                    value.collect_texts(leaves);
+                }
+            }
+        }
+    }
+
     /// Every template and expression in it, for use analysis.
-    pub fn uses(&self) -> Vec<&std::collections::BTreeSet<String>> {
+    pub fn uses(&self) -> Vec<&BTreeSet<String>> {
         match self {
             JsonTemplate::Literal(_) => Vec::new(),
             JsonTemplate::Text(template) => vec![template.uses()],
@@ -428,6 +489,15 @@ pub enum SecretKind {
 impl SecretKind {
     pub fn is_secret(self) -> bool {
         self != SecretKind::No
+    }
+
+    /// How readers are told what kind of secret a value is; `None` for a plain value.
+    pub fn describe(self) -> Option<&'static str> {
+        match self {
+            SecretKind::No => None,
+            SecretKind::Yes => Some("secret"),
+            SecretKind::Once => Some("secret, shown once"),
+        }
     }
 }
 
@@ -542,8 +612,8 @@ impl Comparison {
 impl Step {
     /// Every top-level name the step's templates and expressions read (inputs, vars, captures,
     /// builtins, `item`, `response`), for the plan and the safety checks.
-    pub fn uses(&self) -> std::collections::BTreeSet<String> {
-        let mut sets: Vec<&std::collections::BTreeSet<String>> = Vec::new();
+    pub fn uses(&self) -> BTreeSet<String> {
+        let mut sets: Vec<&BTreeSet<String>> = Vec::new();
         sets.extend(self.when.iter().map(Expression::uses));
         match &self.for_each {
             Some(ForEach::Items(items)) => sets.extend(items.iter().flat_map(JsonTemplate::uses)),
@@ -551,19 +621,7 @@ impl Step {
             None => {}
         }
         match &self.action {
-            Action::Http(request) => {
-                sets.push(request.url.uses());
-                sets.extend(request.query.iter().map(|(_, value)| value.uses()));
-                sets.extend(request.headers.iter().map(|(_, value)| value.uses()));
-                match &request.body {
-                    Some(Body::Json(json)) => sets.extend(json.uses()),
-                    Some(Body::Form(fields)) => {
-                        sets.extend(fields.iter().map(|(_, value)| value.uses()))
-                    }
-                    Some(Body::Raw(text)) => sets.push(text.uses()),
-                    None => {}
-                }
-            }
+            Action::Http(request) => request.collect_uses(&mut sets),
             Action::Manual(manual) => sets.push(manual.instructions.uses()),
             Action::Propagate(propagate) => {
                 for target in &propagate.targets {
@@ -612,6 +670,14 @@ impl Step {
                 }
             }
         }
+        // A resume runs the step's check (and undo) with the values the step reads.
+        if let Some(Resume::Check(check)) = &self.resume {
+            check.check.collect_uses(&mut sets);
+            sets.push(check.took_effect.uses());
+            if let Some(undo) = &check.undo {
+                undo.collect_uses(&mut sets);
+            }
+        }
         sets.extend(self.hints.iter().map(|(_, hint)| hint.uses()));
         for assertion in &self.expect.json {
             for condition in &assertion.conditions {
@@ -636,7 +702,7 @@ impl Step {
 }
 
 impl HttpRequest {
-    fn collect_uses<'a>(&'a self, sets: &mut Vec<&'a std::collections::BTreeSet<String>>) {
+    pub(crate) fn collect_uses<'a>(&'a self, sets: &mut Vec<&'a BTreeSet<String>>) {
         sets.push(self.url.uses());
         sets.extend(self.query.iter().map(|(_, value)| value.uses()));
         sets.extend(self.headers.iter().map(|(_, value)| value.uses()));
@@ -650,7 +716,14 @@ impl HttpRequest {
 }
 
 impl Condition {
-    fn collect_uses<'a>(&'a self, sets: &mut Vec<&'a std::collections::BTreeSet<String>>) {
+    /// The names the condition's operands read, nested `length` conditions included.
+    pub fn uses(&self) -> Vec<&BTreeSet<String>> {
+        let mut sets = Vec::new();
+        self.collect_uses(&mut sets);
+        sets
+    }
+
+    fn collect_uses<'a>(&'a self, sets: &mut Vec<&'a BTreeSet<String>>) {
         match self {
             Condition::Compare(_, operand) | Condition::Contains(operand) => {
                 sets.extend(operand.uses())

@@ -3,10 +3,6 @@
 
 use super::raw::RawRunbook;
 
-/// The schema's `$id`, where editors can fetch it from the repository.
-pub const SCHEMA_ID: &str =
-    "https://raw.githubusercontent.com/runbook-rs/runbook/main/schemas/runbook.schema.json";
-
 /// The schema as pretty-printed JSON with a trailing newline.
 pub fn schema_json() -> String {
     let schema = schemars::schema_for!(RawRunbook);

@@ -3,8 +3,8 @@
 
 use indexmap::IndexMap;
 
+use super::Checker;
 use super::names::StepLocals;
-use super::{Checker, invalid_regex};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::runbook::codes;
 use crate::runbook::model::{
@@ -265,14 +265,11 @@ impl Checker {
             }
             let ask = &spanned.value;
             let pattern = match &ask.pattern {
-                Some(pattern) => match self.regex(&format!("^(?:{})$", pattern.value)) {
-                    Ok(regex) => Some(regex),
-                    Err(error) => {
-                        self.error(invalid_regex(pattern, &error));
-                        ok = false;
-                        None
-                    }
-                },
+                Some(pattern) => {
+                    let regex = self.pattern(pattern);
+                    ok &= regex.is_some();
+                    regex
+                }
                 None => None,
             };
             asks.push(Ask {

@@ -266,12 +266,13 @@ impl Checker {
         span: Span,
         locals: &StepLocals,
     ) -> Option<Condition> {
-        let here = self.locate_key(Span::new(span.offset + 1, 0), operator);
-        let here = if here.offset >= span.offset {
-            here
-        } else {
-            span
-        };
+        // The operator is a key inside the mapping that starts at `span`.
+        let here = self
+            .source
+            .text
+            .get(span.offset..)
+            .and_then(|rest| rest.find(operator))
+            .map_or(span, |found| Span::new(span.offset + found, operator.len()));
         let wrong = |checker: &mut Checker, message: String, help: &str| {
             checker.error(
                 Diagnostic::error(codes::INVALID_CONDITION, message)

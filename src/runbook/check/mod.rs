@@ -44,25 +44,13 @@ pub fn check_structure(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbo
 /// Checks a parsed runbook: its structure, then the safety checks (`super::lint`). Errors fail
 /// the check; warnings are kept on the runbook.
 pub fn check(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagnostics> {
-    let mut checker = Checker {
-        source: source.clone(),
-        diagnostics: Diagnostics::new(source.clone()),
-        templates: TemplateSet::new(),
-        names: Names::default(),
-        regexes: HashMap::new(),
-    };
-    let runbook = checker.runbook(raw);
-    if checker.diagnostics.has_errors() {
-        return Err(checker.diagnostics);
-    }
-    let mut runbook = runbook.ok_or_else(|| {
-        std::mem::replace(&mut checker.diagnostics, Diagnostics::new(source.clone()))
-    })?;
+    let mut runbook = check_structure(source.clone(), raw)?;
+    let mut errors = Diagnostics::new(source);
     // The safety checks: errors fail the check like any other; warnings stay on the runbook,
     // unless a step (or the runbook) allows them with a reason.
     for (step, diagnostic) in super::lint::lint(&runbook) {
         if diagnostic.is_error() {
-            checker.diagnostics.push(diagnostic);
+            errors.push(diagnostic);
             continue;
         }
         let allowed =
@@ -73,8 +61,8 @@ pub fn check(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagno
         }
         runbook.warnings.push(diagnostic);
     }
-    if checker.diagnostics.has_errors() {
-        return Err(checker.diagnostics);
+    if errors.has_errors() {
+        return Err(errors);
     }
     Ok(runbook)
 }
@@ -102,7 +90,9 @@ impl Checker {
             );
         }
         let services = self.services(&raw.services);
-        self.names.services = services.keys().cloned().collect();
+        // Every declared service, its URL valid or not: a bad URL is reported once, not again
+        // at each use.
+        self.names.services = raw.services.keys().cloned().collect();
         self.names.values = raw.inputs.keys().chain(raw.vars.keys()).cloned().collect();
         let inputs: Vec<Input> = raw
             .inputs
@@ -161,6 +151,7 @@ impl Checker {
             .as_ref()
             .and_then(|lock| self.value_template(lock, ""));
         let templates = std::mem::take(&mut self.templates).finish();
+        let secrets = super::model::secret_names(&inputs, &vars, &steps);
         Some(Runbook {
             name: raw.runbook.value,
             title: raw.title.value,
@@ -172,6 +163,7 @@ impl Checker {
             vars,
             resolution_order,
             steps,
+            secrets,
             lock,
             rollback: raw.rollback.map(|text| text.value),
             gotchas: raw.gotchas.into_iter().map(|text| text.value).collect(),
@@ -248,6 +240,18 @@ impl Checker {
         Ok(regex)
     }
 
+    /// A `pattern:` the whole value must match: compiled anchored, as `^(?:…)$` (see
+    /// [`super::model::written_pattern`]); an invalid one is reported.
+    pub(crate) fn pattern(&mut self, pattern: &Spanned<String>) -> Option<Arc<Regex>> {
+        match self.regex(&format!("^(?:{})$", pattern.value)) {
+            Ok(regex) => Some(regex),
+            Err(error) => {
+                self.error(invalid_regex(pattern, &error));
+                None
+            }
+        }
+    }
+
     fn services(&mut self, raw: &IndexMap<String, Spanned<String>>) -> IndexMap<String, String> {
         let mut services = IndexMap::new();
         for (name, url) in raw {
@@ -262,18 +266,18 @@ impl Checker {
                     .help("templates use it as `{{ services.NAME }}`, so it must be an identifier"),
                 );
             }
-            match validate_base_url(url) {
+            match validate_base_url(&url.value) {
                 Ok(base) => {
                     services.insert(name.clone(), base);
                 }
-                Err(reason) => self.error(
+                Err(problem) => self.error(
                     Diagnostic::error(
                         codes::INVALID_URL,
-                        format!("service `{name}` has an invalid base URL: {reason}"),
+                        format!("service `{name}` has an invalid base URL: {problem}"),
                     )
                     .at(url.span)
-                    .label("not an absolute http(s) URL")
-                    .help("write the base URL in full, e.g. https://api.cloudflare.com/client/v4"),
+                    .label(problem.label())
+                    .help(problem.help()),
                 ),
             }
         }
@@ -339,14 +343,11 @@ impl Checker {
             None => None,
         };
         let pattern = match &raw.pattern {
-            Some(pattern) => match self.regex(&format!("^(?:{})$", pattern.value)) {
-                Ok(regex) => Some(regex),
-                Err(error) => {
-                    self.error(invalid_regex(pattern, &error));
-                    ok = false;
-                    None
-                }
-            },
+            Some(pattern) => {
+                let regex = self.pattern(pattern);
+                ok &= regex.is_some();
+                regex
+            }
             None => None,
         };
         let choices: Vec<String> = raw
@@ -702,7 +703,7 @@ impl Checker {
     /// The position of a mapping key written before a value at `value_span`.
     pub(crate) fn locate_key(&self, value_span: Span, key: &str) -> Span {
         let text = &self.source.text;
-        let end = value_span.offset.min(text.len());
+        let end = crate::diagnostic::floor_char_boundary(text, value_span.offset.min(text.len()));
         match text[..end].rfind(key) {
             Some(found) => Span::new(found, key.len()),
             None => value_span,
@@ -753,26 +754,81 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from(duration).map_err(|error| error.to_string())
 }
 
-fn validate_base_url(url: &Spanned<String>) -> Result<String, String> {
-    let parsed = reqwest::Url::parse(&url.value).map_err(|error| error.to_string())?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(format!(
-            "the scheme is `{}`, not http or https",
-            parsed.scheme()
-        ));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err("a base URL has no query or fragment".into());
-    }
-    Ok(url.value.trim_end_matches('/').to_string())
+/// Why a base URL (a service under `services:`, or a `--service NAME=URL` override) is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseUrlError {
+    /// Not an absolute http(s) URL, or one with a query or fragment.
+    Invalid(String),
+    /// A user name or password in the URL: it would be printed by `plan` and `render` and
+    /// recorded in journals.
+    Credentials,
 }
 
-fn is_slug(name: &str) -> bool {
+impl BaseUrlError {
+    /// What the caret under the URL says.
+    pub fn label(&self) -> &'static str {
+        match self {
+            BaseUrlError::Invalid(_) => "not an absolute http(s) URL",
+            BaseUrlError::Credentials => "credentials in the URL",
+        }
+    }
+
+    /// What to do about it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            BaseUrlError::Invalid(_) => {
+                "write the base URL in full, e.g. https://api.cloudflare.com/client/v4"
+            }
+            BaseUrlError::Credentials => {
+                "remove `user:password@`; the plan, the SOP and the journal show base URLs as written"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for BaseUrlError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BaseUrlError::Invalid(reason) => formatter.write_str(reason),
+            BaseUrlError::Credentials => formatter.write_str(
+                "a base URL carries no credentials; put the credential in an input with `secret: true` and send it in a header",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BaseUrlError {}
+
+/// Checks a service's base URL: absolute http(s), no credentials, no query or fragment. Returns
+/// it without a trailing slash.
+pub fn validate_base_url(url: &str) -> Result<String, BaseUrlError> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|error| BaseUrlError::Invalid(error.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(BaseUrlError::Invalid(format!(
+            "the scheme is `{}`, not http or https",
+            parsed.scheme()
+        )));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(BaseUrlError::Credentials);
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(BaseUrlError::Invalid(
+            "a base URL has no query or fragment".into(),
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Lowercase letters, digits and dashes, not starting with a dash: a runbook name or a step id,
+/// as the schema's `^[a-z0-9][a-z0-9-]*$`.
+pub(crate) fn is_slug(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
         .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 fn is_env_name(name: &str) -> bool {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use super::names::StepLocals;
-use super::{Checker, is_identifier};
+use super::{Checker, is_identifier, is_slug};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::runbook::codes;
 use crate::runbook::model::{
@@ -53,22 +53,14 @@ impl Checker {
     }
 
     fn step_id(&mut self, id: &Spanned<String>, ids: &mut HashSet<String>) -> bool {
-        let valid = {
-            let mut chars = id.value.chars();
-            chars
-                .next()
-                .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit())
-                && chars
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        };
-        if !valid {
+        if !is_slug(&id.value) {
             self.error(
                 Diagnostic::error(
                     codes::INVALID_NAME,
                     format!("invalid step id `{}`", id.value),
                 )
                 .at(id.span)
-                .label("lowercase letters, digits, dashes")
+                .label("lowercase letters, digits and dashes")
                 .help("step ids are lowercase words joined by dashes, e.g. `delete-old-token`"),
             );
             return false;
