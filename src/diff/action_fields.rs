@@ -122,7 +122,14 @@ pub(super) fn propagate(fields: &mut Fields, propagate: &Propagate) {
 
 pub(super) fn audit(fields: &mut Fields, audit: &Audit) {
     fields.plain("audit action", audit.action.clone());
+    let start = fields.list.len();
     fields.json("audit context", &audit.context, Place::Audit);
+    // `{{ secret | fingerprint }}` is what an audit record should hold: not a secret flowing.
+    for field in &mut fields.list[start..] {
+        field
+            .uses
+            .retain(|name| !crate::template::only_fingerprinted(&field.value, name));
+    }
     if let Some(file) = &audit.file {
         fields.template("audit file", file, Place::Audit);
     }

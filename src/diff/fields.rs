@@ -14,7 +14,7 @@ use crate::render::describe;
 use crate::render::source::{normalize_expression, normalize_prose, normalize_template};
 use crate::runbook::model::{
     Action, Body, CaptureSource, Condition, ForEach, HttpRequest, Input, JsonTemplate, SecretKind,
-    StatusExpectation, Step,
+    StatusExpectation, Step, written_pattern,
 };
 use crate::step::http::humanize;
 use crate::template::{Expression, Template};
@@ -229,7 +229,10 @@ pub fn step(step: &Step) -> Vec<Field> {
                     fields.plain(&format!("{key} environment"), ask.env.join(", "));
                 }
                 if let Some(pattern) = &ask.pattern {
-                    fields.plain(&format!("{key} pattern"), written_pattern(pattern.as_str()));
+                    fields.plain(
+                        &format!("{key} pattern"),
+                        written_pattern(pattern).to_string(),
+                    );
                 }
             }
         }
@@ -373,10 +376,7 @@ fn conditions(fields: &mut Fields, key: &str, conditions: &[Condition]) {
     texts.sort();
     let uses = conditions
         .iter()
-        .flat_map(|condition| match condition {
-            Condition::Compare(_, operand) | Condition::Contains(operand) => operand.uses(),
-            _ => Vec::new(),
-        })
+        .flat_map(Condition::uses)
         .flat_map(names)
         .collect();
     fields.push(key, texts.join(" and "), uses, Place::Condition);
@@ -394,36 +394,35 @@ pub fn input(input: &Input) -> Vec<Field> {
         .map(|env| normalize_template(env.source()))
         .collect();
     fields.plain("environment", env.join(", "));
-    if let Some(default) = &input.default {
-        fields.template("default", default, Place::Other);
+    // A secret's default or example is never shown; its fingerprint still shows a change.
+    match (&input.default, input.public_default()) {
+        (_, Some(default)) => fields.template("default", default, Place::Other),
+        (Some(default), None) => fields.plain("default", secret_not_shown(default.source())),
+        (None, _) => {}
     }
     fields.plain("secret", if input.secret { "yes" } else { "no" });
     fields.plain("required", if input.required { "yes" } else { "no" });
     if let Some(pattern) = &input.pattern {
-        fields.plain("pattern", written_pattern(pattern.as_str()));
+        fields.plain("pattern", written_pattern(pattern).to_string());
     }
     if !input.choices.is_empty() {
         fields.plain("choices", input.choices.join(", "));
     }
-    if let Some(example) = &input.example {
-        fields.plain("example", example.clone());
+    match (&input.example, input.public_example()) {
+        (_, Some(example)) => fields.plain("example", example),
+        (Some(example), None) => fields.plain("example", secret_not_shown(example)),
+        (None, _) => {}
     }
     fields.list
 }
 
-fn secret_text(secret: SecretKind) -> &'static str {
-    match secret {
-        SecretKind::No => "not secret",
-        SecretKind::Yes => "secret",
-        SecretKind::Once => "secret, shown once",
-    }
+fn secret_not_shown(text: &str) -> String {
+    format!(
+        "(secret, not shown; fingerprint {})",
+        crate::secret::fingerprint_text(text)
+    )
 }
 
-/// The pattern as written: `check` anchors it as `^(?:…)$`.
-fn written_pattern(anchored: &str) -> String {
-    anchored
-        .strip_prefix("^(?:")
-        .and_then(|rest| rest.strip_suffix(")$"))
-        .unwrap_or(anchored)
-        .to_string()
+fn secret_text(secret: SecretKind) -> &'static str {
+    secret.describe().unwrap_or("not secret")
 }

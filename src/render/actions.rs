@@ -263,25 +263,17 @@ impl Renderer<'_> {
             }
             _ => out.push_str(".\n"),
         }
-        let secrets: std::collections::BTreeSet<String> =
-            self.runbook.secret_names().map(str::to_owned).collect();
         let masked: Vec<String> = match &audit.context {
             JsonTemplate::Object(entries) => entries
                 .iter()
+                // A fingerprint identifies a secret without being one: the record keeps it.
                 .filter(|(_, value)| {
-                    let reads_secret = value
-                        .uses()
-                        .iter()
-                        .any(|uses| uses.iter().any(|name| secrets.contains(name)));
-                    // The engine keeps a fingerprint: it identifies a secret without being one.
-                    let fingerprint = match value {
-                        JsonTemplate::Text(template) => template.source().contains("fingerprint"),
-                        JsonTemplate::Native(expression) => {
-                            expression.source().contains("fingerprint")
-                        }
-                        _ => false,
-                    };
-                    reads_secret && !fingerprint
+                    value.texts().iter().any(|(source, uses, _)| {
+                        uses.iter().any(|name| {
+                            self.runbook.is_secret(name)
+                                && !crate::template::only_fingerprinted(source, name)
+                        })
+                    })
                 })
                 .map(|(key, _)| code(key.source()))
                 .collect(),

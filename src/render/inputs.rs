@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use super::Renderer;
 use super::markdown::{block, code, join_and};
 use super::shell::{Word, comment, is_variable_name};
-use super::source::{Part, parts};
 use crate::runbook::model::{Input, ValueRef, Var};
+use crate::template::Template;
 
 /// Where the value of an input is looked for, after its own shell variable.
 enum Source {
@@ -67,7 +67,7 @@ impl Renderer<'_> {
             let _ = write!(item, " {}", self.prose(description).replace('\n', " "));
         }
         if !input.env.is_empty() {
-            let sources: Vec<String> = input.env.iter().map(|env| env_text(env.source())).collect();
+            let sources: Vec<String> = input.env.iter().map(env_text).collect();
             let _ = write!(item, " Environment: {}.", sources.join(", else "));
         }
         match &input.default {
@@ -82,7 +82,7 @@ impl Renderer<'_> {
             let _ = write!(
                 item,
                 " Must match {}.",
-                code(written_pattern(pattern.as_str()))
+                code(crate::runbook::model::written_pattern(pattern))
             );
         }
         if !input.choices.is_empty() {
@@ -101,18 +101,29 @@ impl Renderer<'_> {
     fn setup_lines(&mut self) -> Vec<String> {
         let runbook = self.runbook;
         let mut lines = vec!["# Inputs: new name first, legacy fallback".to_string()];
+        let uses_run_id = runbook
+            .steps
+            .iter()
+            .any(|step| step.uses().contains("run_id"))
+            || runbook
+                .vars
+                .iter()
+                .any(|var| var.template.uses().contains("run_id"))
+            || runbook.inputs.iter().any(|input| {
+                input
+                    .env
+                    .iter()
+                    .chain(&input.default)
+                    .any(|template| template.uses().contains("run_id"))
+            });
+        if uses_run_id {
+            lines.push("RUN_ID=\"$(date -u +%Y%m%dT%H%M%SZ)\"".to_string());
+        }
         for value in &runbook.resolution_order {
             match value {
                 ValueRef::Input(index) => lines.extend(self.input_lines(&runbook.inputs[*index])),
                 ValueRef::Var(index) => lines.extend(self.var_lines(&runbook.vars[*index])),
             }
-        }
-        if runbook
-            .steps
-            .iter()
-            .any(|step| step.uses().contains("run_id"))
-        {
-            lines.push("RUN_ID=\"$(date -u +%Y%m%dT%H%M%SZ)\"".to_string());
         }
         lines
     }
@@ -236,22 +247,10 @@ fn is_inline_safe(text: &str) -> bool {
 }
 
 /// An environment variable for a reader: `$NAME`, or the name's template.
-fn env_text(source: &str) -> String {
-    match parts(source).as_deref() {
-        Some([Part::Expression(expression)]) => {
-            format!(
-                "the variable named by {}",
-                code(&format!("{{{{ {expression} }}}}"))
-            )
-        }
-        _ => code(&format!("${source}")),
+fn env_text(env: &Template) -> String {
+    if env.is_literal() {
+        code(&format!("${}", env.source()))
+    } else {
+        format!("the variable named by {}", code(env.source()))
     }
-}
-
-/// The pattern as the author wrote it: `check` anchors it as `^(?:…)$`.
-fn written_pattern(anchored: &str) -> &str {
-    anchored
-        .strip_prefix("^(?:")
-        .and_then(|rest| rest.strip_suffix(")$"))
-        .unwrap_or(anchored)
 }

@@ -23,6 +23,7 @@ use std::fmt::Write as _;
 use crate::runbook::Runbook;
 use markdown::code;
 use prose::Prose;
+use shell::Word;
 use translate::{Names, Translator};
 
 /// The SOP of a runbook, in Markdown.
@@ -48,8 +49,10 @@ impl<'a> Renderer<'a> {
         .text(text)
     }
 
+    /// `item` is the loop value wherever a step has `for_each` (check rejects it elsewhere), for
+    /// every kind of action.
     fn translator(&mut self) -> Translator<'_> {
-        Translator::new(self.runbook, &mut self.names)
+        Translator::new(self.runbook, &mut self.names).with_local("item", Word::variable("ITEM"))
     }
 
     fn document(&mut self) -> String {

@@ -101,6 +101,7 @@ impl Prose<'_> {
                         return (url.clone(), true);
                     }
                 }
+                ["item"] => return ("$ITEM".into(), false),
                 [name] => {
                     if let Some(variable) = self.names.variable(name) {
                         return (format!("${variable}"), false);

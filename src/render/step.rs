@@ -118,7 +118,7 @@ impl Renderer<'_> {
                 (variable, capture)
             })
             .collect();
-        let mut translator = self.translator().with_local("item", Word::variable("ITEM"));
+        let mut translator = self.translator();
         let loop_items = match &step.for_each {
             Some(ForEach::Items(items)) => items
                 .iter()
@@ -189,11 +189,7 @@ impl Renderer<'_> {
                 SecretKind::Once => notes.push("secret, shown once: typed hidden".to_string()),
             }
             if let Some(pattern) = &ask.pattern {
-                let written = pattern
-                    .as_str()
-                    .strip_prefix("^(?:")
-                    .and_then(|rest| rest.strip_suffix(")$"))
-                    .unwrap_or(pattern.as_str());
+                let written = crate::runbook::model::written_pattern(pattern);
                 notes.push(format!("must match {}", code(written)));
             }
             if !ask.env.is_empty() {
@@ -257,10 +253,10 @@ fn capture_text(capture: &Capture) -> String {
         CaptureSource::Header(name) => format!("header {}", code(name)),
         CaptureSource::Body => "the body".to_string(),
     };
-    let secrecy = match capture.secret {
-        SecretKind::No => "",
-        SecretKind::Yes => " (secret)",
-        SecretKind::Once => " (secret, shown once)",
-    };
+    let secrecy = capture
+        .secret
+        .describe()
+        .map(|kind| format!(" ({kind})"))
+        .unwrap_or_default();
     format!("{} from {source}{secrecy}", code(&capture.name))
 }

@@ -9,7 +9,7 @@ use crate::run::event::{RunStatus, RunSummary, StepResult, StepStatus, TargetSta
 use crate::run::inputs::Source;
 use crate::run::{Event, Reporter};
 use crate::runbook::Runbook;
-use crate::runbook::model::{Effect, SecretKind};
+use crate::runbook::model::Effect;
 use crate::step::http::humanize;
 
 pub struct HumanReporter {
@@ -346,10 +346,9 @@ pub fn render_plan(plan: &Plan, output: &Output) -> String {
             let captures: Vec<String> = step
                 .captures
                 .iter()
-                .map(|capture| match capture.secret {
-                    SecretKind::No => capture.name.clone(),
-                    SecretKind::Yes => format!("{} (secret)", capture.name),
-                    SecretKind::Once => format!("{} (secret, shown once)", capture.name),
+                .map(|capture| match capture.secret.describe() {
+                    None => capture.name.clone(),
+                    Some(kind) => format!("{} ({kind})", capture.name),
                 })
                 .collect();
             let _ = writeln!(text, "{pad}captures: {}", captures.join(", "));
