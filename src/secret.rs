@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
 pub use secrecy::{ExposeSecret, SecretString};
@@ -131,14 +131,6 @@ impl Redactor {
         }
     }
 
-    /// Whether any secret has been registered.
-    pub fn is_empty(&self) -> bool {
-        self.inner
-            .read()
-            .map(|inner| inner.known.is_empty())
-            .unwrap_or(false)
-    }
-
     /// Returns `text` with every registered secret form replaced by [`MASK`].
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let inner = self
@@ -198,17 +190,93 @@ impl Redactor {
         Cow::Owned(masked)
     }
 
+    /// Masks every string of a JSON value, object keys included, leaving its structure (keys,
+    /// numbers, booleans) intact so it stays the JSON it was; says whether anything was masked.
+    /// `keep` names top-level fields left as they are (opaque sealed values).
+    pub fn redact_json(
+        &self,
+        value: serde_json::Value,
+        keep: &[&str],
+    ) -> (serde_json::Value, bool) {
+        let mut masked = false;
+        let value = self.redact_value(value, keep, &mut masked);
+        (value, masked)
+    }
+
+    fn redact_value(
+        &self,
+        value: serde_json::Value,
+        keep: &[&str],
+        masked: &mut bool,
+    ) -> serde_json::Value {
+        let mut text = |text: String| match self.redact(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(redacted) => {
+                *masked = true;
+                redacted
+            }
+        };
+        match value {
+            serde_json::Value::String(string) => serde_json::Value::String(text(string)),
+            serde_json::Value::Array(items) => serde_json::Value::Array(
+                items
+                    .into_iter()
+                    .map(|item| self.redact_value(item, &[], masked))
+                    .collect(),
+            ),
+            serde_json::Value::Object(entries) => serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, item)| {
+                        if keep.contains(&key.as_str()) {
+                            return (key, item);
+                        }
+                        let item = self.redact_value(item, &[], masked);
+                        let key = match self.redact(&key) {
+                            Cow::Borrowed(_) => key,
+                            Cow::Owned(redacted) => {
+                                *masked = true;
+                                redacted
+                            }
+                        };
+                        (key, item)
+                    })
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// Like [`Redactor::redact`], for bytes that may not be UTF-8 (a response body, a log line).
     pub fn redact_lossy(&self, bytes: &[u8]) -> String {
         self.redact(&String::from_utf8_lossy(bytes)).into_owned()
     }
 }
 
+/// RFC 3986 percent-encoding, which leaves the unreserved `-._~` as they are.
+const URI_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// minijinja's `urlencode` filter, which also leaves `/` as it is.
+const JINJA_URLENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_');
+
 /// The raw value and the forms it takes when encoded for a URL, a JSON string or base64.
 fn encoded_forms(value: &str) -> Vec<String> {
     let mut forms = vec![value.to_string()];
+    // Every way a value is percent-encoded on its way into a URL or a form: strict, RFC 3986,
+    // the template filter, and `application/x-www-form-urlencoded` (query pairs, form bodies).
     forms.push(utf8_percent_encode(value, NON_ALPHANUMERIC).to_string());
-    forms.push(form_urlencoded(value));
+    forms.push(utf8_percent_encode(value, URI_UNRESERVED).to_string());
+    forms.push(utf8_percent_encode(value, JINJA_URLENCODE).to_string());
+    forms.push(form_urlencoded::byte_serialize(value.as_bytes()).collect());
+    forms.push(strict_form_urlencoded(value));
     if let Ok(json) = serde_json::to_string(value) {
         forms.push(json[1..json.len() - 1].to_string());
     }
@@ -253,8 +321,8 @@ fn base64_cores(engine: &base64::engine::GeneralPurpose, bytes: &[u8]) -> Vec<St
     cores
 }
 
-/// `application/x-www-form-urlencoded`: like percent-encoding, with `+` for a space.
-fn form_urlencoded(value: &str) -> String {
+/// Strict percent-encoding with `+` for a space, as some form encoders write it.
+fn strict_form_urlencoded(value: &str) -> String {
     value
         .split(' ')
         .map(|part| utf8_percent_encode(part, NON_ALPHANUMERIC).to_string())
@@ -273,6 +341,56 @@ mod tests {
     }
 
     #[test]
+    fn json_is_masked_string_by_string_keys_included() {
+        let redactor = redactor_with("42");
+        let value = serde_json::json!({
+            "pid": 42,
+            "42": "the key is the secret",
+            "list": ["x42y", 42],
+            "sealed": "age-42-opaque",
+        });
+        let (masked, any) = redactor.redact_json(value, &["sealed"]);
+        assert!(any);
+        assert_eq!(
+            masked,
+            serde_json::json!({
+                "pid": 42,
+                "***": "the key is the secret",
+                "list": ["x***y", 42],
+                "sealed": "age-42-opaque",
+            })
+        );
+        let (_, any) = redactor.redact_json(serde_json::json!({"plain": "text"}), &[]);
+        assert!(!any);
+    }
+
+    #[test]
+    fn masks_every_url_encoding_of_a_value() {
+        // `-`, `.`, `_`, `~`, `/` and `*` are left as they are by one encoder or another.
+        let secret = "P@ss-word/with.all_of~them*and space";
+        let redactor = redactor_with(secret);
+        let forms = [
+            utf8_percent_encode(secret, URI_UNRESERVED).to_string(),
+            utf8_percent_encode(secret, JINJA_URLENCODE).to_string(),
+            form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>(),
+            reqwest::Url::parse_with_params("https://example.test/", [("k", secret)])
+                .unwrap()
+                .query()
+                .unwrap()
+                .trim_start_matches("k=")
+                .to_string(),
+        ];
+        for form in forms {
+            let line = format!("GET https://example.test/?k={form}&next=1");
+            assert_eq!(
+                redactor.redact(&line),
+                "GET https://example.test/?k=***&next=1",
+                "{form}"
+            );
+        }
+    }
+
+    #[test]
     fn masks_raw_and_encoded_forms() {
         let secret = "s3cr3t/value+with spaces\"";
         let redactor = redactor_with(secret);
@@ -284,7 +402,7 @@ mod tests {
             encoded,
             url,
             json,
-            form_urlencoded(secret),
+            strict_form_urlencoded(secret),
         ] {
             let line = format!("before {text} after");
             let redacted = redactor.redact(&line);

@@ -45,6 +45,9 @@ impl Refusal {
 pub struct Session {
     pub durability: Durability,
     pub lock: Option<Lock>,
+    /// A resumed run whose earlier attempts already sent a change: it stays unfinished (and
+    /// locked) even if this attempt sends nothing.
+    pub earlier_mutated: bool,
     /// Said before the run starts (a forced unlock, a key in use).
     pub notes: Vec<String>,
 }
@@ -56,6 +59,7 @@ impl Session {
     /// operator needs to know.
     pub fn finish(self, completed: bool, mutated: bool, journaled: bool) -> Option<String> {
         let lock = self.lock?;
+        let mutated = mutated || self.earlier_mutated;
         if completed || !mutated || !journaled {
             lock.release();
             return None;
@@ -254,6 +258,7 @@ pub fn start(
         return Ok(Session {
             durability: Durability::default(),
             lock: Some(lock),
+            earlier_mutated: false,
             notes,
         });
     }
@@ -292,27 +297,7 @@ pub fn start(
         sealed_run_key: sealer.as_ref().map(|sealer| sealer.sealed_run_key.clone()),
         sealed_for: sealer.as_ref().map(|sealer| sealer.key_description.clone()),
     };
-    let mut started = journal.append(&record, true);
-    if let (Ok(()), Some(previous)) = (&started, forced) {
-        started = journal.append(
-            &Record::UnlockForced {
-                key: key.clone(),
-                previous: previous.describe(),
-                at: now(),
-            },
-            true,
-        );
-    }
-    if let Err(error) = started {
-        lock.release();
-        return Err(Refusal::new(
-            crate::exit::INTERNAL,
-            format!(
-                "cannot write the run's journal {}: {error}",
-                journal.path().display()
-            ),
-        ));
-    }
+    let lock = first_records(&mut journal, &record, &key, forced, lock)?;
     if let Some(sealer) = &sealer {
         notes.push(format!(
             "secrets captured by this run are sealed to {}",
@@ -326,8 +311,44 @@ pub fn start(
             resume: None,
         },
         lock: Some(lock),
+        earlier_mutated: false,
         notes,
     })
+}
+
+/// Appends a session's first record (and the forced unlock, if any), durably; the lock is
+/// given back if the journal cannot take them.
+fn first_records(
+    journal: &mut Journal,
+    record: &Record,
+    key: &str,
+    forced: Option<Holder>,
+    lock: Lock,
+) -> Result<Lock, Refusal> {
+    let mut written = journal.append(record, true);
+    if let (Ok(()), Some(previous)) = (&written, forced) {
+        written = journal.append(
+            &Record::UnlockForced {
+                key: key.to_string(),
+                previous: previous.describe(),
+                at: now(),
+            },
+            true,
+        );
+    }
+    match written {
+        Ok(()) => Ok(lock),
+        Err(error) => {
+            lock.release();
+            Err(Refusal::new(
+                crate::exit::INTERNAL,
+                format!(
+                    "cannot write the run's journal {}: {error}",
+                    journal.path().display()
+                ),
+            ))
+        }
+    }
 }
 
 /// The inputs as the journal keeps them: values of plain ones, fingerprints of secrets.
@@ -367,6 +388,9 @@ fn absolute(path: &std::path::Path) -> String {
 /// What `resume` needs to know before binding: the run, and the runbook it ran.
 pub struct Earlier {
     pub view: RunView,
+    /// The run's key, unsealed once (a passphrase costs a second of scrypt) and shared by the
+    /// restore of its captures and the sealing of new ones.
+    opener: std::cell::RefCell<Option<Opener>>,
 }
 
 impl Earlier {
@@ -392,7 +416,10 @@ impl Earlier {
             }
             _ => {}
         }
-        Ok(Earlier { view })
+        Ok(Earlier {
+            view,
+            opener: std::cell::RefCell::new(None),
+        })
     }
 
     /// The inputs to bind again: plain values as they were (like `--var`).
@@ -430,34 +457,35 @@ impl Earlier {
                 ));
             }
         }
-        let mut opener: Option<Opener> = None;
         let mut unrecoverable = Vec::new();
-        for (name, capture) in &self.view.captures {
+        // A `for_each` step's captures are bound as lists, in item order, like the run did.
+        let mut lists: std::collections::BTreeMap<&str, Vec<(usize, minijinja::Value)>> =
+            std::collections::BTreeMap::new();
+        for (key, capture) in &self.view.captures {
+            let name = capture.name.as_str();
             if !capture.secret {
                 if let Some(value) = &capture.value {
-                    binding.values.set(name, crate::template::to_value(value));
+                    let value = crate::template::to_value(value);
+                    match capture.item {
+                        Some(item) => lists.entry(name).or_default().push((item, value)),
+                        None => binding.values.set(name, value),
+                    }
                 }
                 continue;
             }
             let Some(sealed) = &capture.sealed else {
-                unrecoverable.push(name.clone());
+                unrecoverable.push(name.to_string());
                 continue;
             };
-            if opener.is_none() {
-                let sealed_key = self.view.sealed_run_key.as_deref().ok_or_else(|| {
-                    Refusal::new(
-                        crate::exit::INPUT,
-                        "the journal has sealed values but no sealed run key",
-                    )
-                })?;
-                let keys = seal::unseal_keys(&context.env)
+            if self.opener.borrow().is_none() {
+                let opener = self
+                    .open_run_key(context)
                     .map_err(|error| Refusal::new(crate::exit::INPUT, error))?;
-                opener = Some(
-                    Opener::from_sealed_run_key(sealed_key, &keys)
-                        .map_err(|error| Refusal::new(crate::exit::INPUT, error))?,
-                );
+                *self.opener.borrow_mut() = Some(opener);
             }
-            let value = opener
+            let value = self
+                .opener
+                .borrow()
                 .as_ref()
                 .map(|opener| opener.open(sealed))
                 .unwrap_or_else(|| Err("no key".into()))
@@ -470,11 +498,23 @@ impl Earlier {
                 return Err(Refusal::new(
                     crate::exit::INTERNAL,
                     format!(
-                        "the sealed value of `{name}` does not match its fingerprint: the journal is damaged"
+                        "the sealed value of `{key}` does not match its fingerprint: the journal is damaged"
                     ),
                 ));
             }
-            bind_secret(binding, name, value, context);
+            match capture.item {
+                Some(item) => {
+                    context.redactor.register(&value);
+                    let exposed = minijinja::Value::from(value.expose_secret().to_string());
+                    lists.entry(name).or_default().push((item, exposed));
+                }
+                None => bind_secret(binding, name, value, context),
+            }
+        }
+        for (name, mut items) in lists {
+            items.sort_by_key(|(item, _)| *item);
+            let values: Vec<minijinja::Value> = items.into_iter().map(|(_, value)| value).collect();
+            binding.values.set(name, minijinja::Value::from(values));
         }
         let done: HashSet<String> = self
             .view
@@ -530,6 +570,33 @@ impl Earlier {
         allow_changed: bool,
         plan: ResumePlan,
     ) -> Result<Session, Refusal> {
+        // Secrets captured from here on are sealed with the run's own key, like before.
+        let opener = match self.opener.borrow_mut().take() {
+            Some(opener) => Some(opener),
+            None => self
+                .view
+                .sealed_run_key
+                .as_ref()
+                .and_then(|_| self.open_run_key(context).ok()),
+        };
+        let sealer = match (&self.view.sealed_run_key, opener) {
+            (Some(sealed), Some(opener)) => Some(Sealer::reuse(
+                opener,
+                sealed.clone(),
+                self.view.sealed_for.clone().unwrap_or_default(),
+            )),
+            _ => None,
+        };
+        if sealer.is_none() && !shown_once(runbook).is_empty() && self.view.sealed_run_key.is_some()
+        {
+            return Err(Refusal::new(
+                crate::exit::INPUT,
+                format!(
+                    "cannot open the run's key to seal new secrets with: {}",
+                    seal::SETUP_HELP
+                ),
+            ));
+        }
         let mut notes = Vec::new();
         let mut forced = None;
         let key = self
@@ -560,57 +627,14 @@ impl Earlier {
                 ));
             }
         };
-        let mut written = journal.append(
-            &Record::Resumed {
-                at: now(),
-                host: hostname(),
-                pid: std::process::id(),
-                digest: runbook.source.digest.clone(),
-                allow_changed,
-            },
-            true,
-        );
-        if let (Ok(()), Some(previous)) = (&written, forced) {
-            written = journal.append(
-                &Record::UnlockForced {
-                    key: key.clone(),
-                    previous: previous.describe(),
-                    at: now(),
-                },
-                true,
-            );
-        }
-        if let Err(error) = written {
-            return Err(Refusal::new(
-                crate::exit::INTERNAL,
-                format!("cannot write the journal: {error}"),
-            ));
-        }
-        // Secrets captured from here on are sealed with the run's own key, like before.
-        let sealer = match (&self.view.sealed_run_key, seal::unseal_keys(&context.env)) {
-            (Some(sealed), Ok(keys)) => {
-                Opener::from_sealed_run_key(sealed, &keys)
-                    .ok()
-                    .map(|opener| {
-                        Sealer::reuse(
-                            opener,
-                            sealed.clone(),
-                            self.view.sealed_for.clone().unwrap_or_default(),
-                        )
-                    })
-            }
-            _ => None,
+        let resumed = Record::Resumed {
+            at: now(),
+            host: hostname(),
+            pid: std::process::id(),
+            digest: runbook.source.digest.clone(),
+            allow_changed,
         };
-        if sealer.is_none() && !shown_once(runbook).is_empty() && self.view.sealed_run_key.is_some()
-        {
-            return Err(Refusal::new(
-                crate::exit::INPUT,
-                format!(
-                    "cannot open the run's key to seal new secrets with: {}",
-                    seal::SETUP_HELP
-                ),
-            ));
-        }
+        let lock = first_records(&mut journal, &resumed, &key, forced, lock)?;
         Ok(Session {
             durability: Durability {
                 journal: Some(journal),
@@ -618,8 +642,22 @@ impl Earlier {
                 resume: Some(plan),
             },
             lock: Some(lock),
+            earlier_mutated: self.view.mutated,
             notes,
         })
+    }
+}
+
+impl Earlier {
+    /// Unseals the run's key with the operator's identity or passphrase.
+    fn open_run_key(&self, context: &Context) -> Result<Opener, String> {
+        let sealed_key = self
+            .view
+            .sealed_run_key
+            .as_deref()
+            .ok_or("the journal has sealed values but no sealed run key")?;
+        let keys = seal::unseal_keys(&context.env)?;
+        Opener::from_sealed_run_key(sealed_key, &keys)
     }
 }
 

@@ -8,6 +8,7 @@ mod diff;
 mod durable;
 mod emulator;
 mod exec;
+mod hardening;
 mod interactive;
 mod lint;
 mod plan;

@@ -78,6 +78,9 @@ pub enum Record {
     Capture {
         step: String,
         name: String,
+        /// The `for_each` item (from 0) that captured it; absent outside a loop.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item: Option<usize>,
         secret: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<serde_json::Value>,
@@ -141,6 +144,8 @@ pub struct InputRecord {
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// The file's length after the last whole line.
+    length: u64,
     redactor: Arc<Redactor>,
 }
 
@@ -165,7 +170,7 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
     builder.create(path)
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
+pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
@@ -193,9 +198,11 @@ impl Journal {
         if let Some(runs) = dir.parent() {
             sync_dir(runs)?;
         }
+        let length = file.metadata()?.len();
         Ok(Journal {
             path,
             file,
+            length,
             redactor,
         })
     }
@@ -214,9 +221,11 @@ impl Journal {
             ));
         }
         let file = open_append(&path)?;
+        let length = file.metadata()?.len();
         Ok(Journal {
             path,
             file,
+            length,
             redactor,
         })
     }
@@ -227,48 +236,30 @@ impl Journal {
 
     /// Appends a record; `durable` ones are on disk (fdatasync) before this returns, and with
     /// them everything written before.
+    ///
+    /// A line that could not be written whole (a full disk) is cut off again, so the journal
+    /// never holds a torn line before later ones: it stays readable for a resume.
     pub fn append(&mut self, record: &Record, durable: bool) -> std::io::Result<()> {
         let line = self.line(record)?;
-        self.file.write_all(line.as_bytes())?;
+        if let Err(error) = self.file.write_all(line.as_bytes()) {
+            let _ = self.file.set_len(self.length);
+            return Err(error);
+        }
+        self.length += line.len() as u64;
         if durable {
             self.file.sync_data()?;
         }
         Ok(())
     }
 
-    /// A record as a masked line. A sealed value is opaque and set aside while masking, so no
-    /// coincidental match can corrupt it.
+    /// A record as a line with every secret masked: string by string, so the line stays valid
+    /// JSON whatever a secret happens to equal. Sealed values are opaque and left as they are.
     fn line(&self, record: &Record) -> std::io::Result<String> {
-        const SLOT: &str = "\u{1}sealed\u{1}";
-        let (masked, sealed) = match record {
-            Record::Capture {
-                sealed: Some(sealed),
-                ..
-            } => {
-                let mut copy = record.clone();
-                if let Record::Capture { sealed: slot, .. } = &mut copy {
-                    *slot = Some(SLOT.to_string());
-                }
-                (copy, Some(sealed.clone()))
-            }
-            Record::RunStarted {
-                sealed_run_key: Some(key),
-                ..
-            } => {
-                let mut copy = record.clone();
-                if let Record::RunStarted { sealed_run_key, .. } = &mut copy {
-                    *sealed_run_key = Some(SLOT.to_string());
-                }
-                (copy, Some(key.clone()))
-            }
-            _ => (record.clone(), None),
-        };
-        let text = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
-        let mut text = self.redactor.redact(&text).into_owned();
-        if let Some(sealed) = sealed {
-            let slot = serde_json::to_string(SLOT).map_err(std::io::Error::other)?;
-            text = text.replacen(&slot, &format!("\"{sealed}\""), 1);
-        }
+        let value = serde_json::to_value(record).map_err(std::io::Error::other)?;
+        let (masked, _) = self
+            .redactor
+            .redact_json(value, &["sealed", "sealed_run_key"]);
+        let mut text = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
         text.push('\n');
         Ok(text)
     }
@@ -303,6 +294,7 @@ impl Journal {
             sync_dir(dir)?;
         }
         self.file = open_append(&self.path)?;
+        self.length = self.file.metadata()?.len();
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ pub struct RunView {
     pub sealed_for: Option<String>,
     /// Steps in the order they were first recorded.
     pub steps: IndexMap<String, StepView>,
-    /// The latest capture of each name.
+    /// The latest capture of each name; a `for_each` item's as `name[item]`.
     pub captures: IndexMap<String, CaptureView>,
     /// How the latest attempt at the run ended, if it did.
     pub finished: Option<(String, Option<String>)>,
@@ -42,13 +42,15 @@ pub struct StepView {
     /// The last mutating request announced after the step last finished: set means the process
     /// died (or stopped) between sending it and recording the answer.
     pub pending: Option<String>,
-    pub intents: usize,
     pub retries: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct CaptureView {
     pub step: String,
+    /// The capture's name (the view's key adds `[item]` for a `for_each` item's).
+    pub name: String,
+    pub item: Option<usize>,
     pub secret: bool,
     pub value: Option<serde_json::Value>,
     pub sealed: Option<String>,
@@ -188,22 +190,28 @@ fn view(records: Vec<Record>) -> Option<RunView> {
                 run.mutated = true;
                 let view = run.steps.entry(step).or_default();
                 view.pending = Some(action);
-                view.intents += 1;
             }
             Record::Retry { step, .. } => run.steps.entry(step).or_default().retries += 1,
             Record::Capture {
                 step,
                 name,
+                item,
                 secret,
                 value,
                 sealed,
                 fingerprint,
             } => {
                 run.steps.entry(step.clone()).or_default();
+                let key = match item {
+                    Some(item) => format!("{name}[{item}]"),
+                    None => name.clone(),
+                };
                 run.captures.insert(
-                    name,
+                    key,
                     CaptureView {
                         step,
+                        name,
+                        item,
                         secret,
                         value,
                         sealed,

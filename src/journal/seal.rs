@@ -270,37 +270,38 @@ pub fn keygen(path: &Path, force: bool) -> Result<String, String> {
         ));
     }
     if let Some(parent) = path.parent() {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder
-            .create(parent)
+        super::private_dir(parent)
             .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
     }
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
     let created = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+    // A fresh file, private from its first byte, renamed over the old one: a replaced
+    // identity never inherits the old file's permissions, and never exists half-written.
+    let temporary = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&temporary);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
     let text = format!(
         "# created: {created}\n# public key: {recipient}\n{}\n",
         identity.to_string().expose_secret()
     );
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    options
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(text.as_bytes())?;
+            file.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|error| {
+            let _ = std::fs::remove_file(&temporary);
+            format!("cannot write {}: {error}", path.display())
+        })?;
     Ok(recipient)
 }
 

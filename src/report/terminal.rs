@@ -66,19 +66,27 @@ impl Confirmer for TerminalConfirmer {
             .as_deref()
             .map(|text| format!(" ({})", text.trim_end_matches('.')))
             .unwrap_or_default();
-        let answer = if request.secret {
-            self.output
-                .err(&format!("   {}{about} (input hidden): ", request.name));
-            rpassword::read_password().ok()?
+        let prompt = if request.secret {
+            format!("   {}{about} (input hidden): ", request.name)
         } else {
-            self.output.err(&format!("   {}{about}: ", request.name));
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).ok()?;
-            line
+            format!("   {}{about}: ", request.name)
         };
-        let answer = answer.trim_end_matches(['\r', '\n']).to_string();
-        (!answer.is_empty()).then_some(answer)
+        read_answer(&self.output, &prompt, request.secret)
     }
+}
+
+/// Shows `prompt` and reads one line, without echo when `secret`; `None` for nothing typed.
+fn read_answer(output: &Output, prompt: &str, secret: bool) -> Option<String> {
+    output.err(prompt);
+    let answer = if secret {
+        rpassword::read_password().ok()?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).ok()?;
+        line
+    };
+    let answer = answer.trim_end_matches(['\r', '\n']).to_string();
+    (!answer.is_empty()).then_some(answer)
 }
 
 pub struct TerminalPrompter {
@@ -105,17 +113,10 @@ impl Prompter for TerminalPrompter {
             let names: Vec<String> = tried.iter().map(|name| format!("${name}")).collect();
             format!("; {} not set", names.join(", "))
         };
-        let prompt = format!("{}{about}{looked}: ", input.name);
-        let answer = if input.secret {
-            self.output.err(&format!("{prompt}(input hidden) "));
-            rpassword::read_password().ok()?
-        } else {
-            self.output.err(&prompt);
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).ok()?;
-            line
-        };
-        let answer = answer.trim_end_matches(['\r', '\n']).to_string();
-        (!answer.is_empty()).then_some(answer)
+        let mut prompt = format!("{}{about}{looked}: ", input.name);
+        if input.secret {
+            prompt.push_str("(input hidden) ");
+        }
+        read_answer(&self.output, &prompt, input.secret)
     }
 }

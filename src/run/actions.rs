@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::time::Instant;
 
-use super::engine::{Engine, Reporter, Request, record};
+use super::engine::{Engine, Reporter, Request};
 use super::event::{AuditWritten, StepResult, StepStatus, TargetRecord, TargetStatus};
 use crate::runbook::model::{
     Audit, Body, InfisicalAuth, Manual, Propagate, SecretKind, Target, TargetKind,
@@ -12,7 +12,7 @@ use crate::runbook::model::{
 use crate::secret::{ExposeSecret, SecretString};
 use crate::step::http;
 use crate::step::judge::{self, Captured};
-use crate::step::propagate::{self, InfisicalLogin, Provider, Resolved};
+use crate::step::propagate::{self, InfisicalLogin, Provider};
 use crate::template::{Scope, Template};
 
 type Outcome = Result<Vec<(String, Captured)>, StepStatus>;
@@ -37,16 +37,19 @@ impl Engine<'_> {
                 }
             }
         }
-        let mut index = 0;
-        while index < resolved.len() {
-            let target = &resolved[index];
+        for (index, target) in resolved.iter().enumerate() {
+            // A write that has started is let finish, like any change (the journal must know
+            // what happened); Ctrl-C stops before the next target.
+            if self.interrupted() {
+                result.failures.push(format!(
+                    "interrupted before writing to {}",
+                    target.description
+                ));
+                return Err(StepStatus::Interrupted);
+            }
             let started = Instant::now();
             let mut seen = Vec::new();
-            let names: Vec<&str> = target
-                .values
-                .iter()
-                .map(|(name, _)| name.as_str())
-                .collect();
+            let names: Vec<String> = target.values.iter().map(|(name, _)| name.clone()).collect();
             let action = format!("write {} to {}", names.join(", "), target.description);
             if let Err(error) = self.intent(step, None, 1, action) {
                 result.failures.push(error);
@@ -54,21 +57,15 @@ impl Engine<'_> {
             }
             let written = match &target.kind {
                 Some(provider) => {
-                    let mut interrupt = self.interrupt.clone();
-                    let resolved = Resolved {
-                        description: target.description.clone(),
-                        base_url: target.base_url.clone(),
-                        provider: provider.clone(),
-                        values: target.values.clone(),
-                        timeout: target.timeout,
-                    };
-                    tokio::select! {
-                        written = propagate::write(&self.client, &resolved, &mut seen) => written,
-                        _ = interrupt.wait_for(|stop| *stop) => {
-                            result.failures.push(format!("interrupted while writing to {}", target.description));
-                            return Err(StepStatus::Interrupted);
-                        }
-                    }
+                    propagate::write(
+                        &self.client,
+                        provider,
+                        &target.base_url,
+                        &target.values,
+                        target.timeout,
+                        &mut seen,
+                    )
+                    .await
                 }
                 None => {
                     self.write_http(&propagate.targets[index], target, scope, result)
@@ -78,7 +75,6 @@ impl Engine<'_> {
             for secret in &seen {
                 self.context.redactor.register(secret);
             }
-            let names: Vec<String> = target.values.iter().map(|(name, _)| name.clone()).collect();
             match written {
                 Ok(detail) => result.targets.push(TargetRecord {
                     target: target.description.clone(),
@@ -125,7 +121,6 @@ impl Engine<'_> {
                     return Err(StepStatus::Failed);
                 }
             }
-            index += 1;
         }
         Ok(Vec::new())
     }
@@ -141,8 +136,14 @@ impl Engine<'_> {
                 )
             })
         };
-        let secret =
-            |template: &Template, what: &str| render(template, what).map(SecretString::from);
+        // Credentials for the stores: masked from the moment they are known.
+        let secret = |template: &Template, what: &str| {
+            render(template, what).map(|value| {
+                let secret = SecretString::from(value);
+                self.context.redactor.register(&secret);
+                secret
+            })
+        };
         let mut values = Vec::new();
         for value in &target.values {
             let name = render(&value.name, "value name")?;
@@ -281,29 +282,12 @@ impl Engine<'_> {
                         message,
                         written: written.clone(),
                     })?;
-            let url = prepared.url.clone();
-            let started = Instant::now();
-            let sent = self.client.send(prepared).await;
-            result.requests.push(record(
-                request,
-                &url,
-                sent.as_ref().ok().map(|response| response.status),
-                started,
-                1,
-                None,
-            ));
+            let (url, sent) = self.send_recorded(request, prepared, result).await;
             match sent {
                 Ok(response) if (200..300).contains(&response.status) => written.push(name.clone()),
                 Ok(response) => {
-                    let summary = judge::error_summary(&response)
-                        .map(|text| format!(": {text}"))
-                        .unwrap_or_default();
                     return Err(propagate::Failure {
-                        message: format!(
-                            "writing {name}: {} {}{summary}",
-                            response.status,
-                            response.reason()
-                        ),
+                        message: format!("writing {name}: {}", judge::unexpected(&response)),
                         written,
                     });
                 }
@@ -339,16 +323,6 @@ impl Engine<'_> {
                 return Err(StepStatus::Failed);
             }
         };
-        let (context, masked) = mask_secrets(context, &|text| {
-            let redacted = self.context.redactor.redact(text);
-            (redacted != text).then(|| redacted.into_owned())
-        });
-        if masked {
-            result.note = Some(
-                "a context value carried a secret and was masked; record a `| fingerprint` instead"
-                    .into(),
-            );
-        }
         let record = serde_json::json!({
             "time": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             "action": audit.action,
@@ -361,6 +335,14 @@ impl Engine<'_> {
                 "digest": self.runbook.source.digest,
             },
         });
+        // Masked string by string, keys included: the record stays valid JSON.
+        let (record, masked) = self.context.redactor.redact_json(record, &[]);
+        if masked {
+            result.note = Some(
+                "a context value carried a secret and was masked; record a `| fingerprint` instead"
+                    .into(),
+            );
+        }
         let file = match &audit.file {
             Some(file) => match file.render(templates, scope) {
                 Ok(file) => std::path::PathBuf::from(file),
@@ -408,22 +390,13 @@ impl Engine<'_> {
                 prepared.body = Some(record.to_string().into_bytes());
                 prepared.content_type = Some("application/json");
             }
-            let url = prepared.url.clone();
-            let started = Instant::now();
-            let sent = self.client.send(prepared).await;
-            result
-                .requests
-                .push(record_of(callback, &url, &sent, started));
+            let (url, sent) = self.send_recorded(callback, prepared, result).await;
             match sent {
                 Ok(response) if (200..300).contains(&response.status) => {}
                 Ok(response) => {
-                    let summary = judge::error_summary(&response)
-                        .map(|text| format!(": {text}"))
-                        .unwrap_or_default();
                     result.failures.push(format!(
-                        "the audit callback answered {} {}{summary} (the record is in {})",
-                        response.status,
-                        response.reason(),
+                        "the audit callback answered {} (the record is in {})",
+                        judge::unexpected(&response),
                         file.display()
                     ));
                     return Err(StepStatus::Failed);
@@ -512,6 +485,12 @@ impl Engine<'_> {
                 },
             ));
         }
+        // A value typed in once (a token rolled in a dashboard) must survive a crash like a
+        // captured one: sealed into the journal before the run goes on.
+        if let Err(error) = self.journal_captures(step, &captured) {
+            result.failures.push(error);
+            return Err(StepStatus::Failed);
+        }
         Ok(captured)
     }
 }
@@ -540,44 +519,6 @@ fn normalize_folder(path: &str) -> String {
     with_root.trim_end_matches('/').to_string()
 }
 
-/// Replaces every string that carries a secret; says whether any did.
-fn mask_secrets(
-    value: serde_json::Value,
-    redact: &dyn Fn(&str) -> Option<String>,
-) -> (serde_json::Value, bool) {
-    match value {
-        serde_json::Value::String(text) => match redact(&text) {
-            Some(masked) => (serde_json::Value::String(masked), true),
-            None => (serde_json::Value::String(text), false),
-        },
-        serde_json::Value::Array(items) => {
-            let mut any = false;
-            let items = items
-                .into_iter()
-                .map(|item| {
-                    let (item, masked) = mask_secrets(item, redact);
-                    any |= masked;
-                    item
-                })
-                .collect();
-            (serde_json::Value::Array(items), any)
-        }
-        serde_json::Value::Object(entries) => {
-            let mut any = false;
-            let entries = entries
-                .into_iter()
-                .map(|(key, item)| {
-                    let (item, masked) = mask_secrets(item, redact);
-                    any |= masked;
-                    (key, item)
-                })
-                .collect();
-            (serde_json::Value::Object(entries), any)
-        }
-        other => (other, false),
-    }
-}
-
 /// Appends one JSON line and flushes it to disk: an audit record must survive a crash right
 /// after the step. Files and directories are created private to the user.
 fn append_line(path: &std::path::Path, record: &serde_json::Value) -> std::io::Result<()> {
@@ -585,35 +526,11 @@ fn append_line(path: &std::path::Path, record: &serde_json::Value) -> std::io::R
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
     {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder.create(parent)?;
+        crate::journal::private_dir(parent)?;
     }
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = crate::journal::open_append(path)?;
     let mut line = record.to_string();
     line.push('\n');
     file.write_all(line.as_bytes())?;
     file.sync_data()
-}
-
-fn record_of(
-    request: &crate::runbook::model::HttpRequest,
-    url: &str,
-    sent: &Result<http::Response, http::TransportError>,
-    started: Instant,
-) -> super::event::RequestRecord {
-    let status = sent.as_ref().ok().map(|response| response.status);
-    record(request, url, status, started, 1, None)
 }

@@ -2,16 +2,14 @@
 //! captures, and, on resume, settling the steps a crash left in doubt.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
 
 use super::engine::{Answer, Engine, Question, QuestionKind};
 use super::event::{StepResult, StepStatus};
 use crate::journal::seal::Sealer;
 use crate::journal::{Journal, Record, now};
 use crate::runbook::model::{Action, Method, Resume, Step};
-use crate::secret::{ExposeSecret, fingerprint};
+use crate::secret::fingerprint;
 use crate::step::judge::{self, Captured};
-use crate::template::Scope;
 
 /// The journal, the sealer and, for a resume, what the earlier run left behind.
 #[derive(Default)]
@@ -93,6 +91,7 @@ impl Engine<'_> {
                 Captured::Plain(value) => Record::Capture {
                     step: step.id.clone(),
                     name: name.clone(),
+                    item: self.item_index,
                     secret: false,
                     value: Some(value.clone()),
                     sealed: None,
@@ -106,6 +105,7 @@ impl Engine<'_> {
                     Record::Capture {
                         step: step.id.clone(),
                         name: name.clone(),
+                        item: self.item_index,
                         secret: true,
                         value: None,
                         sealed,
@@ -156,7 +156,7 @@ impl Engine<'_> {
             let check = &resume_check.check;
             let took_effect = &resume_check.took_effect;
             let undo = &resume_check.undo;
-            let scope = self.values_scope();
+            let scope = self.values.scope();
             let prepared = match self.prepare(check, &scope) {
                 Ok(prepared) => prepared,
                 Err(error) => {
@@ -164,27 +164,13 @@ impl Engine<'_> {
                     return Settlement::Stop(StepStatus::Failed);
                 }
             };
-            let url = prepared.url.clone();
-            let started = Instant::now();
-            let answer = self.client.send(prepared).await;
-            result.requests.push(super::engine::record(
-                check,
-                &url,
-                answer.as_ref().ok().map(|response| response.status),
-                started,
-                1,
-                None,
-            ));
+            let (url, answer) = self.send_recorded(check, prepared, result).await;
             let response = match answer {
                 Ok(response) if (200..300).contains(&response.status) => response,
                 Ok(response) => {
-                    let summary = judge::error_summary(&response)
-                        .map(|text| format!(": {text}"))
-                        .unwrap_or_default();
                     result.failures.push(format!(
-                        "the resume check answered {} {}{summary}: cannot tell whether `{}` took effect",
-                        response.status,
-                        response.reason(),
+                        "the resume check answered {}: cannot tell whether `{}` took effect",
+                        judge::unexpected(&response),
                         step.id
                     ));
                     return Settlement::Stop(StepStatus::Failed);
@@ -240,16 +226,7 @@ impl Engine<'_> {
                 result.failures.push(error);
                 return Settlement::Stop(StepStatus::Failed);
             }
-            let started = Instant::now();
-            let answer = self.client.send(prepared).await;
-            result.requests.push(super::engine::record(
-                undo,
-                &url,
-                answer.as_ref().ok().map(|response| response.status),
-                started,
-                1,
-                None,
-            ));
+            let (url, answer) = self.send_recorded(undo, prepared, result).await;
             return match answer {
                 Ok(response) if (200..300).contains(&response.status) => {
                     result.note = Some("took effect before the crash, but its answer was lost: undone, then run again".into());
@@ -340,7 +317,7 @@ impl Engine<'_> {
         let Action::Audit(audit) = &step.action else {
             return false;
         };
-        let scope = self.values_scope();
+        let scope = self.values.scope();
         let file = match &audit.file {
             Some(file) => match file.render(&self.runbook.templates, &scope) {
                 Ok(file) => std::path::PathBuf::from(file),
@@ -357,19 +334,9 @@ impl Engine<'_> {
                     && record["action"] == audit.action.as_str()
             })
     }
-
-    /// The values in scope now.
-    pub(super) fn values_scope(&self) -> Scope {
-        self.values.scope()
-    }
 }
 
 /// A request as the journal and the in-doubt facts name it: method and URL, masked.
 pub(super) fn describe_request(method: Method, url: &str) -> String {
     format!("{} {url}", method.as_str())
-}
-
-/// Whether a secret's value matches a journaled fingerprint.
-pub fn matches_fingerprint(value: &crate::secret::SecretString, expected: &str) -> bool {
-    fingerprint(value) == expected && !value.expose_secret().is_empty()
 }

@@ -138,7 +138,7 @@ pub async fn run(
         steps: runbook.steps.len(),
         started_at: context.started_at.to_string(),
     });
-    let client = match Client::new() {
+    let client = match Client::new(context.redactor.clone()) {
         Ok(client) => client,
         Err(error) => {
             let summary = RunSummary {
@@ -172,6 +172,7 @@ pub async fn run(
         durability,
         mutated: false,
         deadline: context.deadline.map(|deadline| started + deadline),
+        item_index: None,
     };
     let mut outcome = (RunStatus::Completed, None);
     for (index, step) in runbook.steps.iter().enumerate() {
@@ -190,11 +191,13 @@ pub async fn run(
             .resume
             .as_ref()
             .is_some_and(|plan| plan.done.contains(&step.id));
+        let mutated_before = engine.mutated;
         let (mut result, items) = if done_before {
             (engine.done_earlier(index, step), Vec::new())
         } else {
             engine.step(index, step, reporter).await
         };
+        let changed_something = engine.mutated && !mutated_before;
         if !done_before {
             let record = Record::StepFinished {
                 step: step.id.clone(),
@@ -203,9 +206,10 @@ pub async fn run(
                 note: result.note.clone(),
                 pending: result.in_doubt.clone(),
             };
-            // Not synced here: the next mutating request's intent syncs it (and everything
-            // before it) before that request is sent, which is when it starts to matter.
-            if let Err(error) = engine.journal(record, false) {
+            // Synced when the step sent a change: a crash before the next change must not turn
+            // a finished change into one in doubt (read-only steps in between can take long).
+            // A read-only step's record rides with the next sync.
+            if let Err(error) = engine.journal(record, changed_something) {
                 result.failures.push(error);
                 result.status = StepStatus::Failed;
             }
@@ -306,6 +310,9 @@ pub(super) struct Engine<'a> {
     pub(super) mutated: bool,
     /// When the run must stop (`--deadline`).
     deadline: Option<Instant>,
+    /// The position of the `for_each` item being run, so its captures are journaled as that
+    /// item's (a resume restores them as a list); `None` outside a loop.
+    pub(super) item_index: Option<usize>,
 }
 
 /// What one attempt produced.
@@ -346,7 +353,7 @@ impl Engine<'_> {
         }
     }
 
-    fn interrupted(&self) -> bool {
+    pub(super) fn interrupted(&self) -> bool {
         *self.interrupt.borrow()
     }
 
@@ -416,7 +423,8 @@ impl Engine<'_> {
             return (finish(result, status), items);
         }
         let mut per_item_captures: Vec<Vec<(String, Captured)>> = Vec::new();
-        for item in &items {
+        for (position, item) in items.iter().enumerate() {
+            self.item_index = step.for_each.is_some().then_some(position);
             let item_scope = match item {
                 Some(item) => scope.with("item", crate::template::to_value(item)),
                 None => scope.clone(),
@@ -936,8 +944,26 @@ impl Engine<'_> {
             captures: Vec::new(),
             retryable: true,
         };
-        if let Some(failure) = judge::check_status(&step.expect, response) {
-            attempt.failures.push(failure);
+        let expected = judge::expected_status(&step.expect);
+        if !expected.accepts(response.status) {
+            // An unexpected status can still carry the secret the step captures (a 200 where a
+            // 201 was expected): masked from the message quoting the body, and kept (sealed) in
+            // the journal, since the API may never show it again.
+            for capture in step
+                .captures
+                .iter()
+                .filter(|capture| capture.secret.is_secret())
+            {
+                if let Ok(captured @ Captured::Secret(_)) = judge::capture(capture, response) {
+                    if let Captured::Secret(secret) = &captured {
+                        self.context.redactor.register(secret);
+                    }
+                    attempt.captures.push((capture.name.clone(), captured));
+                }
+            }
+            attempt
+                .failures
+                .push(judge::status_failure(&expected, response));
             return attempt;
         }
         for capture in &step.captures {
@@ -971,6 +997,7 @@ impl Engine<'_> {
             templates: &self.runbook.templates,
             scope: &judged_scope,
             secret_pointers: &secret_pointers,
+            redactor: &self.context.redactor,
         };
         attempt
             .failures
@@ -1085,6 +1112,26 @@ impl Engine<'_> {
             });
         }
         notes
+    }
+}
+
+impl Engine<'_> {
+    /// Sends one request outside a step's own attempts (a resume check, an undo, a generic
+    /// propagate target, an audit callback) and records it on the step's result.
+    pub(super) async fn send_recorded(
+        &self,
+        request: &HttpRequest,
+        prepared: http::Request,
+        result: &mut StepResult,
+    ) -> (String, Result<Response, TransportError>) {
+        let url = prepared.url.clone();
+        let started = Instant::now();
+        let sent = self.client.send(prepared).await;
+        let status = sent.as_ref().ok().map(|response| response.status);
+        result
+            .requests
+            .push(record(request, &url, status, started, 1, None));
+        (url, sent)
     }
 }
 

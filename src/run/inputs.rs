@@ -319,11 +319,7 @@ fn validate(input: &Input, value: &str, source: &Source) -> Result<(), Diagnosti
     if let Some(pattern) = &input.pattern
         && !pattern.is_match(value)
     {
-        let expected = pattern
-            .as_str()
-            .strip_prefix("^(?:")
-            .and_then(|inner| inner.strip_suffix(")$"))
-            .unwrap_or(pattern.as_str());
+        let expected = crate::runbook::model::written_pattern(pattern);
         let example = input
             .example
             .as_ref()
@@ -385,14 +381,22 @@ fn services(
             );
             continue;
         }
-        match reqwest::Url::parse(url) {
-            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
-                services.insert(name.clone(), url.trim_end_matches('/').to_string());
+        // The same rules as a base URL in the file: no credentials (never echoed back).
+        match crate::runbook::check::validate_base_url(url) {
+            Ok(base) => {
+                services.insert(name.clone(), base);
             }
-            _ => diagnostics.push(
+            Err(problem @ crate::runbook::check::BaseUrlError::Credentials) => diagnostics.push(
                 Diagnostic::error(
                     codes::UNKNOWN_SERVICE_OVERRIDE,
-                    format!("--service {name}={url}: not an absolute http(s) URL"),
+                    format!("--service {name}=…: {problem}"),
+                )
+                .help(problem.help()),
+            ),
+            Err(problem) => diagnostics.push(
+                Diagnostic::error(
+                    codes::UNKNOWN_SERVICE_OVERRIDE,
+                    format!("--service {name}={url}: not an absolute http(s) URL ({problem})"),
                 )
                 .help("write the base URL in full, e.g. --service cloudflare=http://127.0.0.1:8080/client/v4"),
             ),

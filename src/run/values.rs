@@ -60,10 +60,6 @@ impl Values {
         Scope::new(self.bindings.clone())
     }
 
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.bindings.get(name)
-    }
-
     pub fn contains(&self, name: &str) -> bool {
         self.bindings.contains_key(name)
     }
@@ -84,10 +80,6 @@ impl Values {
     /// A secret's value by name.
     pub fn secret(&self, name: &str) -> Option<&SecretString> {
         self.secrets.get(name)
-    }
-
-    pub fn is_secret(&self, name: &str) -> bool {
-        self.secrets.contains_key(name)
     }
 
     /// A copy with placeholders for the given names that have no value yet, for text that is

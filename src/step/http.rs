@@ -5,11 +5,12 @@
 //! host the runbook did not name. A 3xx is returned as it is and judged like any other status.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::runbook::model::Method;
+use crate::secret::Redactor;
 
 /// The largest response body read; a runbook talks to control-plane APIs, not file servers.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -24,14 +25,25 @@ pub struct Request {
     pub timeout: Duration,
 }
 
-#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     /// Lowercase names, in the order received.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    pub elapsed: Duration,
     json: OnceLock<Result<serde_json::Value, String>>,
+    /// The run's redactor: what is quoted from the response is masked before it is cut short,
+    /// so a secret that straddles the cut cannot leave a piece of itself behind.
+    redactor: Arc<Redactor>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Response")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Response {
@@ -39,14 +51,23 @@ impl Response {
         status: u16,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
-        elapsed: Duration,
+        redactor: Arc<Redactor>,
     ) -> Response {
         Response {
             status,
             headers,
             body,
-            elapsed,
             json: OnceLock::new(),
+            redactor,
+        }
+    }
+
+    /// Text from this response, masked, at most `limit` characters: for messages.
+    pub fn quote(&self, text: &str, limit: usize) -> String {
+        let masked = self.redactor.redact(text);
+        match masked.char_indices().nth(limit) {
+            Some((cut, _)) => format!("{}…", &masked[..cut]),
+            None => masked.into_owned(),
         }
     }
 
@@ -151,7 +172,9 @@ pub fn humanize(duration: Duration) -> String {
     }
 }
 
-/// The HTTP client a run shares: one connection pool per scheme, no redirects, no proxies.
+/// The HTTP client a run shares: one connection pool per scheme, no redirects. Proxies come from
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` as usual; https goes through a proxy as a `CONNECT`
+/// tunnel, so a proxy never sees a header (plain http off loopback is a `check` warning).
 ///
 /// Plain-http requests (a local emulator, a benchmark) use a client built without the system's
 /// root certificates; the TLS client, which reads them from disk, is built on the first https
@@ -160,6 +183,7 @@ pub fn humanize(duration: Duration) -> String {
 pub struct Client {
     plain: reqwest::Client,
     secure: Arc<OnceLock<Result<reqwest::Client, String>>>,
+    redactor: Arc<Redactor>,
 }
 
 fn builder() -> reqwest::ClientBuilder {
@@ -171,7 +195,8 @@ fn builder() -> reqwest::ClientBuilder {
 }
 
 impl Client {
-    pub fn new() -> Result<Client, String> {
+    /// A client whose responses mask what they quote with `redactor`.
+    pub fn new(redactor: Arc<Redactor>) -> Result<Client, String> {
         let plain = builder()
             .tls_certs_only(std::iter::empty())
             .build()
@@ -179,6 +204,7 @@ impl Client {
         Ok(Client {
             plain,
             secure: Arc::default(),
+            redactor,
         })
     }
 
@@ -237,7 +263,6 @@ impl Client {
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let started = Instant::now();
         let mut response = builder
             .send()
             .await
@@ -264,7 +289,7 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Response::new(status, headers, body, started.elapsed()))
+        Ok(Response::new(status, headers, body, self.redactor.clone()))
     }
 }
 

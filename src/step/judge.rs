@@ -30,13 +30,14 @@ pub enum Captured {
     Secret(SecretString),
 }
 
-/// The status check. Without an expectation, any 2xx passes: a runbook never carries on past
-/// an error answer by accident.
-pub fn check_status(expect: &Expect, response: &Response) -> Option<String> {
-    let expected = expect.status.clone().unwrap_or(StatusExpectation::Class(2));
-    if expected.accepts(response.status) {
-        return None;
-    }
+/// The statuses a step accepts. Without an expectation, any 2xx: a runbook never carries on
+/// past an error answer by accident.
+pub fn expected_status(expect: &Expect) -> StatusExpectation {
+    expect.status.clone().unwrap_or(StatusExpectation::Class(2))
+}
+
+/// Why a status the step does not accept fails it, with what the answer says (masked).
+pub fn status_failure(expected: &StatusExpectation, response: &Response) -> String {
     let mut message = format!(
         "expected status {}, got {} {}",
         expected.describe(),
@@ -44,9 +45,19 @@ pub fn check_status(expect: &Expect, response: &Response) -> Option<String> {
         response.reason()
     );
     if (300..400).contains(&response.status) {
-        let location = response
-            .header("location")
-            .unwrap_or("(no Location header)");
+        // Without its query and fragment: a redirect can carry a code or a token there.
+        let location = response.header("location").map_or_else(
+            || "(no Location header)".to_string(),
+            |location| {
+                let bare = location.split(['?', '#']).next().unwrap_or_default();
+                let elided = if bare.len() < location.len() {
+                    "?…"
+                } else {
+                    ""
+                };
+                response.quote(&format!("{bare}{elided}"), 200)
+            },
+        );
         message.push_str(&format!(
             ": a redirect to {location}, not followed (requests that may carry credentials never follow redirects)"
         ));
@@ -54,7 +65,17 @@ pub fn check_status(expect: &Expect, response: &Response) -> Option<String> {
         message.push_str(": ");
         message.push_str(&summary);
     }
-    Some(message)
+    message
+}
+
+/// "503 Service Unavailable: [code] message" for an unexpected answer.
+pub fn unexpected(response: &Response) -> String {
+    let mut text = format!("{} {}", response.status, response.reason());
+    if let Some(summary) = error_summary(response) {
+        text.push_str(": ");
+        text.push_str(&summary);
+    }
+    text
 }
 
 /// What an error answer says, from the vendors' error shapes: Cloudflare `errors[]`,
@@ -76,7 +97,7 @@ pub fn error_summary(response: &Response) -> Option<String> {
                 })
                 .collect();
             if !messages.is_empty() {
-                return Some(truncate(&messages.join("; "), 500));
+                return Some(response.quote(&messages.join("; "), 500));
             }
         }
         let message = json.get("message").and_then(|message| message.as_str());
@@ -85,14 +106,14 @@ pub fn error_summary(response: &Response) -> Option<String> {
             .or_else(|| json.get("error"))
             .and_then(|kind| kind.as_str());
         return match (kind, message) {
-            (Some(kind), Some(message)) => Some(truncate(&format!("{kind}: {message}"), 500)),
-            (None, Some(message)) => Some(truncate(message, 500)),
+            (Some(kind), Some(message)) => Some(response.quote(&format!("{kind}: {message}"), 500)),
+            (None, Some(message)) => Some(response.quote(message, 500)),
             _ => Some(describe_shape(json)),
         };
     }
     let text = response.text();
     let first = text.lines().map(str::trim).find(|line| !line.is_empty())?;
-    Some(format!("the body says: {}", truncate(first, 200)))
+    Some(format!("the body says: {}", response.quote(first, 200)))
 }
 
 /// Takes a capture's value from the response.
@@ -163,6 +184,8 @@ pub struct Judge<'a> {
     pub scope: &'a Scope,
     /// JSON pointers of values the step captures as secrets.
     pub secret_pointers: &'a [String],
+    /// Masks a quoted value before it is cut short.
+    pub redactor: &'a crate::secret::Redactor,
 }
 
 impl Judge<'_> {
@@ -361,7 +384,7 @@ impl Judge<'_> {
         match value {
             _ if secret_path || secret_key => MASK.to_string(),
             serde_json::Value::String(text) => {
-                format!("\"{}\"", truncate(text, 120))
+                format!("\"{}\"", truncate(&self.redactor.redact(text), 120))
             }
             serde_json::Value::Array(_) | serde_json::Value::Object(_) => describe_shape(value),
             other => other.to_string(),

@@ -64,69 +64,71 @@ pub async fn write(
     let mut written: Vec<String> = Vec::new();
     let mut created = 0;
     for (name, value) in values {
-        // Fetched right before each PUT: keys rotate, and a stale key_id is refused.
-        let (key_id, key) = public_key(client, store)
+        if write_one(client, store, name, value)
             .await
-            .map_err(|failure| failure.after(&written))?;
-        let before = updated_at(client, store, name)
-            .await
-            .map_err(|failure| failure.after(&written))?;
-        let sealed = key
-            .seal(
-                &mut crypto_box::aead::OsRng,
-                value.expose_secret().as_bytes(),
-            )
-            .map_err(|_| Failure::new(format!("sealing {name} failed")).after(&written))?;
-        let body = json!({"encrypted_value": STANDARD.encode(sealed), "key_id": key_id});
-        let url = format!("{}/{}", store.secrets_url(), segment(name));
-        let answer = call(
-            client,
-            Method::Put,
-            url,
-            store.headers(),
-            Some(body),
-            store.timeout,
-        )
-        .await
-        .map_err(|message| Failure::new(format!("writing {name}: {message}")).after(&written))?;
-        // 201: created; 204: updated. The body is not read (the spec's own example breaks its schema).
-        match answer.status {
-            201 => created += 1,
-            204 => {}
-            _ => {
-                return Err(Failure::new(format!(
-                    "writing {name} to {}: {}",
-                    store.describe(),
-                    unexpected(&answer)
-                ))
-                .after(&written));
-            }
+            .map_err(|failure| failure.after(&written))?
+        {
+            created += 1;
         }
-        let after = updated_at(client, store, name)
-            .await
-            .map_err(|failure| failure.after(&written))?;
-        match (before, after) {
-            (_, None) => {
-                return Err(Failure::new(format!(
-                    "{name} is not in {} after the write",
-                    store.describe()
-                ))
-                .after(&written));
-            }
-            (Some(before), Some(after)) if after <= before => {
-                return Err(Failure::new(format!(
-                    "{name} in {} still shows updated_at {after}: GitHub did not record the write",
-                    store.describe()
-                ))
-                .after(&written));
-            }
-            _ => written.push(name.clone()),
-        }
+        written.push(name.clone());
     }
     Ok(format!(
         "{} updated, {created} created; each sealed for the current key and confirmed by updated_at",
         values.len() - created
     ))
+}
+
+/// Seals and stores one secret, then confirms GitHub recorded it; says whether it was created.
+async fn write_one(
+    client: &Client,
+    store: &Store<'_>,
+    name: &str,
+    value: &SecretString,
+) -> Result<bool, Failure> {
+    // Fetched right before each PUT: keys rotate, and a stale key_id is refused.
+    let (key_id, key) = public_key(client, store).await?;
+    let before = updated_at(client, store, name).await?;
+    let sealed = key
+        .seal(
+            &mut crypto_box::aead::OsRng,
+            value.expose_secret().as_bytes(),
+        )
+        .map_err(|_| Failure::new(format!("sealing {name} failed")))?;
+    let body = json!({"encrypted_value": STANDARD.encode(sealed), "key_id": key_id});
+    let url = format!("{}/{}", store.secrets_url(), segment(name));
+    let answer = call(
+        client,
+        Method::Put,
+        url,
+        store.headers(),
+        Some(body),
+        store.timeout,
+    )
+    .await
+    .map_err(|message| Failure::new(format!("writing {name}: {message}")))?;
+    // 201: created; 204: updated. The body is not read (the spec's own example breaks its schema).
+    let created = match answer.status {
+        201 => true,
+        204 => false,
+        _ => {
+            return Err(Failure::new(format!(
+                "writing {name} to {}: {}",
+                store.describe(),
+                unexpected(&answer)
+            )));
+        }
+    };
+    match (before, updated_at(client, store, name).await?) {
+        (_, None) => Err(Failure::new(format!(
+            "{name} is not in {} after the write",
+            store.describe()
+        ))),
+        (Some(before), Some(after)) if after <= before => Err(Failure::new(format!(
+            "{name} in {} still shows updated_at {after}: GitHub did not record the write",
+            store.describe()
+        ))),
+        _ => Ok(created),
+    }
 }
 
 async fn public_key(

@@ -66,115 +66,121 @@ pub async fn write(
             format!("Bearer {}", token.expose_secret()),
         )]
     };
+    let headers = headers();
     let mut written: Vec<String> = Vec::new();
     let mut created = 0;
     for (name, value) in values {
-        let lookup = call(
-            client,
-            Method::Get,
-            folder.secret_url(name, false),
-            headers(),
-            None,
-            folder.timeout,
-        )
-        .await
-        .map_err(|message| Failure::new(format!("looking up {name}: {message}")).after(&written))?;
-        let exists = match lookup.status {
-            200 => true,
-            404 => false,
-            _ => {
-                return Err(Failure::new(format!(
-                    "looking up {name} in {}: {}",
-                    folder.describe(),
-                    unexpected(&lookup)
-                ))
-                .after(&written));
-            }
-        };
-        let body = json!({
-            "projectId": folder.project,
-            "environment": folder.environment,
-            "secretPath": folder.path,
-            "secretValue": value.expose_secret(),
-        });
-        let (method, verb) = if exists {
-            (Method::Patch, "updating")
-        } else {
-            created += 1;
-            (Method::Post, "creating")
-        };
-        let url = format!("{}/api/v4/secrets/{}", folder.base, segment(name));
-        let answer = call(client, method, url, headers(), Some(body), folder.timeout)
+        if write_one(client, folder, &headers, name, value)
             .await
-            .map_err(|message| Failure::new(format!("{verb} {name}: {message}")).after(&written))?;
-        if answer.status != 200 {
-            return Err(Failure::new(format!(
-                "{verb} {name} in {}: {}",
-                folder.describe(),
-                unexpected(&answer)
-            ))
-            .after(&written));
-        }
-        if answer
-            .json()
-            .ok()
-            .is_some_and(|body| body.get("approval").is_some())
+            .map_err(|failure| failure.after(&written))?
         {
-            return Err(Failure::new(format!(
-                "{verb} {name} in {} is waiting for approval under a change policy: not applied yet",
-                folder.describe()
-            ))
-            .after(&written));
+            created += 1;
         }
-        let read = call(
-            client,
-            Method::Get,
-            folder.secret_url(name, true),
-            headers(),
-            None,
-            folder.timeout,
-        )
-        .await
-        .map_err(|message| {
-            Failure::new(format!("reading back {name}: {message}")).after(&written)
-        })?;
-        let stored = read
-            .json()
-            .ok()
-            .and_then(|body| {
-                body.pointer("/secret/secretValue")
-                    .and_then(|value| value.as_str())
-            })
-            .map(str::to_string);
-        match stored {
-            Some(stored) if stored == value.expose_secret() => written.push(name.clone()),
-            Some(stored) if stored == value.expose_secret().trim() => {
-                return Err(Failure::new(format!(
-                    "Infisical trimmed the whitespace around the value of {name}: the stored value differs"
-                ))
-                .after(&written));
-            }
-            Some(_) => {
-                return Err(Failure::new(format!(
-                    "{name} in {} does not hold the new value after the write",
-                    folder.describe()
-                ))
-                .after(&written));
-            }
-            None => {
-                return Err(Failure::new(format!(
-                    "reading back {name} in {}: {}",
-                    folder.describe(),
-                    unexpected(&read)
-                ))
-                .after(&written));
-            }
-        }
+        written.push(name.clone());
     }
     Ok(format!(
         "{} updated, {created} created; each read back and equal",
         values.len() - created
     ))
+}
+
+/// Creates or updates one secret, then reads it back; says whether it was created.
+async fn write_one(
+    client: &Client,
+    folder: &Folder<'_>,
+    headers: &[(String, String)],
+    name: &str,
+    value: &SecretString,
+) -> Result<bool, Failure> {
+    let lookup = call(
+        client,
+        Method::Get,
+        folder.secret_url(name, false),
+        headers.to_vec(),
+        None,
+        folder.timeout,
+    )
+    .await
+    .map_err(|message| Failure::new(format!("looking up {name}: {message}")))?;
+    let exists = match lookup.status {
+        200 => true,
+        404 => false,
+        _ => {
+            return Err(Failure::new(format!(
+                "looking up {name} in {}: {}",
+                folder.describe(),
+                unexpected(&lookup)
+            )));
+        }
+    };
+    let body = json!({
+        "projectId": folder.project,
+        "environment": folder.environment,
+        "secretPath": folder.path,
+        "secretValue": value.expose_secret(),
+    });
+    let (method, verb) = if exists {
+        (Method::Patch, "updating")
+    } else {
+        (Method::Post, "creating")
+    };
+    let url = format!("{}/api/v4/secrets/{}", folder.base, segment(name));
+    let answer = call(
+        client,
+        method,
+        url,
+        headers.to_vec(),
+        Some(body),
+        folder.timeout,
+    )
+    .await
+    .map_err(|message| Failure::new(format!("{verb} {name}: {message}")))?;
+    if answer.status != 200 {
+        return Err(Failure::new(format!(
+            "{verb} {name} in {}: {}",
+            folder.describe(),
+            unexpected(&answer)
+        )));
+    }
+    if answer
+        .json()
+        .ok()
+        .is_some_and(|body| body.get("approval").is_some())
+    {
+        return Err(Failure::new(format!(
+            "{verb} {name} in {} is waiting for approval under a change policy: not applied yet",
+            folder.describe()
+        )));
+    }
+    let read = call(
+        client,
+        Method::Get,
+        folder.secret_url(name, true),
+        headers.to_vec(),
+        None,
+        folder.timeout,
+    )
+    .await
+    .map_err(|message| Failure::new(format!("reading back {name}: {message}")))?;
+    let stored = read.json().ok().and_then(|body| {
+        body.pointer("/secret/secretValue")
+            .and_then(|value| value.as_str())
+    });
+    match stored {
+        Some(stored) if stored == value.expose_secret() => Ok(!exists),
+        Some(stored) if stored == value.expose_secret().trim() => Err(Failure::new(format!(
+            "Infisical trimmed the whitespace around the value of {name}: the stored value differs"
+        ))),
+        Some(_) => Err(Failure::new(format!(
+            "{name} in {} does not hold the new value after the write",
+            folder.describe()
+        ))),
+        None => Err(Failure::new(format!(
+            "reading back {name} in {}: {}",
+            folder.describe(),
+            unexpected(&read)
+        ))),
+    }
 }
 
 async fn login(

@@ -15,19 +15,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::http::{Client, Request, Response};
-use super::judge::error_summary;
+use super::judge::unexpected;
 use crate::runbook::model::Method;
 use crate::secret::SecretString;
-
-/// A target with every template rendered.
-pub struct Resolved {
-    pub description: String,
-    pub base_url: String,
-    pub provider: Provider,
-    /// (name, value) in the order written.
-    pub values: Vec<(String, SecretString)>,
-    pub timeout: Duration,
-}
 
 #[derive(Clone)]
 pub enum Provider {
@@ -100,10 +90,13 @@ impl Failure {
 /// the provider obtained along the way with `secrets_seen` so the caller can mask it.
 pub async fn write(
     client: &Client,
-    target: &Resolved,
+    provider: &Provider,
+    base_url: &str,
+    values: &[(String, SecretString)],
+    timeout: Duration,
     secrets_seen: &mut Vec<SecretString>,
 ) -> Result<String, Failure> {
-    match &target.provider {
+    match provider {
         Provider::Infisical {
             project,
             environment,
@@ -111,24 +104,16 @@ pub async fn write(
             auth,
         } => {
             let folder = infisical::Folder {
-                base: &target.base_url,
+                base: base_url,
                 project,
                 environment,
                 path,
-                timeout: target.timeout,
+                timeout,
             };
-            infisical::write(client, &folder, auth, &target.values, secrets_seen).await
+            infisical::write(client, &folder, auth, values, secrets_seen).await
         }
         Provider::Heroku { app, token } => {
-            heroku::write(
-                client,
-                &target.base_url,
-                app,
-                token,
-                &target.values,
-                target.timeout,
-            )
-            .await
+            heroku::write(client, base_url, app, token, values, timeout).await
         }
         Provider::Github {
             repository,
@@ -136,13 +121,13 @@ pub async fn write(
             token,
         } => {
             let store = github::Store {
-                base: &target.base_url,
+                base: base_url,
                 repository,
                 environment: environment.as_deref(),
                 token,
-                timeout: target.timeout,
+                timeout,
             };
-            github::write(client, &store, &target.values).await
+            github::write(client, &store, values).await
         }
     }
 }
@@ -169,16 +154,6 @@ async fn call(
         .send(request)
         .await
         .map_err(|error| error.describe(&url))
-}
-
-/// "503 Service Unavailable: [code] message" for an unexpected answer.
-fn unexpected(response: &Response) -> String {
-    let mut text = format!("{} {}", response.status, response.reason());
-    if let Some(summary) = error_summary(response) {
-        text.push_str(": ");
-        text.push_str(&summary);
-    }
-    text
 }
 
 /// What a path segment must not carry as it is (RFC 3986: only unreserved characters and

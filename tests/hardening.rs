@@ -1,0 +1,444 @@
+//! What the review of the first full version found, each pinned down: values typed in at a
+//! manual step survive a crash, a resume keeps the lock of an unfinished rotation, an answer
+//! with an unexpected status cannot show the secret it carries, and a looped step's captures
+//! come back as a list.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+
+use crate::support::server::Server;
+use crate::support::{Outcome, Runbook, Scratch};
+
+/// How many times each route was called, and whether `/finish` answers yet.
+#[derive(Default)]
+struct Calls {
+    finish_ready: bool,
+    seen: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Calls>>;
+
+fn exec(scratch: &Scratch, path: &std::path::Path, env: &[(&str, &str)]) -> Outcome {
+    let mut command = Runbook::new(["exec", path.to_str().unwrap(), "--yes"]).home(&scratch.home);
+    for (name, value) in env {
+        command = command.env(name, value);
+    }
+    command.run()
+}
+
+fn only_run(scratch: &Scratch) -> String {
+    let runs = Runbook::new(["runs", "--output", "json"])
+        .home(&scratch.home)
+        .run()
+        .json_lines();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0]["run_id"].as_str().unwrap().to_string()
+}
+
+fn journal_text(scratch: &Scratch, run: &str) -> String {
+    std::fs::read_to_string(
+        scratch
+            .home
+            .state()
+            .join("runs")
+            .join(run)
+            .join("journal.jsonl"),
+    )
+    .expect("the journal")
+}
+
+/// `/finish` answers 503 until the test says it is ready; it records the header it got.
+fn finishing_server(shared: &Shared) -> Server {
+    let router = Router::new()
+        .route("/create", post(|| async { StatusCode::CREATED }))
+        .route(
+            "/finish",
+            post(
+                |State(state): State<Shared>, headers: HeaderMap| async move {
+                    let mut calls = state.lock().unwrap();
+                    let key = headers
+                        .get("x-key")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    calls.seen.push(key);
+                    if calls.finish_ready {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                },
+            ),
+        )
+        .with_state(shared.clone());
+    Server::start(router)
+}
+
+#[test]
+fn a_value_typed_in_at_a_manual_step_is_sealed_and_restored_on_resume() {
+    const PASTED: &str = "pasted-once-canary-5f1e9b27c4d8";
+    let shared = Shared::default();
+    let server = finishing_server(&shared);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "pasted.yaml",
+        format!(
+            r#"runbook: pasted
+title: A value rolled in a dashboard
+steps:
+  - id: roll-in-dashboard
+    title: Roll the token in the dashboard
+    manual:
+      instructions: Roll it, and paste the new value.
+      ask:
+        new_value: {{ description: the new value, secret: once, env: [PASTED_VALUE] }}
+  - id: store
+    title: Store the new value
+    http:
+      post: "{}/finish"
+      headers: {{ X-Key: "{{{{ new_value }}}}" }}
+    rollback: Roll again in the dashboard.
+"#,
+            server.url()
+        ),
+    );
+    let first = exec(&scratch, &path, &[("PASTED_VALUE", PASTED)]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(!first.all().contains(PASTED));
+    let run = only_run(&scratch);
+    let journal = journal_text(&scratch, &run);
+    assert!(
+        !journal.contains(PASTED),
+        "the journal holds the value in plaintext"
+    );
+    let capture = journal
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|record| record["record"] == "capture" && record["name"] == "new_value")
+        .expect("the typed-in value is journaled");
+    assert!(capture["sealed"].is_string(), "{capture}");
+
+    // The operator's environment no longer has the value: it comes back from the journal.
+    shared.lock().unwrap().finish_ready = true;
+    let resumed = Runbook::new(["resume", &run, "--yes"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert!(!resumed.all().contains(PASTED));
+    let seen = shared.lock().unwrap().seen.clone();
+    assert_eq!(seen, vec![PASTED.to_string(), PASTED.to_string()]);
+}
+
+#[test]
+fn a_resume_that_fails_before_changing_anything_keeps_the_lock() {
+    let shared = Shared::default();
+    let server = finishing_server(&shared);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "half-done.yaml",
+        format!(
+            r#"runbook: half-done
+title: Create, then finish
+steps:
+  - id: create
+    title: Create the new credential
+    http:
+      post: "{url}/create"
+    rollback: Delete the new credential.
+  - id: finish
+    title: Finish
+    http:
+      post: "{url}/finish"
+    rollback: Nothing to undo.
+"#,
+            url = server.url()
+        ),
+    );
+    let first = exec(&scratch, &path, &[]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(first.stderr.contains("stays held"), "{}", first.stderr);
+    let run = only_run(&scratch);
+
+    // The resume fails too, at the step that was not done: the rotation is still half done
+    // (the earlier attempt created a credential), so the lock must stay.
+    let resumed = Runbook::new(["resume", &run, "--yes"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(resumed.code, 1, "{}", resumed.stderr);
+    assert!(resumed.stderr.contains("stays held"), "{}", resumed.stderr);
+    let fresh = exec(&scratch, &path, &[]);
+    assert_eq!(fresh.code, 5, "{}", fresh.stderr);
+    assert!(
+        fresh
+            .stderr
+            .contains("another run holds the lock `half-done`"),
+        "{}",
+        fresh.stderr
+    );
+}
+
+#[test]
+fn an_unexpected_status_never_shows_the_secret_the_answer_carries() {
+    const SECRET: &str = "body-secret-canary-8c2d41aa90e3";
+    let router = Router::new().route(
+        "/roll",
+        // 200 where the runbook expects 201, with the new value as the whole body.
+        post(|| async { (StatusCode::OK, SECRET) }),
+    );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "roll.yaml",
+        format!(
+            r#"runbook: roll
+title: Roll a token
+steps:
+  - id: roll
+    title: Roll the token
+    http:
+      post: "{}/roll"
+    expect: {{ status: 201 }}
+    capture:
+      new_value: {{ body: true, secret: once }}
+    rollback: Roll again.
+  - id: store
+    title: Store it
+    manual:
+      instructions: Store the new value.
+"#,
+            server.url()
+        ),
+    );
+    let outcome = exec(&scratch, &path, &[]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("expected status 201, got 200 OK"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(!outcome.all().contains(SECRET), "the secret was shown");
+    let run = only_run(&scratch);
+    let journal = journal_text(&scratch, &run);
+    assert!(!journal.contains(SECRET));
+    // The API may never show it again: it is kept, sealed, for `runbook recover`.
+    assert!(
+        journal.contains("\"name\":\"new_value\"") && journal.contains("\"sealed\""),
+        "{journal}"
+    );
+}
+
+#[test]
+fn a_looped_steps_captures_come_back_as_a_list_on_resume() {
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        ids: String,
+    }
+    let shared = Shared::default();
+    let router = Router::new()
+        .route(
+            "/tokens",
+            post(|body: String| async move {
+                let name: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let id = format!("id-{}", name["name"].as_str().unwrap());
+                (
+                    StatusCode::CREATED,
+                    axum::Json(serde_json::json!({"id": id})),
+                )
+            }),
+        )
+        .route(
+            "/check",
+            get(
+                |State(state): State<Shared>, Query(query): Query<Ids>| async move {
+                    let mut calls = state.lock().unwrap();
+                    calls.seen.push(query.ids);
+                    // 409, not a 5xx: a GET is retried on a 5xx, and the count matters here.
+                    if calls.finish_ready {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::CONFLICT
+                    }
+                },
+            ),
+        )
+        .with_state(shared.clone());
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "looped.yaml",
+        format!(
+            r#"runbook: looped
+title: Create several, then check them all
+steps:
+  - id: create
+    title: Create one token per name
+    for_each: [a, b, c]
+    http:
+      post: "{url}/tokens"
+      json: {{ name: "{{{{ item }}}}" }}
+    capture:
+      ids: $.id
+    rollback: Delete the tokens.
+  - id: check
+    title: Check them all
+    http:
+      get: "{url}/check"
+      query: {{ ids: "{{{{ ids | join(',') }}}}" }}
+"#,
+            url = server.url()
+        ),
+    );
+    let first = exec(&scratch, &path, &[]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    let run = only_run(&scratch);
+    shared.lock().unwrap().finish_ready = true;
+    let resumed = Runbook::new(["resume", &run, "--yes"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    let seen = shared.lock().unwrap().seen.clone();
+    assert_eq!(seen, vec!["id-a,id-b,id-c", "id-a,id-b,id-c"]);
+}
+
+#[test]
+fn a_service_override_with_credentials_is_refused_without_echoing_them() {
+    let outcome = Runbook::new([
+        "plan",
+        "runbooks/cloudflare-access-service-token.yaml",
+        "--service",
+        "cloudflare=https://admin:override-password-canary@api.example.test/client/v4",
+    ])
+    .run();
+    assert_eq!(outcome.code, 4, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("--service cloudflare=…: a base URL carries no credentials"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.all().contains("override-password-canary"));
+}
+
+const SECRET_DEFAULT: &str = r#"runbook: fp
+title: Fingerprints
+inputs:
+  api_key: { env: [API_KEY], secret: true, default: "old-default-canary-111" }
+vars:
+  label: "rotation-{{ run_id }}"
+steps:
+  - id: use
+    title: Use the key
+    http:
+      get: https://api.example.test/check
+      bearer: "{{ api_key }}"
+      headers: { X-Label: "{{ label }}" }
+  - id: audit
+    title: Record it
+    audit:
+      action: key.used
+      context: { note: plain }
+"#;
+
+#[test]
+fn diff_never_shows_a_secret_inputs_default_and_a_fingerprint_is_no_risk() {
+    let scratch = Scratch::new();
+    let old = scratch.write("old.yaml", SECRET_DEFAULT);
+    let new = scratch.write(
+        "new.yaml",
+        SECRET_DEFAULT
+            .replace("old-default-canary-111", "new-default-canary-222")
+            .replace(
+                "context: { note: plain }",
+                r#"context: { note: plain, fp: "{{ api_key | fingerprint }}" }"#,
+            ),
+    );
+    for format in ["markdown", "json"] {
+        let outcome = Runbook::new([
+            "diff",
+            old.to_str().unwrap(),
+            new.to_str().unwrap(),
+            "--format",
+            format,
+        ])
+        .run();
+        assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+        let all = outcome.all();
+        assert!(!all.contains("default-canary"), "{format}: {all}");
+        assert!(
+            all.contains("(secret, not shown; fingerprint "),
+            "{format}: {all}"
+        );
+        // The change still shows: the two fingerprints differ.
+        assert!(
+            all.contains("3a159eb9") && all.contains("4920f4b7"),
+            "{all}"
+        );
+        // `| fingerprint` is what an audit record should hold, not a secret flowing into it.
+        assert!(!all.contains("Needs attention"), "{format}: {all}");
+        assert!(!all.to_lowercase().contains("risk"), "{format}: {all}");
+    }
+}
+
+#[test]
+fn render_sets_run_id_before_a_var_that_reads_it() {
+    let scratch = Scratch::new();
+    let path = scratch.write("fp.yaml", SECRET_DEFAULT);
+    let outcome = Runbook::new(["render", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let run_id = outcome
+        .stdout
+        .find("RUN_ID=\"$(date -u +%Y%m%dT%H%M%SZ)\"")
+        .expect("RUN_ID is set");
+    let label = outcome
+        .stdout
+        .find("LABEL=\"rotation-$RUN_ID\"")
+        .expect("LABEL reads it");
+    assert!(run_id < label, "{}", outcome.stdout);
+    assert!(!outcome.stdout.contains("old-default-canary-111"));
+}
+
+#[test]
+fn render_shows_the_loop_item_of_a_propagate_step_as_a_variable() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "loop.yaml",
+        r#"runbook: loop
+title: Loop
+inputs:
+  heroku_key: { env: [HEROKU_API_KEY], secret: true }
+  value: { env: [NEW_VALUE], secret: true }
+services:
+  heroku: https://api.heroku.com
+steps:
+  - id: push
+    title: Push to every app
+    description: Sets TOKEN_{{ item }} on each app.
+    for_each: [prod, staging]
+    propagate:
+      values: { "TOKEN_{{ item }}": "{{ value }}" }
+      targets:
+        - heroku: { app: "app-{{ item }}", token: "{{ heroku_key }}" }
+    rollback: Set the old value back.
+"#,
+    );
+    let outcome = Runbook::new(["render", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(!outcome.stdout.contains("{{ item }}"), "{}", outcome.stdout);
+    assert!(
+        outcome.stdout.contains("Sets `TOKEN_$ITEM` on each app."),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("\"https://api.heroku.com/apps/app-$ITEM/config-vars\""),
+        "{}",
+        outcome.stdout
+    );
+}
