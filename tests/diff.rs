@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Outcome, Runbook, Scratch, fixture, stable};
+use crate::support::{Outcome, Runbook, Scratch, assert_contains, fixture, stable};
 
 const BASE: &str = "tests/fixtures/diff/base.yaml";
 
@@ -74,21 +74,16 @@ fn reformatting_is_no_semantic_change() {
 #[test]
 fn a_step_that_became_irreversible() {
     let outcome = diff(BASE, "tests/fixtures/diff/became-irreversible.yaml");
-    assert!(
-        outcome
-            .stdout
-            .contains("**Became irreversible:** step `store`")
-    );
+    assert_contains(&outcome.stdout, "**Became irreversible:** step `store`");
     stable().bind(|| insta::assert_snapshot!("diff_became_irreversible", outcome.stdout));
 }
 
 #[test]
 fn a_secret_newly_in_a_url() {
     let outcome = diff(BASE, "tests/fixtures/diff/secret-in-url.yaml");
-    assert!(
-        outcome
-            .stdout
-            .contains("**Secret at risk:** step `list` now puts `session` in its URL")
+    assert_contains(
+        &outcome.stdout,
+        "**Secret at risk:** step `list` now puts `session` in its URL",
     );
     stable().bind(|| insta::assert_snapshot!("diff_secret_in_url", outcome.stdout));
 }
@@ -154,7 +149,9 @@ fn json_for_tools() {
     assert_eq!(unchanged["changed"], false);
 }
 
-/// A scratch git repository holding one committed runbook.
+/// A scratch git repository holding one committed runbook. git runs without the user's or the
+/// system's configuration (no signing, hooks or templates of theirs) or a repository the
+/// environment points at (as in a git hook), with an identity of its own.
 fn repository_with(name: &str, contents: &str) -> Scratch {
     let scratch = Scratch::new();
     scratch.write(name, contents);
@@ -162,7 +159,13 @@ fn repository_with(name: &str, contents: &str) -> Scratch {
         let status = Command::new("git")
             .arg("-C")
             .arg(scratch.dir.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
             .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+            .args(["-c", "commit.gpgsign=false"])
             .args(arguments)
             .output()
             .expect("git runs");

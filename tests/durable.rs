@@ -6,15 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use runbook::emulator::{BackgroundEmulator, Emulator, EmulatorConfig, Hold};
-use secrecy::ExposeSecret;
+use runbook::emulator::{BackgroundEmulator, Hold};
 
-use crate::support::{BIN, Home, Outcome, Runbook, root};
-
-const ACCESS: &str = "runbooks/cloudflare-access-service-token.yaml";
-const USER: &str = "runbooks/cloudflare-user-api-token.yaml";
-const FOLDER: &str = "/MooseQuest/cloudflare";
-const SEEDED_CONSOLE_TOKEN: &str = "raxx-console-svc-2026-05-01";
+use crate::support::leak::{assert_no_secret_in, files_under};
+use crate::support::world::{
+    ACCESS, USER, assert_console_pair_stored, assert_user_token_stored, credential_env, emulator,
+    secret_credentials, seeded_console_token, service_args,
+};
+use crate::support::{BIN, Home, Outcome, Runbook, assert_contains, root};
 
 /// An emulator, a keyed home, and a copy of a runbook that polls quickly.
 struct Rig {
@@ -28,22 +27,14 @@ struct Rig {
 
 impl Rig {
     fn new(runbook: &str) -> Rig {
-        let emulator = Emulator::start_in_background(EmulatorConfig {
-            port: 0,
-            restart_window: Duration::from_millis(150),
-        })
-        .expect("the emulator starts");
+        let emulator = emulator();
         let home = Home::keyed();
         let text = std::fs::read_to_string(root().join(runbook))
             .unwrap()
             .replace("interval: 1s", "interval: 50ms");
         let path = home.path().join(Path::new(runbook).file_name().unwrap());
         std::fs::write(&path, text).unwrap();
-        let credentials = emulator
-            .credentials()
-            .into_iter()
-            .map(|(name, value)| (name, value.expose_secret().to_string()))
-            .collect();
+        let credentials = credential_env(&emulator);
         Rig {
             emulator,
             home,
@@ -52,64 +43,64 @@ impl Rig {
         }
     }
 
-    fn env(&self) -> Vec<(String, String)> {
-        let mut env = self.credentials.clone();
-        env.push(("HOME".into(), self.home.path().display().to_string()));
-        env.push(("NO_COLOR".into(), "1".into()));
-        env.push(("PATH".into(), std::env::var("PATH").unwrap_or_default()));
-        env
-    }
-
     fn services(&self) -> Vec<String> {
-        let text = std::fs::read_to_string(&self.runbook).unwrap();
-        let mut args = Vec::new();
-        for (service, url) in self.emulator.service_urls() {
-            if text.contains(&format!("\n  {service}: ")) {
-                args.push("--service".to_string());
-                args.push(format!("{service}={url}"));
-            }
-        }
-        args
+        service_args(&self.emulator, &self.runbook)
     }
 
     /// `runbook exec` as a child process, for a test to kill.
     fn spawn(&self, extra: &[&str]) -> Child {
-        let mut command = Command::new(BIN);
-        command
+        self.spawn_at(&self.home, &[], extra)
+    }
+
+    /// `runbook exec` as a child process with `home` as its home and `env` added to the
+    /// credentials, stdin closed.
+    fn spawn_at(&self, home: &Home, env: &[(&str, &str)], extra: &[&str]) -> Child {
+        Command::new(BIN)
             .arg("exec")
             .arg(&self.runbook)
             .arg("--yes")
             .args(self.services())
             .args(extra)
             .env_clear()
-            .envs(self.env())
+            .envs(self.credentials.iter().map(|(name, value)| (name, value)))
+            .env("HOME", home.path())
+            .env("NO_COLOR", "1")
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command.spawn().expect("runbook starts")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runbook starts")
     }
 
     fn exec(&self, extra: &[&str]) -> Outcome {
-        self.command(["exec"])
+        self.exec_at(&self.home, extra)
+    }
+
+    fn exec_at(&self, home: &Home, extra: &[&str]) -> Outcome {
+        self.command_at(home, ["exec"])
             .arg(self.runbook.display().to_string())
             .arg("--yes")
-            .args_from(self.services())
-            .args_from(extra.iter().map(|arg| arg.to_string()))
+            .args(self.services())
+            .args(extra)
             .run()
     }
 
-    fn command<const N: usize>(&self, args: [&str; N]) -> Runbook {
-        let mut command = Runbook::new(args).home(&self.home);
-        for (name, value) in &self.credentials {
-            command = command.env(name, value);
-        }
-        command
+    /// `runbook ARGS` with the rig's home and credentials.
+    fn command<'a>(&self, args: impl IntoIterator<Item = &'a str>) -> Runbook {
+        self.command_at(&self.home, args)
+    }
+
+    /// `runbook ARGS` with this home and the rig's credentials.
+    fn command_at<'a>(&self, home: &Home, args: impl IntoIterator<Item = &'a str>) -> Runbook {
+        Runbook::new(args)
+            .home(home)
+            .envs(self.credentials.iter().map(|(name, value)| (name, value)))
     }
 
     fn resume(&self, run: &str, extra: &[&str]) -> Outcome {
-        self.command(["resume", run, "--yes"])
-            .args_from(extra.iter().map(|arg| arg.to_string()))
-            .run()
+        self.command(["resume", run, "--yes"]).args(extra).run()
     }
 
     /// The only run in the state directory.
@@ -120,10 +111,31 @@ impl Rig {
         runs[0]["run_id"].as_str().unwrap().to_string()
     }
 
+    /// The journal of a run, as it is on disk.
+    fn journal(&self, run: &str) -> String {
+        let path = self
+            .home
+            .state()
+            .join("runs")
+            .join(run)
+            .join("journal.jsonl");
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    }
+
     fn hold(&self, hold: Hold) {
         let mut world = self.emulator.world();
         world.held = 0;
         world.faults.hold = Some(hold);
+    }
+
+    /// Holds the first `method` request whose path starts with `path`, before it applies.
+    fn hold_at(&self, method: &str, path: &str) {
+        self.hold(Hold {
+            method: method.into(),
+            path: path.into(),
+            skip: 0,
+            after_applying: false,
+        });
     }
 
     fn release(&self) {
@@ -151,39 +163,12 @@ impl Rig {
 
     /// Every secret of the world, for the leak checks.
     fn secrets(&self) -> Vec<String> {
-        let public = [
-            "CF_ACCOUNT_ID",
-            "CF_ACCESS_SVC_TOKEN_ID",
-            "CF_ACCESS_SVC_CONSOLE_TOKEN_ID",
-            "CF_ACCESS_SVC_VAULT_TOKEN_ID",
-            "INFISICAL_PROJECT_ID",
-            "GITHUB_REPOSITORY",
-        ];
-        let mut secrets: Vec<String> = self
-            .emulator
-            .credentials()
-            .into_iter()
-            .filter(|(name, _)| !public.contains(&name.as_str()))
-            .map(|(_, value)| value.expose_secret().to_string())
-            .collect();
+        let mut secrets = secret_credentials(&self.emulator);
         let world = self.emulator.world();
         for token in world.cloudflare().live_service_tokens() {
             secrets.push(token.client_secret().to_string());
         }
         secrets
-    }
-}
-
-trait ArgsFrom {
-    fn args_from(self, args: impl IntoIterator<Item = String>) -> Self;
-}
-
-impl ArgsFrom for Runbook {
-    fn args_from(mut self, args: impl IntoIterator<Item = String>) -> Runbook {
-        for arg in args {
-            self = self.arg(arg);
-        }
-        self
     }
 }
 
@@ -208,46 +193,15 @@ fn kill(child: &mut Child) -> String {
     drain(child)
 }
 
-/// Every file under the state directory, and the outputs, hold no secret in raw, base64 or
-/// URL-encoded form.
+/// Every file under the state directory, and the outputs, hold no secret in any form.
 fn assert_no_secret(rig: &Rig, outputs: &[&str], secrets: &[String]) {
-    use base64::Engine as _;
     let mut texts: Vec<(String, String)> = outputs
         .iter()
         .enumerate()
         .map(|(index, text)| (format!("output {index}"), text.to_string()))
         .collect();
-    let mut pending = vec![rig.home.state()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                pending.push(entry.path());
-            } else {
-                let bytes = std::fs::read(entry.path()).unwrap_or_default();
-                texts.push((
-                    entry.path().display().to_string(),
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                ));
-            }
-        }
-    }
-    for secret in secrets {
-        let forms = [
-            secret.clone(),
-            base64::engine::general_purpose::STANDARD.encode(secret),
-            base64::engine::general_purpose::URL_SAFE.encode(secret),
-            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-                .to_string(),
-        ];
-        for (place, text) in &texts {
-            for form in &forms {
-                assert!(
-                    !text.contains(form.as_str()),
-                    "a secret leaked into {place}"
-                );
-            }
-        }
-    }
+    texts.extend(files_under(&rig.home.state()));
+    assert_no_secret_in(&texts, secrets);
 }
 
 /// Kills an access-token rotation while the emulator holds the given request, resumes it, and
@@ -256,16 +210,7 @@ fn access_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
     let rig = Rig::new(ACCESS);
     let account = rig.emulator.world().cloudflare().account_id().to_string();
     let path = path.replace("{account}", &account);
-    let old_id = rig
-        .emulator
-        .world()
-        .cloudflare()
-        .live_service_tokens()
-        .into_iter()
-        .find(|token| token.name == SEEDED_CONSOLE_TOKEN)
-        .unwrap()
-        .id
-        .clone();
+    let old_id = seeded_console_token(&rig.emulator.world()).id;
     let mut secrets = rig.secrets();
     rig.hold(Hold {
         method: method.into(),
@@ -300,60 +245,33 @@ fn access_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
         .collect();
     assert_eq!(console.len(), 1, "exactly one console token, the new one");
     let new = console[0];
-    for name in ["CF_ACCESS_SVC_CONSOLE", "CF_ACCESS_SERVICE_TOKEN_CONSOLE"] {
-        assert_eq!(
-            world
-                .infisical_secret("prod", FOLDER, name)
-                .unwrap()
-                .current_value(),
-            new.client_secret()
-        );
-        assert_eq!(
-            world
-                .infisical_secret("prod", FOLDER, &format!("{name}__CLIENT_ID"))
-                .unwrap()
-                .current_value(),
-            new.client_id
-        );
-        let pair = format!("{}:{}", new.client_id, new.client_secret());
-        assert_eq!(
-            world
-                .heroku_app("raxx-console-prod")
-                .unwrap()
-                .config_var(name),
-            Some(pair.as_str())
-        );
-    }
+    assert_console_pair_stored(&world, new);
     secrets.push(new.client_secret().to_string());
     drop(world);
     assert_no_secret(&rig, &[&killed, &resumed.stdout, &resumed.stderr], &secrets);
-    let journal = std::fs::read_to_string(
-        rig.home
-            .state()
-            .join("runs")
-            .join(&run)
-            .join("journal.jsonl"),
-    )
-    .unwrap();
-    assert!(journal.contains("\"record\":\"resumed\""));
+    let journal = rig.journal(&run);
+    assert_contains(&journal, "\"record\":\"resumed\"");
     assert!(
         !journal.contains("\"sealed\""),
         "a completed run keeps no sealed value"
     );
 }
 
-macro_rules! access_kills {
-    ($($name:ident: $method:expr, $path:expr, $skip:expr, $after:expr;)*) => {
+/// One test per point to kill a run at: after `check;`, each `name: METHOD, PATH, SKIP,
+/// AFTER_APPLYING;` is a test `name` that calls `check(METHOD, PATH, SKIP, AFTER_APPLYING)`.
+macro_rules! killed_at {
+    ($check:ident; $($name:ident: $method:expr, $path:expr, $skip:expr, $after:expr;)*) => {
         $(
             #[test]
             fn $name() {
-                access_killed_at($method, $path, $skip, $after);
+                $check($method, $path, $skip, $after);
             }
         )*
     };
 }
 
-access_kills! {
+killed_at! {
+    access_killed_at;
     access_killed_while_listing_tokens: "GET", "/client/v4/accounts/{account}/access/service_tokens", 0, false;
     access_killed_before_create_applies: "POST", "/client/v4/accounts/{account}/access/service_tokens", 0, false;
     access_killed_after_create_applies: "POST", "/client/v4/accounts/{account}/access/service_tokens", 0, true;
@@ -416,26 +334,7 @@ fn user_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
     );
     assert!(world.cloudflare().is_live_user_token(&new_value));
     for variable in ["CF_PAGES_DEPLOY", "CLOUDFLARE_RAXX_AUTOMATION_API_TOKEN"] {
-        assert_eq!(
-            world
-                .infisical_secret("prod", FOLDER, variable)
-                .unwrap()
-                .current_value(),
-            new_value,
-            "{variable}"
-        );
-        for app in ["raxx-api-prod", "raxx-api-staging"] {
-            assert_eq!(
-                world.heroku_app(app).unwrap().config_var(variable),
-                Some(new_value.as_str()),
-                "{app} {variable}"
-            );
-        }
-        assert_eq!(
-            world.github_secret(variable).unwrap().value(),
-            new_value,
-            "GitHub {variable}"
-        );
+        assert_user_token_stored(&world, variable, &new_value);
     }
     drop(world);
     secrets.push(new_value);
@@ -443,18 +342,8 @@ fn user_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
     assert_no_secret(&rig, &[&killed, &resumed.stdout, &resumed.stderr], &secrets);
 }
 
-macro_rules! user_kills {
-    ($($name:ident: $method:expr, $path:expr, $skip:expr, $after:expr;)*) => {
-        $(
-            #[test]
-            fn $name() {
-                user_killed_at($method, $path, $skip, $after);
-            }
-        )*
-    };
-}
-
-user_kills! {
+killed_at! {
+    user_killed_at;
     user_killed_during_sanity_check: "GET", "/client/v4/user/tokens/verify", 0, false;
     user_killed_while_identifying: "GET", "/client/v4/user/tokens", 1, false;
     user_killed_before_roll_applies: "PUT", "/client/v4/user/tokens/", 0, false;
@@ -473,12 +362,10 @@ user_kills! {
 fn a_second_run_of_the_same_rotation_is_refused_while_the_first_holds_the_lock() {
     let rig = Rig::new(ACCESS);
     let account = rig.emulator.world().cloudflare().account_id().to_string();
-    rig.hold(Hold {
-        method: "POST".into(),
-        path: format!("/client/v4/accounts/{account}/access/service_tokens"),
-        skip: 0,
-        after_applying: false,
-    });
+    rig.hold_at(
+        "POST",
+        &format!("/client/v4/accounts/{account}/access/service_tokens"),
+    );
     let mut first = rig.spawn(&[]);
     rig.wait_held(&mut first);
     let second = rig.exec(&[]);
@@ -512,14 +399,7 @@ fn a_second_run_of_the_same_rotation_is_refused_while_the_first_holds_the_lock()
     );
     let runs = rig.command(["runs", "--output", "json"]).run().json_lines();
     let newest = runs.last().unwrap()["run_id"].as_str().unwrap().to_string();
-    let journal = std::fs::read_to_string(
-        rig.home
-            .state()
-            .join("runs")
-            .join(newest)
-            .join("journal.jsonl"),
-    )
-    .unwrap();
+    let journal = rig.journal(&newest);
     assert!(
         journal.contains("\"record\":\"unlock_forced\""),
         "{journal}"
@@ -530,17 +410,7 @@ fn a_second_run_of_the_same_rotation_is_refused_while_the_first_holds_the_lock()
 fn a_runbook_with_a_shown_once_secret_refuses_to_start_without_a_key() {
     let rig = Rig::new(ACCESS);
     let bare = Home::bare();
-    let mut command = Runbook::new(["exec"])
-        .arg(rig.runbook.display().to_string())
-        .arg("--yes")
-        .home(&bare);
-    for arg in rig.services() {
-        command = command.arg(arg);
-    }
-    for (name, value) in rig.emulator.credentials() {
-        command = command.env(&name, value.expose_secret());
-    }
-    let outcome = command.run();
+    let outcome = rig.exec_at(&bare, &[]);
     assert_eq!(outcome.code, 4, "{}", outcome.stderr);
     assert!(
         outcome
@@ -596,39 +466,24 @@ fn keygen_writes_a_private_identity_once() {
 fn a_passphrase_seals_and_resumes_too() {
     let rig = Rig::new(USER);
     let bare = Home::bare();
-    rig.hold(Hold {
-        method: "GET".into(),
-        path: "/health/dependencies".into(),
-        skip: 0,
-        after_applying: false,
-    });
-    let mut command = Command::new(BIN);
-    command
-        .arg("exec")
-        .arg(&rig.runbook)
-        .arg("--yes")
-        .args(rig.services())
-        .args(["--var", "secret_name=CF_PAGES_READ"])
-        .env_clear()
-        .envs(rig.env())
-        .env("HOME", bare.path())
-        .env("RUNBOOK_SEAL_PASSPHRASE", "correct horse battery staple")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
+    rig.hold_at("GET", "/health/dependencies");
+    let mut child = rig.spawn_at(
+        &bare,
+        &[("RUNBOOK_SEAL_PASSPHRASE", "correct horse battery staple")],
+        &["--var", "secret_name=CF_PAGES_READ"],
+    );
     rig.wait_held(&mut child);
     let killed = kill(&mut child);
     assert!(!killed.contains("correct horse battery staple"));
     rig.release();
-    let runs = Runbook::new(["runs", "--output", "json"])
-        .home(&bare)
+    let runs = rig
+        .command_at(&bare, ["runs", "--output", "json"])
         .run()
         .json_lines();
     let run = runs[0]["run_id"].as_str().unwrap().to_string();
-    let wrong = Runbook::new(["resume", &run, "--yes"])
-        .home(&bare)
+    let wrong = rig
+        .command_at(&bare, ["resume", &run, "--yes"])
         .env("RUNBOOK_SEAL_PASSPHRASE", "wrong")
-        .envs_from(&rig)
         .run();
     assert_eq!(wrong.code, 4, "{}", wrong.stderr);
     assert!(
@@ -638,10 +493,9 @@ fn a_passphrase_seals_and_resumes_too() {
         "{}",
         wrong.stderr
     );
-    let right = Runbook::new(["resume", &run, "--yes"])
-        .home(&bare)
+    let right = rig
+        .command_at(&bare, ["resume", &run, "--yes"])
         .env("RUNBOOK_SEAL_PASSPHRASE", "correct horse battery staple")
-        .envs_from(&rig)
         .run();
     assert_eq!(right.code, 0, "{}\n{}", right.stdout, right.stderr);
     assert!(
@@ -651,28 +505,10 @@ fn a_passphrase_seals_and_resumes_too() {
     );
 }
 
-trait EnvsFrom {
-    fn envs_from(self, rig: &Rig) -> Self;
-}
-
-impl EnvsFrom for Runbook {
-    fn envs_from(mut self, rig: &Rig) -> Runbook {
-        for (name, value) in &rig.credentials {
-            self = self.env(name, value);
-        }
-        self
-    }
-}
-
 #[test]
 fn resume_refuses_a_changed_runbook_and_a_different_secret() {
     let rig = Rig::new(USER);
-    rig.hold(Hold {
-        method: "GET".into(),
-        path: "/health/dependencies".into(),
-        skip: 0,
-        after_applying: false,
-    });
+    rig.hold_at("GET", "/health/dependencies");
     let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
     rig.wait_held(&mut child);
     kill(&mut child);
@@ -732,14 +568,7 @@ fn a_rate_limit_is_waited_out_and_recorded() {
         outcome.stdout
     );
     let run = rig.run_id();
-    let journal = std::fs::read_to_string(
-        rig.home
-            .state()
-            .join("runs")
-            .join(run)
-            .join("journal.jsonl"),
-    )
-    .unwrap();
+    let journal = rig.journal(&run);
     let rate_limited = journal
         .lines()
         .filter(|line| {
@@ -752,12 +581,7 @@ fn a_rate_limit_is_waited_out_and_recorded() {
 #[test]
 fn sigterm_stops_at_a_safe_point_and_says_how_to_resume() {
     let rig = Rig::new(USER);
-    rig.hold(Hold {
-        method: "GET".into(),
-        path: "/health/dependencies".into(),
-        skip: 0,
-        after_applying: false,
-    });
+    rig.hold_at("GET", "/health/dependencies");
     let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
     rig.wait_held(&mut child);
     // SAFETY: signalling our own child process.
@@ -788,12 +612,7 @@ fn sigterm_stops_at_a_safe_point_and_says_how_to_resume() {
 #[test]
 fn recover_prints_only_to_a_terminal() {
     let rig = Rig::new(USER);
-    rig.hold(Hold {
-        method: "GET".into(),
-        path: "/health/dependencies".into(),
-        skip: 0,
-        after_applying: false,
-    });
+    rig.hold_at("GET", "/health/dependencies");
     let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
     rig.wait_held(&mut child);
     kill(&mut child);
@@ -890,12 +709,10 @@ fn a_failed_run_that_changed_something_keeps_the_lock_unless_it_kept_no_journal(
         ),
     );
     let exec = |extra: &[&str]| {
-        let mut command =
-            Runbook::new(["exec", path.to_str().unwrap(), "--yes"]).home(&scratch.home);
-        for arg in extra {
-            command = command.arg(arg);
-        }
-        command.run()
+        Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+            .home(&scratch.home)
+            .args(extra)
+            .run()
     };
 
     // Without a journal nothing could resume the run: the lock goes with it.

@@ -10,18 +10,20 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::support::leak::assert_no_secret_in;
 use crate::support::server::{Server, closed_port};
-use crate::support::{Runbook, Scratch};
+use crate::support::{Runbook, Scratch, assert_contains};
 
-/// The fake's state: tokens by id, and how often `/flaky` has been called.
+/// The fake's state: tokens by id, and how often `/flaky`, `/slow`, `/slow-create` and
+/// `/limited-date` have been called.
 #[derive(Default)]
 struct Tokens {
     live: HashMap<String, String>,
     created: usize,
     flaky_calls: usize,
+    slow_calls: usize,
     slow_creates: usize,
     limited_calls: usize,
 }
@@ -95,7 +97,8 @@ fn fake() -> (Server, Shared) {
         .route("/text", get(|| async { "plain text, not JSON" }))
         .route(
             "/slow",
-            get(|| async {
+            get(|State(state): State<Shared>| async move {
+                state.lock().unwrap().slow_calls += 1;
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 Json(json!({"ok": true}))
             }),
@@ -210,30 +213,10 @@ fn exec(scratch: &Scratch, text: &str, server: &Server) -> Runbook {
         .home(&scratch.home)
 }
 
-/// Every form a secret must never appear in.
-fn forms(secret: &str) -> Vec<String> {
-    let standard = base64::engine::general_purpose::STANDARD;
-    let url_safe = base64::engine::general_purpose::URL_SAFE;
-    vec![
-        secret.to_string(),
-        standard.encode(secret),
-        url_safe.encode(secret),
-        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-            .to_string(),
-        serde_json::to_string(secret)
-            .unwrap()
-            .trim_matches('"')
-            .to_string(),
-    ]
-}
-
+/// No form of `secret` in `text` (an output); a failure masks the secret.
+#[track_caller]
 fn assert_no_secret(text: &str, secret: &str) {
-    for form in forms(secret) {
-        assert!(
-            !text.contains(&form),
-            "a secret leaked as {form:?} in:\n{text}"
-        );
-    }
+    assert_no_secret_in(&[("the output", text)], &[secret]);
 }
 
 #[test]
@@ -254,14 +237,16 @@ fn a_rotation_runs_end_to_end_and_changes_server_state() {
         .collect();
     assert_eq!(lines.len(), 3, "one line per step: {}", outcome.stdout);
     assert!(
-        lines[0].contains("ok") && lines[0].contains("create") && lines[0].contains("POST 201")
+        lines[0].contains("ok") && lines[0].contains("create") && lines[0].contains("POST 201"),
+        "{}",
+        lines[0]
     );
     assert!(
         lines[2].contains("irreversible: confirmed by --yes"),
         "{}",
         lines[2]
     );
-    assert!(outcome.stdout.contains("completed in"));
+    assert_contains(&outcome.stdout, "completed in");
     assert_no_secret(&outcome.all(), MANAGEMENT_TOKEN);
     assert_no_secret(&outcome.all(), "s3cr3t+ci/value==1");
 }
@@ -390,7 +375,7 @@ fn a_failure_prints_rollback_notes_with_live_values_in_reverse_order() {
         notes.contains("Delete token tok-1 (DELETE http://127.0.0.1:"),
         "{notes}"
     );
-    assert!(notes.contains("Nothing happened in this step (tok-1)."));
+    assert_contains(notes, "Nothing happened in this step (tok-1).");
 }
 
 #[test]
@@ -606,9 +591,10 @@ fn missing_input_names_the_env_vars_tried() {
         "points at the input: {}",
         outcome.stderr
     );
-    assert!(outcome.stderr.contains(
-        "missing required input `token` (The API token): tried $CF_TOKEN, $CLOUDFLARE_TOKEN"
-    ));
+    assert_contains(
+        &outcome.stderr,
+        "missing required input `token` (The API token): tried $CF_TOKEN, $CLOUDFLARE_TOKEN",
+    );
 }
 
 #[test]
@@ -642,7 +628,7 @@ fn a_secret_input_cannot_be_given_on_the_command_line() {
         "{}",
         outcome.stderr
     );
-    assert!(outcome.stderr.contains("export CF_TOKEN=… instead"));
+    assert_contains(&outcome.stderr, "export CF_TOKEN=… instead");
 }
 
 #[test]
@@ -693,11 +679,11 @@ fn the_legacy_env_var_is_the_fallback() {
 #[test]
 fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
     use std::process::{Command, Stdio};
-    let (server, _state) = fake();
+    let (server, state) = fake();
     let scratch = Scratch::new();
     let slow = "  - id: wait\n    title: Wait for a slow answer\n    http:\n      get: \"{{ services.api }}/slow\"\n";
     let path = scratch.write("runbook.yaml", rotation(slow));
-    let child = Command::new(crate::support::BIN)
+    let mut child = Command::new(crate::support::BIN)
         .arg("exec")
         .arg(&path)
         .arg("--service")
@@ -711,13 +697,34 @@ fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Interrupt only once the slow request is in flight: the fake has received it.
+    let started = std::time::Instant::now();
+    while state.lock().unwrap().slow_calls == 0 {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "runbook ended ({status}) before the slow request was sent:\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the slow request was never sent"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: signalling our own child process.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
     }
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert_eq!(
+        state.lock().unwrap().slow_calls,
+        1,
+        "the slow request was sent once"
+    );
     assert!(
         stdout.contains("STOPPED") && stdout.contains("interrupted while waiting for the response"),
         "{stdout}"

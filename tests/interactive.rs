@@ -1,10 +1,13 @@
 //! At a terminal: the confirmation before an irreversible step, a manual step's confirmation,
-//! and a hidden prompt for a secret nobody supplied. A pseudo-terminal comes from util-linux's
-//! `script`, which feeds what the test types to the program as keystrokes.
+//! and a hidden prompt for a secret nobody supplied. For the confirmations a pseudo-terminal
+//! comes from util-linux's `script`, which feeds what the test types to the program as
+//! keystrokes; the hidden prompt gets a pseudo-terminal of the test's own, so that the secret is
+//! typed only once the prompt shows and the terminal's echo is off.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::HeaderMap;
@@ -50,6 +53,145 @@ fn at_terminal(
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).replace('\r', ""),
     )
+}
+
+/// Runs `runbook ARGS` at a pseudo-terminal of its own (its controlling terminal, on stdin,
+/// stdout and stderr), and types `input` only once the terminal shows `prompt` and its echo is
+/// off: (exit code, everything the terminal showed).
+fn typed_at_hidden_prompt(
+    args: &[String],
+    prompt: &str,
+    input: &str,
+    scratch: &Scratch,
+) -> (i32, String) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::process::CommandExt;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // std opens files close-on-exec: neither end leaks into another test's child.
+    let mut master = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/ptmx")
+        .expect("a pseudo-terminal");
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: `master` is an open pseudo-terminal master and `name` is large enough for its
+    // slave's name (ptsname_r says so otherwise).
+    unsafe {
+        assert_eq!(libc::grantpt(master.as_raw_fd()), 0, "grantpt");
+        assert_eq!(libc::unlockpt(master.as_raw_fd()), 0, "unlockpt");
+        assert_eq!(
+            libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()),
+            0,
+            "ptsname_r"
+        );
+    }
+    // SAFETY: ptsname_r wrote a NUL-terminated name into `name`.
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+        .to_str()
+        .expect("a UTF-8 terminal name")
+        .to_string();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)
+        .expect("the pseudo-terminal's slave");
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", scratch.home.path())
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .stdin(slave.try_clone().expect("the slave for stdin"))
+        .stdout(slave.try_clone().expect("the slave for stdout"))
+        .stderr(slave);
+    // SAFETY: between fork and exec the child only calls async-signal-safe functions: a new
+    // session, whose controlling terminal becomes the slave on its stdin (where /dev/tty leads,
+    // and what the hidden prompt reads).
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("runbook starts");
+    // Only the child holds the slave now: the master reads EIO once it exits.
+    drop(command);
+
+    let screen: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let (done, finished) = std::sync::mpsc::channel();
+    let reader = {
+        let screen = screen.clone();
+        let mut master = master.try_clone().expect("the master for reading");
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read) = master.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                screen.lock().unwrap().extend_from_slice(&buffer[..read]);
+            }
+            let _ = done.send(());
+        })
+    };
+    let shown = |screen: &Mutex<Vec<u8>>| {
+        String::from_utf8_lossy(&screen.lock().unwrap()).replace('\r', "")
+    };
+
+    loop {
+        let prompted = shown(&screen).contains(prompt);
+        // SAFETY: a termios is plain data, and tcgetattr fills it in. On the master it reads the
+        // slave's settings: what the program set.
+        let echo_off = unsafe {
+            let mut termios: libc::termios = std::mem::zeroed();
+            libc::tcgetattr(master.as_raw_fd(), &mut termios) == 0
+                && termios.c_lflag & libc::ECHO == 0
+        };
+        if prompted && echo_off {
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("waiting for runbook") {
+            let _ = finished.recv_timeout(Duration::from_secs(5));
+            panic!(
+                "runbook ended ({status}) before asking with echo off:\n{}",
+                shown(&screen)
+            );
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "no prompt {prompt:?} with echo off within 30s:\n{}",
+                shown(&screen)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    master.write_all(input.as_bytes()).expect("typing");
+
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for runbook") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("runbook did not finish within 30s:\n{}", shown(&screen));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // The reader stops at EIO, once everything the program wrote is read.
+    if finished.recv_timeout(Duration::from_secs(10)).is_ok() {
+        reader.join().expect("the reader");
+    }
+    (status.code().unwrap_or(-1), shown(&screen))
 }
 
 /// A server that counts its calls and remembers the last `x-token` header.
@@ -164,9 +306,11 @@ fn a_missing_secret_is_asked_for_without_echo() {
     let step = "  - id: use\n    title: Use the token\n    http: { get: \"{{ services.api }}/thing\", headers: { X-Token: \"{{ token }}\" } }\n";
     let file = runbook(&scratch, &server, step);
     let typed = "typed-canary-secret-4";
-    let (code, screen) = at_terminal(
+    // Typed only once the prompt shows and echo is off, as an operator would: nothing on the
+    // screen may show it.
+    let (code, screen) = typed_at_hidden_prompt(
         &["exec".into(), file, "--no-journal".into()],
-        &[],
+        "(input hidden)",
         &format!("{typed}\n"),
         &scratch,
     );
@@ -176,10 +320,13 @@ fn a_missing_secret_is_asked_for_without_echo() {
         "{screen}"
     );
     assert_eq!(seen.lock().unwrap().1, typed, "the typed value was sent");
-    // `script` shows what was typed ahead of the prompt; after the prompt, nothing is echoed.
     let after_prompt = screen.split("(input hidden)").nth(1).unwrap_or("");
     assert!(
         !after_prompt.contains(typed),
         "the secret was echoed: {screen}"
+    );
+    assert!(
+        !screen.contains(typed),
+        "the secret is on the screen: {screen}"
     );
 }

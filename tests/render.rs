@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use crate::support::{Runbook, Scratch, fixture, root, stable};
+use crate::support::{Runbook, Scratch, assert_contains, fixture, root, stable};
 
 const SHIPPED: &[(&str, &str)] = &[
     (
@@ -95,7 +95,10 @@ fn a_secret_default_never_reaches_the_sop() {
         "the fixture has the canary"
     );
     assert!(!sop.contains("pepper-canary-0417"), "{sop}");
-    assert!(sop.contains("SIGNING_SALT has a default in the runbook (a secret: not shown)"));
+    assert_contains(
+        &sop,
+        "SIGNING_SALT has a default in the runbook (a secret: not shown)",
+    );
 }
 
 #[test]
@@ -326,9 +329,8 @@ fn render_to_an_unwritable_place_is_an_error() {
     ])
     .run();
     assert_eq!(outcome.code, 6, "{outcome:?}");
-    assert!(
-        outcome
-            .stderr
-            .contains("cannot write /nonexistent-directory/sop.md")
+    assert_contains(
+        &outcome.stderr,
+        "cannot write /nonexistent-directory/sop.md",
     );
 }

@@ -3,48 +3,30 @@
 //! paths the SOPs warn about.
 
 use std::path::Path;
-use std::time::Duration;
 
-use runbook::emulator::{BackgroundEmulator, Emulator, EmulatorConfig};
-use secrecy::ExposeSecret;
+use runbook::emulator::BackgroundEmulator;
 
+use crate::support::leak::{assert_no_secret_in, files_under};
+use crate::support::world::{
+    ACCESS, CONSOLE_VARIABLES, FOLDER, SEEDED_CONSOLE_TOKEN, USER, assert_console_pair_stored,
+    assert_user_token_stored, credential_env, emulator, secret_credentials, seeded_console_token,
+    service_args,
+};
 use crate::support::{Outcome, Runbook, Scratch, root, stable};
-
-const ACCESS: &str = "runbooks/cloudflare-access-service-token.yaml";
-const USER: &str = "runbooks/cloudflare-user-api-token.yaml";
-const FOLDER: &str = "/MooseQuest/cloudflare";
-
-fn emulator() -> BackgroundEmulator {
-    Emulator::start_in_background(EmulatorConfig {
-        port: 0,
-        restart_window: Duration::from_millis(150),
-    })
-    .expect("the emulator starts")
-}
 
 /// `runbook exec FILE --yes` pointed at the emulator: its URLs with `--service`, its
 /// credentials in the environment, the state directory in `scratch`.
 fn exec(emulator: &BackgroundEmulator, file: &Path, scratch: &Scratch) -> Runbook {
-    let mut command = Runbook::new(["exec"])
+    Runbook::new(["exec"])
         .arg(file.display().to_string())
         .arg("--yes")
         .arg("--actor")
         .arg("test-operator")
         .arg("--state-dir")
         .arg(scratch.dir.path().join("state").display().to_string())
-        .home(&scratch.home);
-    // Only the services this runbook declares: naming another is an error (a typo must not
-    // leave a service pointing at production).
-    let text = std::fs::read_to_string(file).expect("the runbook is readable");
-    for (service, url) in emulator.service_urls() {
-        if text.contains(&format!("\n  {service}: ")) {
-            command = command.arg("--service").arg(format!("{service}={url}"));
-        }
-    }
-    for (name, value) in emulator.credentials() {
-        command = command.env(&name, value.expose_secret());
-    }
-    command
+        .home(&scratch.home)
+        .args(service_args(emulator, file))
+        .envs(credential_env(emulator))
 }
 
 /// A shipped runbook with faster polling, for the paths where a probe never passes.
@@ -56,63 +38,16 @@ fn impatient(scratch: &Scratch, runbook: &str) -> std::path::PathBuf {
     scratch.write("impatient.yaml", text)
 }
 
-/// Every credential of the emulator that is a secret, plus extra values.
-fn secrets(emulator: &BackgroundEmulator, extra: &[String]) -> Vec<String> {
-    let public = [
-        "CF_ACCOUNT_ID",
-        "CF_ACCESS_SVC_TOKEN_ID",
-        "CF_ACCESS_SVC_CONSOLE_TOKEN_ID",
-        "CF_ACCESS_SVC_VAULT_TOKEN_ID",
-        "INFISICAL_PROJECT_ID",
-        "GITHUB_REPOSITORY",
-    ];
-    emulator
-        .credentials()
-        .into_iter()
-        .filter(|(name, _)| !public.contains(&name.as_str()))
-        .map(|(_, value)| value.expose_secret().to_string())
-        .chain(extra.iter().cloned())
-        .collect()
-}
-
-/// No secret, in raw, base64 or URL-encoded form, in the output or any file of the state dir.
+/// No secret, in any form, in the output or any file of the state dir.
 fn assert_nothing_leaked(outcome: &Outcome, scratch: &Scratch, secrets: &[String]) {
-    use base64::Engine as _;
     let mut texts = vec![("output".to_string(), outcome.all())];
-    let mut pending = vec![scratch.dir.path().join("state")];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                pending.push(entry.path());
-            } else {
-                let text =
-                    String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default())
-                        .into_owned();
-                texts.push((entry.path().display().to_string(), text));
-            }
-        }
-    }
+    texts.extend(files_under(&scratch.dir.path().join("state")));
     assert!(
         texts.len() >= 3,
         "the journal and the audit log are checked: {:?}",
         texts.iter().map(|(place, _)| place).collect::<Vec<_>>()
     );
-    for secret in secrets {
-        let forms = [
-            secret.clone(),
-            base64::engine::general_purpose::STANDARD.encode(secret),
-            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-                .to_string(),
-        ];
-        for (place, text) in &texts {
-            for form in &forms {
-                assert!(
-                    !text.contains(form.as_str()),
-                    "a secret leaked into {place}"
-                );
-            }
-        }
-    }
+    assert_no_secret_in(&texts, secrets);
 }
 
 fn audit_records(scratch: &Scratch) -> Vec<serde_json::Value> {
@@ -130,20 +65,14 @@ fn access_service_token_rotates_end_to_end() {
     let scratch = Scratch::new();
     let (old_id, old_client_id, tokens_before) = {
         let world = emulator.world();
-        let old = world
-            .cloudflare()
-            .live_service_tokens()
-            .into_iter()
-            .find(|token| token.name == "raxx-console-svc-2026-05-01")
-            .expect("the seeded console token")
-            .clone();
+        let old = seeded_console_token(&world);
         (
             old.id.clone(),
             old.client_id.clone(),
             world.cloudflare().live_service_tokens().len(),
         )
     };
-    let old_secret = secrets(&emulator, &[]);
+    let old_secret = secret_credentials(&emulator);
     let outcome = exec(&emulator, &root().join(ACCESS), &scratch).run();
     assert_eq!(outcome.code, 0, "{}\n{}", outcome.stdout, outcome.stderr);
 
@@ -160,21 +89,10 @@ fn access_service_token_rotates_end_to_end() {
         .find(|token| token.name.starts_with("raxx-console-svc-") && token.id != old_id)
         .expect("exactly one new console token");
     assert_ne!(new.client_id, old_client_id);
-    let pair = format!("{}:{}", new.client_id, new.client_secret());
-    for name in ["CF_ACCESS_SVC_CONSOLE", "CF_ACCESS_SERVICE_TOKEN_CONSOLE"] {
+    assert_console_pair_stored(&world, new);
+    for name in CONSOLE_VARIABLES {
         let secret = world.infisical_secret("prod", FOLDER, name).expect(name);
-        assert_eq!(secret.current_value(), new.client_secret(), "{name}");
         assert!(secret.version() >= 2, "{name} keeps its history");
-        let client_id = world
-            .infisical_secret("prod", FOLDER, &format!("{name}__CLIENT_ID"))
-            .expect("the client id is stored beside it");
-        assert_eq!(client_id.current_value(), new.client_id);
-        let app = world.heroku_app("raxx-console-prod").unwrap();
-        assert_eq!(
-            app.config_var(name),
-            Some(pair.as_str()),
-            "{name} on Heroku"
-        );
     }
     let records = audit_records(&scratch);
     assert_eq!(records.len(), 1);
@@ -208,7 +126,7 @@ fn roll(name: &str, legacy: &str) {
         .user_token_value(name)
         .unwrap()
         .to_string();
-    let before = secrets(&emulator, &[]);
+    let before = secret_credentials(&emulator);
     let outcome = exec(&emulator, &root().join(USER), &scratch)
         .arg("--var")
         .arg(format!("secret_name={name}"))
@@ -228,26 +146,7 @@ fn roll(name: &str, legacy: &str) {
     );
     assert!(world.cloudflare().is_live_user_token(&new_value));
     for variable in [name, legacy] {
-        assert_eq!(
-            world
-                .infisical_secret("prod", FOLDER, variable)
-                .unwrap()
-                .current_value(),
-            new_value,
-            "Infisical {variable}"
-        );
-        for app in ["raxx-api-prod", "raxx-api-staging"] {
-            assert_eq!(
-                world.heroku_app(app).unwrap().config_var(variable),
-                Some(new_value.as_str()),
-                "Heroku {app} {variable}"
-            );
-        }
-        assert_eq!(
-            world.github_secret(variable).expect(variable).value(),
-            new_value,
-            "GitHub {variable}"
-        );
+        assert_user_token_stored(&world, variable, &new_value);
         let console = world
             .heroku_app("raxx-console-prod")
             .unwrap()
@@ -379,13 +278,7 @@ fn origin_403_stops_before_anything_is_propagated() {
     let scratch = Scratch::new();
     let (old_id, old_client_id, infisical_version, release) = {
         let mut world = emulator.world();
-        let old = world
-            .cloudflare()
-            .live_service_tokens()
-            .into_iter()
-            .find(|token| token.name == "raxx-console-svc-2026-05-01")
-            .unwrap()
-            .clone();
+        let old = seeded_console_token(&world);
         // A policy scoped by client id that lists only the old token.
         world.faults.origin_policy_client_ids = Some(vec![old.client_id.clone()]);
         let version = world
@@ -450,7 +343,7 @@ fn origin_403_stops_before_anything_is_propagated() {
         .find(|token| {
             token.id != old_id
                 && token.name.starts_with("raxx-console-svc-")
-                && token.name != "raxx-console-svc-2026-05-01"
+                && token.name != SEEDED_CONSOLE_TOKEN
         })
         .expect("the new token exists")
         .clone();
@@ -475,15 +368,7 @@ fn a_failed_infisical_write_fails_the_step_and_says_what_was_written() {
     let emulator = emulator();
     let scratch = Scratch::new();
     emulator.world().faults.infisical_fail_writes = true;
-    let old_id = emulator
-        .world()
-        .cloudflare()
-        .live_service_tokens()
-        .into_iter()
-        .find(|token| token.name == "raxx-console-svc-2026-05-01")
-        .unwrap()
-        .id
-        .clone();
+    let old_id = seeded_console_token(&emulator.world()).id;
     let outcome = exec(&emulator, &root().join(ACCESS), &scratch).run();
     assert_eq!(outcome.code, 1, "{}", outcome.stdout);
     assert!(
@@ -515,15 +400,7 @@ fn an_unhealthy_console_keeps_the_old_token() {
     let emulator = emulator();
     let scratch = Scratch::new();
     emulator.world().faults.console_unhealthy = true;
-    let old_id = emulator
-        .world()
-        .cloudflare()
-        .live_service_tokens()
-        .into_iter()
-        .find(|token| token.name == "raxx-console-svc-2026-05-01")
-        .unwrap()
-        .id
-        .clone();
+    let old_id = seeded_console_token(&emulator.world()).id;
     let file = impatient(&scratch, ACCESS);
     let outcome = exec(&emulator, &file, &scratch).run();
     assert_eq!(outcome.code, 1, "{}", outcome.stdout);

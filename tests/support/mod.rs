@@ -1,7 +1,9 @@
 //! The test builder: run the `runbook` binary with a clean environment and look at what it
 //! did (exit code, stdout, stderr), and a scratch directory for runbook files.
 
+pub mod leak;
 pub mod server;
+pub mod world;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -112,9 +114,31 @@ impl Runbook {
         self
     }
 
+    /// Appends every argument, in order.
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Runbook {
+        self.args
+            .extend(args.into_iter().map(|arg| arg.as_ref().to_string()));
+        self
+    }
+
     pub fn env(mut self, name: &str, value: impl AsRef<str>) -> Runbook {
         self.env
             .push((name.to_string(), value.as_ref().to_string()));
+        self
+    }
+
+    /// Sets every variable, in order (a later one wins over an earlier one of the same name).
+    pub fn envs<I, K, V>(mut self, variables: I) -> Runbook
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        self.env.extend(
+            variables
+                .into_iter()
+                .map(|(name, value)| (name.as_ref().to_string(), value.as_ref().to_string())),
+        );
         self
     }
 
@@ -181,6 +205,13 @@ impl Scratch {
         std::fs::write(&path, contents).expect("the file is written");
         path
     }
+}
+
+/// Asserts that `text` (a command's output) contains `needle`, and shows the whole text when it
+/// does not. Never use it for a secret: a failure prints the text it looked in.
+#[track_caller]
+pub fn assert_contains(text: &str, needle: &str) {
+    assert!(text.contains(needle), "expected {needle:?} in:\n{text}");
 }
 
 /// insta settings that hide what changes from run to run: dates, run ids, durations, ports.
