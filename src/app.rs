@@ -213,7 +213,9 @@ fn exec(
     color: bool,
 ) -> u8 {
     let runbook = match load(&args.run, output, color) {
-        Ok(runbook) => runbook,
+        // The process exits right after the run: freeing a large runbook piece by piece would
+        // only delay the exit.
+        Ok(runbook) => std::mem::ManuallyDrop::new(runbook),
         Err(code) => return code,
     };
     let runtime = match crate::operate::runtime(output) {

@@ -9,10 +9,9 @@
 //! JSON string escaping.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -43,32 +42,100 @@ pub fn fingerprint_text(value: &str) -> String {
 /// Cheap to share (`Arc`) and safe to use from several threads: the tracing writer, the panic
 /// hook and the reporter all hold the same one.
 ///
-/// Secrets arrive one by one during a run (every secret capture adds one). The newest needles
-/// are searched for one by one; once there are enough of them they become an Aho-Corasick
-/// automaton, and automata are kept in generations like a binary counter (merged with the
-/// previous one once it is no bigger), so registering n secrets costs O(n log n) instead of
-/// rebuilding everything each time. Matches of every needle are found on the original text
-/// (overlapping ones included) and their union is masked, so one secret inside or across
-/// another cannot leave a piece of either visible.
+/// Secrets arrive one by one during a run (every secret capture adds one), so registering must
+/// be cheap however many there are already: a needle (one form of one secret) is filed under
+/// its first [`PREFIX`] bytes, and a 64 KiB bitmap of their first two bytes lets a search skip
+/// almost every position of a text at the cost of one bit test. Registering is O(forms); a
+/// search is O(text) plus a comparison for each needle whose prefix is there. Needles shorter
+/// than the prefix (forms of very short secrets) are searched for one by one. Matches of every
+/// needle are found on the original text (overlapping ones included) and their union is
+/// masked, so one secret inside or across another cannot leave a piece of either visible.
 #[derive(Default)]
 pub struct Redactor {
     inner: RwLock<Needles>,
 }
 
-#[derive(Default)]
+/// How many leading bytes file a needle.
+const PREFIX: usize = 4;
+
 struct Needles {
     known: HashSet<String>,
-    /// The newest needles, searched for one by one until there are [`RECENT_LIMIT`] of them.
-    recent: Vec<memchr::memmem::Finder<'static>>,
-    generations: Vec<Generation>,
+    /// Needles of at least [`PREFIX`] bytes, by their first [`PREFIX`] bytes.
+    by_prefix: HashMap<[u8; PREFIX], Vec<Box<[u8]>>>,
+    /// One bit per two-byte value: whether some needle starts with those two bytes.
+    starts: Box<[u64; 1024]>,
+    /// Needles shorter than [`PREFIX`], searched for one by one.
+    short: Vec<memchr::memmem::Finder<'static>>,
 }
 
-/// How many needles are searched for directly before they are built into an automaton.
-const RECENT_LIMIT: usize = 64;
+impl Default for Needles {
+    fn default() -> Needles {
+        Needles {
+            known: HashSet::new(),
+            by_prefix: HashMap::new(),
+            starts: Box::new([0; 1024]),
+            short: Vec::new(),
+        }
+    }
+}
 
-struct Generation {
-    needles: Vec<String>,
-    matcher: AhoCorasick,
+impl Needles {
+    fn add(&mut self, needle: &[u8]) {
+        match needle.first_chunk::<PREFIX>() {
+            Some(prefix) => {
+                let pair = two_bytes(needle);
+                self.starts[pair / 64] |= 1 << (pair % 64);
+                self.by_prefix
+                    .entry(*prefix)
+                    .or_default()
+                    .push(needle.into());
+            }
+            None => self
+                .short
+                .push(memchr::memmem::Finder::new(needle).into_owned()),
+        }
+    }
+
+    /// Every (start, end) where a needle occurs in `text`, overlapping ones included.
+    fn find(&self, text: &[u8]) -> Vec<(usize, usize)> {
+        let mut ranges = Vec::new();
+        for finder in &self.short {
+            let length = finder.needle().len();
+            let mut from = 0;
+            while let Some(found) = finder.find(&text[from..]) {
+                let start = from + found;
+                ranges.push((start, start + length));
+                // Overlapping occurrences too: continue one byte further.
+                from = start + 1;
+            }
+        }
+        if self.by_prefix.is_empty() || text.len() < PREFIX {
+            return ranges;
+        }
+        for start in 0..=text.len() - PREFIX {
+            let pair = two_bytes(&text[start..]);
+            if self.starts[pair / 64] & (1 << (pair % 64)) == 0 {
+                continue;
+            }
+            let rest = &text[start..];
+            let Some(needles) = rest
+                .first_chunk::<PREFIX>()
+                .and_then(|prefix| self.by_prefix.get(prefix))
+            else {
+                continue;
+            };
+            for needle in needles {
+                if rest.starts_with(needle) {
+                    ranges.push((start, start + needle.len()));
+                }
+            }
+        }
+        ranges
+    }
+}
+
+fn two_bytes(bytes: &[u8]) -> usize {
+    usize::from(bytes[0]) << 8 | usize::from(bytes[1])
 }
 
 impl Redactor {
@@ -90,78 +157,26 @@ impl Redactor {
             return;
         }
         for form in encoded_forms(value) {
-            if !form.is_empty() && inner.known.insert(form.clone()) {
-                let finder = memchr::memmem::Finder::new(form.as_bytes()).into_owned();
-                inner.recent.push(finder);
+            if !form.is_empty() && !inner.known.contains(&form) {
+                inner.add(form.as_bytes());
+                inner.known.insert(form);
             }
-        }
-        if inner.recent.len() < RECENT_LIMIT {
-            return;
-        }
-        let mut fresh: Vec<String> = std::mem::take(&mut inner.recent)
-            .iter()
-            .map(|finder| String::from_utf8_lossy(finder.needle()).into_owned())
-            .collect();
-        // Merge with younger generations that are no bigger than what is being added.
-        while let Some(last) = inner.generations.last() {
-            if last.needles.len() > fresh.len() {
-                break;
-            }
-            if let Some(last) = inner.generations.pop() {
-                fresh.extend(last.needles);
-            }
-        }
-        // A contiguous NFA: cheap to build (generations are rebuilt as secrets arrive) and fast
-        // enough for the short texts that reach a sink.
-        match AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .build(&fresh)
-        {
-            Ok(matcher) => inner.generations.push(Generation {
-                needles: fresh,
-                matcher,
-            }),
-            // Never drop a needle: keep searching for them one by one.
-            Err(_) => inner.recent.extend(
-                fresh
-                    .iter()
-                    .map(|needle| memchr::memmem::Finder::new(needle.as_bytes()).into_owned()),
-            ),
         }
     }
 
     /// Returns `text` with every registered secret form replaced by [`MASK`].
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let inner = self
+        let mut ranges = self
             .inner
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut ranges: Vec<(usize, usize)> = Vec::new();
-        for finder in &inner.recent {
-            let length = finder.needle().len();
-            let mut from = 0;
-            while let Some(found) = finder.find(&text.as_bytes()[from..]) {
-                let start = from + found;
-                ranges.push((start, start + length));
-                // Overlapping occurrences too: continue one byte further.
-                from = start + 1;
-            }
-        }
-        for generation in &inner.generations {
-            if generation.matcher.is_match(text) {
-                ranges.extend(
-                    generation
-                        .matcher
-                        .find_overlapping_iter(text)
-                        .map(|found| (found.start(), found.end())),
-                );
-            }
-        }
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .find(text.as_bytes());
         if ranges.is_empty() {
             return Cow::Borrowed(text);
         }
         ranges.sort_unstable();
+        // Ranges fall on character boundaries: every needle is UTF-8 text, matched byte for
+        // byte in UTF-8 text.
         let mut masked = String::with_capacity(text.len());
         let mut position = 0;
         let mut current: Option<(usize, usize)> = None;
@@ -443,6 +458,26 @@ mod tests {
         for secret in &secrets {
             assert_eq!(redactor.redact(&format!("[{secret}]")), "[***]");
         }
+    }
+
+    #[test]
+    fn short_long_and_non_ascii_secrets_are_masked_anywhere_in_the_text() {
+        let redactor = redactor_with("ab");
+        redactor.register(&SecretString::from("pässwörd-✓".to_string()));
+        redactor.register(&SecretString::from("abcd".to_string()));
+        // Needles sharing a prefix, at the start, the very end, and repeated back to back.
+        redactor.register(&SecretString::from("abcdefgh".to_string()));
+        assert_eq!(redactor.redact("ab"), "***");
+        assert_eq!(redactor.redact("xab"), "x***");
+        assert_eq!(redactor.redact("abcdefgh!"), "***!");
+        assert_eq!(redactor.redact("-abcdabcd"), "-***");
+        assert_eq!(redactor.redact("é pässwörd-✓"), "é ***");
+        assert_eq!(redactor.redact("p%C3%A4ssw%C3%B6rd-%E2%9C%93"), "***");
+        assert_eq!(
+            redactor.redact("nothing here: a b c"),
+            "nothing here: a b c"
+        );
+        assert_eq!(redactor.redact(""), "");
     }
 
     #[test]

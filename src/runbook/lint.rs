@@ -8,9 +8,6 @@
 //! `allow: { RB120: "the reason" }`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::LazyLock;
-
-use regex::Regex;
 
 use super::model::{
     Action, CaptureSource, Effect, HttpRequest, JsonTemplate, Method, Resume, Runbook, SecretKind,
@@ -104,14 +101,45 @@ pub fn allowable(code: &str) -> Option<bool> {
         .map(|(_, error, _)| !error)
 }
 
-static SECRET_FIELD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(secret|token|passw|private|credential|api.?key|access.?key)[^.\[\]]*$")
-        .expect("a valid regex")
-});
+/// Whether a JSONPath's last name looks like a secret's (`$.result.secret`, `$..api_key`): it
+/// contains one of a few words, ASCII case aside.
+fn names_a_secret(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let tail_start = lower.rfind(['.', '[', ']']).map_or(0, |at| at + 1);
+    let tail = &lower[tail_start..];
+    if ["secret", "token", "passw", "private", "credential"]
+        .iter()
+        .any(|word| tail.contains(word))
+    {
+        return true;
+    }
+    // `api_key`, `apikey`, `access-key`: the word, at most one character, then `key`.
+    tail.match_indices("key").any(|(at, _)| {
+        let before = &lower[..tail_start + at];
+        let one_less = before
+            .char_indices()
+            .next_back()
+            .map_or("", |(last, _)| &before[..last]);
+        ["api", "access"]
+            .iter()
+            .any(|word| before.ends_with(word) || one_less.ends_with(word))
+    })
+}
 
-static REVOKING_PATH: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"/(value|rotate|roll|revoke|revocation)/?($|\?)").expect("a valid regex")
-});
+/// Whether a URL's path ends in a segment that revokes or rolls (`…/roll`, `…/value/`), before
+/// the query if there is one.
+fn revokes_or_rolls(url: &str) -> bool {
+    url.match_indices('?')
+        .map(|(at, _)| at)
+        .chain([url.len()])
+        .any(|end| {
+            let path = &url[..end];
+            let path = path.strip_suffix('/').unwrap_or(path);
+            path.rsplit_once('/').is_some_and(|(_, last)| {
+                matches!(last, "value" | "rotate" | "roll" | "revoke" | "revocation")
+            })
+        })
+}
 
 /// Runs every rule. Each finding comes with the step it belongs to, for step-level `allow`.
 pub fn lint(runbook: &Runbook) -> Vec<(Option<usize>, Diagnostic)> {
@@ -250,7 +278,7 @@ impl Lint<'_> {
         if step.irreversible.is_none()
             && let Action::Http(request) = &step.action
             && !request.read_only
-            && (request.method == Method::Delete || REVOKING_PATH.is_match(request.url.source()))
+            && (request.method == Method::Delete || revokes_or_rolls(request.url.source()))
         {
             self.report(
                 at,
@@ -289,7 +317,7 @@ impl Lint<'_> {
                 continue;
             }
             if let CaptureSource::Json(path) = &capture.source
-                && SECRET_FIELD.is_match(&path.text)
+                && names_a_secret(&path.text)
             {
                 self.report(
                     at,
@@ -721,4 +749,74 @@ fn requests(step: &Step) -> Vec<(&HttpRequest, bool)> {
         requests.extend(check.undo.iter().map(|undo| (undo, false)));
     }
     requests
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{names_a_secret, revokes_or_rolls};
+
+    /// The rules as regular expressions, which they replace (a regex costs half a millisecond
+    /// to compile at every start): both must agree everywhere.
+    #[test]
+    fn the_name_rules_agree_with_their_regular_expressions() {
+        let secret = regex::Regex::new(
+            r"(?i)(secret|token|passw|private|credential|api.?key|access.?key)[^.\[\]]*$",
+        )
+        .unwrap();
+        let revoking =
+            regex::Regex::new(r"/(value|rotate|roll|revoke|revocation)/?($|\?)").unwrap();
+        let parts = [
+            "",
+            "$",
+            ".",
+            "[",
+            "]",
+            "/",
+            "?",
+            "_",
+            "-",
+            "é",
+            "x",
+            "result",
+            "Secret",
+            "TOKEN",
+            "passw",
+            "private",
+            "credential",
+            "api",
+            "access",
+            "key",
+            "KEY",
+            "value",
+            "roll",
+            "rotate",
+            "revoke",
+            "revocation",
+            "id",
+        ];
+        let mut checked = 0;
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for d in ["", ".", "/", "?", "_", "key"] {
+                        let text = format!("{a}{b}{c}{d}");
+                        assert_eq!(names_a_secret(&text), secret.is_match(&text), "{text:?}");
+                        assert_eq!(
+                            revokes_or_rolls(&text),
+                            revoking.is_match(&text),
+                            "{text:?}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 100_000);
+        assert!(names_a_secret("$.result.secret"));
+        assert!(names_a_secret("$..api_key"));
+        assert!(!names_a_secret("$.result.id"));
+        assert!(revokes_or_rolls("{{ services.api }}/tokens/{{ id }}/value"));
+        assert!(revokes_or_rolls("/roll/?force=true"));
+        assert!(!revokes_or_rolls("/tokens/{{ id }}"));
+    }
 }
