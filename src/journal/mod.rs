@@ -5,8 +5,11 @@
 //! `<state dir>/runs/<run id>/journal.jsonl` records the runbook (path and digest), the inputs
 //! (secret ones as fingerprints), each mutating step's intent before its request is sent and its
 //! result after, every capture (secret ones sealed, see [`seal`]), retries, and how the run ended.
-//! A record that resume depends on is flushed to disk (fdatasync) before the next mutating
-//! request; a journal that cannot be written stops the run before anything else changes. Every
+//! Every record is written to the file at once, so a killed process loses none. A record that
+//! resume depends on is flushed to the disk itself (fdatasync) before the next mutating request
+//! (an intent is synced before its request is sent), before the run waits (to retry, for an
+//! operator) and when it ends; a sealed secret is synced the moment it arrives. A journal that
+//! cannot be written stops the run before anything else changes. Every
 //! line passes through the redactor like any other sink; sealed values are the only opaque part.
 
 pub mod lock;
@@ -146,6 +149,8 @@ pub struct Journal {
     file: File,
     /// The file's length after the last whole line.
     length: u64,
+    /// Whether lines were written since the last fdatasync.
+    unsynced: bool,
     redactor: Arc<Redactor>,
 }
 
@@ -203,6 +208,7 @@ impl Journal {
             path,
             file,
             length,
+            unsynced: false,
             redactor,
         })
     }
@@ -226,6 +232,7 @@ impl Journal {
             path,
             file,
             length,
+            unsynced: false,
             redactor,
         })
     }
@@ -235,7 +242,9 @@ impl Journal {
     }
 
     /// Appends a record; `durable` ones are on disk (fdatasync) before this returns, and with
-    /// them everything written before.
+    /// them everything written before. Any record is in the file (written, so a killed process
+    /// cannot lose it) before this returns; the others reach the disk itself with the next
+    /// sync.
     ///
     /// A line that could not be written whole (a full disk) is cut off again, so the journal
     /// never holds a torn line before later ones: it stays readable for a resume.
@@ -246,8 +255,19 @@ impl Journal {
             return Err(error);
         }
         self.length += line.len() as u64;
+        self.unsynced = true;
         if durable {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes what was written since the last sync to the disk (fdatasync); nothing to do when
+    /// nothing was.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        if self.unsynced {
             self.file.sync_data()?;
+            self.unsynced = false;
         }
         Ok(())
     }
@@ -295,6 +315,7 @@ impl Journal {
         }
         self.file = open_append(&self.path)?;
         self.length = self.file.metadata()?.len();
+        self.unsynced = false;
         Ok(())
     }
 }
@@ -357,4 +378,39 @@ pub fn now() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry(step: &str) -> Record {
+        Record::Retry {
+            step: step.into(),
+            attempt: 1,
+            wait_ms: 10,
+            reason: "503".into(),
+        }
+    }
+
+    /// A record that waits for the next sync is still in the file at once: a killed process
+    /// (the page cache survives it) loses nothing; only the fdatasync is deferred.
+    #[test]
+    fn every_record_is_in_the_file_at_once_and_syncs_are_only_done_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(dir.path(), "run-1", Redactor::new()).unwrap();
+        assert!(!journal.unsynced);
+        journal.append(&retry("one"), false).unwrap();
+        assert!(journal.unsynced, "a deferred record waits for a sync");
+        let text = std::fs::read_to_string(journal.path()).unwrap();
+        assert!(text.contains(r#""step":"one""#), "{text}");
+        journal.sync().unwrap();
+        assert!(!journal.unsynced);
+        journal.append(&retry("two"), true).unwrap();
+        assert!(
+            !journal.unsynced,
+            "a durable record is synced with everything before it"
+        );
+        assert_eq!(read(journal.path()).unwrap().len(), 2);
+    }
 }

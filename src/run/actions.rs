@@ -437,6 +437,10 @@ impl Engine<'_> {
                         description: ask.description.clone(),
                         secret: ask.secret.is_secret(),
                     };
+                    if let Err(error) = self.journal_sync() {
+                        result.failures.push(error);
+                        return Err(StepStatus::Failed);
+                    }
                     let confirmer = self.confirmer.clone();
                     let mut interrupt = self.interrupt.clone();
                     let asked = tokio::task::spawn_blocking(move || confirmer.ask(&request));

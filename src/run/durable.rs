@@ -55,6 +55,20 @@ impl Engine<'_> {
         })
     }
 
+    /// Flushes the journal to the disk before the run waits (to retry, or for an operator): what
+    /// happened so far must not depend on how long the wait lasts.
+    pub(super) fn journal_sync(&mut self) -> Result<(), String> {
+        let Some(journal) = self.durability.journal.as_mut() else {
+            return Ok(());
+        };
+        journal.sync().map_err(|error| {
+            format!(
+                "the journal {} cannot be written ({error}): stopping before anything else changes",
+                journal.path().display()
+            )
+        })
+    }
+
     /// Announces a mutating request, on disk before it is sent.
     pub(super) fn intent(
         &mut self,
@@ -113,8 +127,15 @@ impl Engine<'_> {
                     }
                 }
             };
-            // A secret is on disk before the run goes on; a plain value rides with the next sync.
-            let durable = matches!(captured, Captured::Secret(_));
+            // A sealed secret is on the disk before the run goes on: it may exist nowhere else.
+            // Anything else rides with the next sync (before the next change at the latest).
+            let durable = matches!(
+                &record,
+                Record::Capture {
+                    sealed: Some(_),
+                    ..
+                }
+            );
             self.journal(record, durable)?;
         }
         Ok(())
@@ -264,6 +285,10 @@ impl Engine<'_> {
                     facts: facts.clone(),
                 },
             };
+            if let Err(error) = self.journal_sync() {
+                result.failures.push(error);
+                return Settlement::Stop(StepStatus::Failed);
+            }
             let confirmer = self.confirmer.clone();
             let answer = tokio::task::spawn_blocking(move || confirmer.confirm(&question))
                 .await

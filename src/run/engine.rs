@@ -191,13 +191,11 @@ pub async fn run(
             .resume
             .as_ref()
             .is_some_and(|plan| plan.done.contains(&step.id));
-        let mutated_before = engine.mutated;
         let (mut result, items) = if done_before {
             (engine.done_earlier(index, step), Vec::new())
         } else {
             engine.step(index, step, reporter).await
         };
-        let changed_something = engine.mutated && !mutated_before;
         if !done_before {
             let record = Record::StepFinished {
                 step: step.id.clone(),
@@ -206,10 +204,11 @@ pub async fn run(
                 note: result.note.clone(),
                 pending: result.in_doubt.clone(),
             };
-            // Synced when the step sent a change: a crash before the next change must not turn
-            // a finished change into one in doubt (read-only steps in between can take long).
-            // A read-only step's record rides with the next sync.
-            if let Err(error) = engine.journal(record, changed_something) {
+            // Written now (a killed process loses nothing written) and on the disk with the
+            // next sync: before the next change, before any wait, at the end. Only a machine
+            // that goes down before then can turn a finished change back into one in doubt,
+            // which a resume settles like any other.
+            if let Err(error) = engine.journal(record, false) {
                 result.failures.push(error);
                 result.status = StepStatus::Failed;
             }
@@ -598,6 +597,10 @@ impl Engine<'_> {
                 title: step.title.clone(),
                 kind,
             };
+            if let Err(error) = self.journal_sync() {
+                result.failures.push(error);
+                return Some(StepStatus::Failed);
+            }
             let confirmer = self.confirmer.clone();
             let asked = tokio::task::spawn_blocking(move || confirmer.confirm(&question));
             let mut interrupt = self.interrupt.clone();
@@ -726,7 +729,11 @@ impl Engine<'_> {
             wait_ms: millis(wait),
             reason,
         };
-        if let Err(error) = self.journal(record, false) {
+        // On the disk before the wait, however long it is.
+        if let Err(error) = self
+            .journal(record, false)
+            .and_then(|()| self.journal_sync())
+        {
             result.failures.push(error);
             return Err(StepStatus::Failed);
         }
