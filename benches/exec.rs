@@ -28,7 +28,13 @@ struct Store {
     live: Mutex<HashMap<String, String>>,
 }
 
-fn server() -> String {
+/// The fake's address and the id of the thread that serves it (to place it on a core).
+struct Server {
+    base: String,
+    thread: libc::pid_t,
+}
+
+fn server() -> Server {
     let store = Arc::new(Store::default());
     let router =
         Router::new()
@@ -80,13 +86,16 @@ fn server() -> String {
             .with_state(store);
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let thread = unsafe { libc::gettid() };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            sender.send(listener.local_addr().unwrap()).unwrap();
+            sender
+                .send((listener.local_addr().unwrap(), thread))
+                .unwrap();
             // Like any production server: answer at once, without Nagle's delay.
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
@@ -94,7 +103,57 @@ fn server() -> String {
             axum::serve(listener, router).await.unwrap();
         });
     });
-    format!("http://{}", receiver.recv().unwrap())
+    let (address, thread) = receiver.recv().unwrap();
+    Server {
+        base: format!("http://{address}"),
+        thread,
+    }
+}
+
+/// How many cores the machine has (not how many this thread may use now).
+fn cores() -> usize {
+    usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).unwrap_or(1)
+}
+
+/// Which cores a thread (0: the calling one) may run on: one, or all of them.
+fn place(thread: libc::pid_t, core: Option<usize>) {
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for candidate in 0..cores() {
+            if core.is_none_or(|core| core == candidate) {
+                libc::CPU_SET(candidate, &mut set);
+            }
+        }
+        libc::sched_setaffinity(thread, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Where the client (the runbook process, or the hand-written loop) and the server run.
+#[derive(Clone, Copy, PartialEq)]
+enum Placement {
+    /// Wherever the scheduler puts them.
+    Free,
+    /// Both on core 0: a request and its answer wake a thread on the same core.
+    OneCore,
+    /// Server on core 0, client on core 1: every request and every answer wakes the other core.
+    TwoCores,
+}
+
+impl Placement {
+    fn server_core(self) -> Option<usize> {
+        match self {
+            Placement::Free => None,
+            Placement::OneCore | Placement::TwoCores => Some(0),
+        }
+    }
+
+    fn client_core(self) -> Option<usize> {
+        match self {
+            Placement::Free => None,
+            Placement::OneCore => Some(0),
+            Placement::TwoCores => Some(1),
+        }
+    }
 }
 
 fn rotations(count: usize) -> String {
@@ -148,9 +207,23 @@ fn check_steps(count: usize) -> String {
 /// Runs the binary once: (wall time, CPU time, peak RSS in KiB, exit code).
 // The child is reaped by wait4 (for its rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn measure(args: &[&str], env: &[(&str, &str)]) -> (Duration, Duration, u64, i32) {
+fn measure(
+    args: &[&str],
+    env: &[(&str, &str)],
+    core: Option<usize>,
+) -> (Duration, Duration, u64, i32) {
     let started = Instant::now();
     let mut command = Command::new(BIN);
+    if core.is_some() {
+        use std::os::unix::process::CommandExt;
+        // sched_setaffinity is a plain system call: safe between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                place(0, core);
+                Ok(())
+            });
+        }
+    }
     command
         .args(args)
         .env_clear()
@@ -187,12 +260,15 @@ fn median(mut values: Vec<Duration>) -> Duration {
 /// (median wall time, median CPU time, peak RSS) of `exec` over `count` rotations, with the
 /// journal on (in `dir`) or off.
 fn bench_exec(
-    base: &str,
+    server: &Server,
     dir: &std::path::Path,
     count: usize,
     runs: usize,
     journal: bool,
+    placement: Placement,
 ) -> (Duration, Duration, u64) {
+    let base = &server.base;
+    place(server.thread, placement.server_core());
     let path = dir.join(format!("rotations-{count}.yaml"));
     std::fs::write(&path, rotations(count)).unwrap();
     let service = format!("api={base}");
@@ -213,6 +289,7 @@ fn bench_exec(
                 ("BENCH_TOKEN", TOKEN),
                 ("RUNBOOK_STATE_DIR", state.as_str()),
             ],
+            placement.client_core(),
         );
         assert_eq!(code, 0, "the benchmark runbook must succeed");
         times.push(elapsed);
@@ -224,7 +301,10 @@ fn bench_exec(
 
 /// The same rotations written by hand with reqwest, in-process: the floor this machine and this
 /// server allow, to compare the engine with.
-fn hand_written(base: &str, count: usize) -> Duration {
+fn hand_written(server: &Server, count: usize, placement: Placement) -> Duration {
+    let base = &server.base;
+    place(server.thread, placement.server_core());
+    place(0, placement.client_core());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -269,13 +349,15 @@ fn hand_written(base: &str, count: usize) -> Duration {
             deleted.bytes().await.unwrap();
         }
     });
-    started.elapsed()
+    let elapsed = started.elapsed();
+    place(0, None);
+    elapsed
 }
 
 fn main() {
     if std::env::args().any(|arg| arg == "--serve") {
         // For profiling by hand: serve the fake and print its URL until killed.
-        println!("{}", server());
+        println!("{}", server().base);
         loop {
             std::thread::park();
         }
@@ -283,16 +365,48 @@ fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
     let runs = if quick { 3 } else { 21 };
     let dir = tempfile::tempdir().unwrap();
-    let base = server();
+    let server = server();
+    let placements: &[Placement] = if cores() >= 2 {
+        &[Placement::Free, Placement::OneCore, Placement::TwoCores]
+    } else {
+        &[Placement::Free]
+    };
+    let per_rotation = |total: Duration| total.as_secs_f64() * 1000.0 / 200.0;
 
     println!("runbook benchmark ({runs} runs each, median wall time of the whole process)");
     println!("the journal is on (fdatasync before every mutating request) unless said otherwise\n");
     // Without the journal first: the journal's writes are still being flushed to disk for a
     // while after its runs end, which would slow whatever runs next.
-    let (bare, bare_cpu, _) = bench_exec(&base, dir.path(), 200, runs, false);
-    let (one, _, one_rss) = bench_exec(&base, dir.path(), 1, runs, true);
-    let (many, many_cpu, many_rss) = bench_exec(&base, dir.path(), 200, runs, true);
-    let per_rotation = many.as_secs_f64() * 1000.0 / 200.0;
+    println!(
+        "per rotation (N = 200, total / 200), without the journal, by where the client and the server run:"
+    );
+    let mut bare_free = (Duration::ZERO, Duration::ZERO);
+    for &placement in placements {
+        let (bare, bare_cpu, _) = bench_exec(&server, dir.path(), 200, runs, false, placement);
+        let floor = median(
+            (0..runs)
+                .map(|_| hand_written(&server, 200, placement))
+                .collect(),
+        );
+        if placement == Placement::Free {
+            bare_free = (bare, bare_cpu);
+        }
+        println!(
+            "  {:<34} runbook {:>6.3} ms ({:.3} ms CPU); hand-written reqwest loop {:>6.3} ms",
+            match placement {
+                Placement::Free => "anywhere (the scheduler decides):",
+                Placement::OneCore => "both on one core:",
+                Placement::TwoCores => "on two cores:",
+            },
+            per_rotation(bare),
+            per_rotation(bare_cpu),
+            per_rotation(floor),
+        );
+    }
+    place(server.thread, None);
+    let (one, _, one_rss) = bench_exec(&server, dir.path(), 1, runs, true, Placement::Free);
+    let (many, many_cpu, many_rss) =
+        bench_exec(&server, dir.path(), 200, runs, true, Placement::Free);
     let marginal = (many.as_secs_f64() - one.as_secs_f64()) * 1000.0 / 199.0;
     println!(
         "exec, N = 1 rotation (3 HTTP steps):     {:>8.2} ms   peak RSS {:>5.1} MiB",
@@ -304,25 +418,19 @@ fn main() {
         ms(many),
         mib(many_rss)
     );
-    println!("  per rotation (total / 200):             {per_rotation:>8.3} ms");
+    println!(
+        "  per rotation (total / 200):             {:>8.3} ms",
+        per_rotation(many)
+    );
     println!("  per rotation (marginal, (T200-T1)/199): {marginal:>8.3} ms");
     println!(
         "  CPU time of runbook per rotation:       {:>8.3} ms",
-        many_cpu.as_secs_f64() * 1000.0 / 200.0
+        per_rotation(many_cpu)
     );
     println!(
-        "  without the journal (--no-journal):     {:>8.3} ms per rotation, {:.3} ms CPU",
-        bare.as_secs_f64() * 1000.0 / 200.0,
-        bare_cpu.as_secs_f64() * 1000.0 / 200.0
-    );
-    println!(
-        "  journal cost per rotation:              {:>8.3} ms",
-        (many.as_secs_f64() - bare.as_secs_f64()) * 1000.0 / 200.0
-    );
-    let floor = median((0..runs).map(|_| hand_written(&base, 200)).collect());
-    println!(
-        "hand-written reqwest loop, same server:   {:>8.3} ms per rotation (the floor here)",
-        floor.as_secs_f64() * 1000.0 / 200.0
+        "  journal cost per rotation:              {:>8.3} ms ({:.3} ms CPU)",
+        per_rotation(many) - per_rotation(bare_free.0),
+        per_rotation(many_cpu) - per_rotation(bare_free.1)
     );
 
     let big = dir.path().join("check-1000.yaml");
@@ -331,7 +439,7 @@ fn main() {
     let mut times = Vec::new();
     let mut peak = 0;
     for _ in 0..runs {
-        let (elapsed, _, rss, code) = measure(&["check", &big], &[]);
+        let (elapsed, _, rss, code) = measure(&["check", &big], &[], None);
         assert_eq!(code, 0, "the 1,000-step runbook must be valid");
         times.push(elapsed);
         peak = peak.max(rss);

@@ -16,3 +16,4 @@ mod readme;
 mod render;
 mod rotation;
 mod schema;
+mod sdk;

@@ -1,9 +1,14 @@
 """Drive the emulator with the vendors' official Python clients, to catch what they trip over.
 
-Not part of CI. To run it:
+`cargo test` runs it (tests/sdk.rs) when RUNBOOK_SDK_PYTHON names a Python with the clients;
+CI (.ci/run) installs pinned versions and sets it. By hand:
 
     python3 -m venv /tmp/sdkvenv
-    /tmp/sdkvenv/bin/pip install cloudflare PyGithub infisicalsdk requests
+    /tmp/sdkvenv/bin/pip install cloudflare==5.9.0 PyGithub==2.10.0 infisicalsdk==1.0.17 requests==2.34.2
+    RUNBOOK_SDK_PYTHON=/tmp/sdkvenv/bin/python cargo test --test integration sdk
+
+or against a running emulator:
+
     runbook emulator > /tmp/emulator.env &     # prints `export NAME=value` lines
     sleep 1; set -a; . /tmp/emulator.env; set +a
     /tmp/sdkvenv/bin/python tests/sdk/check_official_clients.py

@@ -1,0 +1,91 @@
+//! The vendors' official clients against the emulator: `tests/sdk/check_official_clients.py`
+//! drives it with Cloudflare's, GitHub's (PyGithub) and Infisical's Python SDKs, and Heroku's
+//! platform API the way its clients call it.
+//!
+//! The clients come from PyPI, not from this repository: the test runs when
+//! `RUNBOOK_SDK_PYTHON` names a Python that has them (`.ci/run` installs pinned versions into a
+//! virtual environment and sets it), and otherwise says that it did not run.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{BIN, root};
+
+/// The emulator process, stopped however the test ends.
+struct Emulator(Child);
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What the script reads from the environment, as `runbook emulator` prints it.
+const NEEDED: &[&str] = &[
+    "RUNBOOK_EMULATOR_URL",
+    "CF_ACCESS_MGMT",
+    "CF_ACCOUNT_ID",
+    "CF_PAGES_DEPLOY",
+    "CF_PAGES_READ",
+    "CF_ROTATION_TOKEN",
+    "GITHUB_REPOSITORY",
+    "GITHUB_TOKEN",
+    "HEROKU_API_KEY",
+    "INFISICAL_PROJECT_ID",
+    "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID",
+    "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
+];
+
+#[test]
+fn the_vendors_official_clients_work_against_the_emulator() {
+    let Some(python) = std::env::var_os("RUNBOOK_SDK_PYTHON") else {
+        eprintln!(
+            "not run: set RUNBOOK_SDK_PYTHON to a Python with cloudflare, PyGithub, infisicalsdk and requests (.ci/run does)"
+        );
+        return;
+    };
+    let mut child = Command::new(BIN)
+        .args(["emulator", "--port", "0"])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the emulator starts");
+    let stdout = child.stdout.take().expect("the emulator's output");
+    let _emulator = Emulator(child);
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut lines = BufReader::new(stdout).lines();
+    while !NEEDED
+        .iter()
+        .all(|name| env.iter().any(|(known, _)| known == name))
+    {
+        let line = lines
+            .next()
+            .expect("the emulator prints every variable the script needs")
+            .expect("the emulator's output is text");
+        if let Some((name, value)) = line
+            .strip_prefix("export ")
+            .and_then(|assignment| assignment.split_once('='))
+        {
+            env.push((name.to_string(), value.trim_matches('\'').to_string()));
+        }
+    }
+    let checked = Command::new(python)
+        .arg(root().join("tests/sdk/check_official_clients.py"))
+        .envs(env)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python runs");
+    let printed = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        checked.status.success(),
+        "an official client failed against the emulator:\n{printed}\n{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(
+        printed.contains("all official-client checks passed"),
+        "{printed}"
+    );
+}
