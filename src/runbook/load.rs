@@ -10,7 +10,8 @@ use std::sync::Arc;
 use serde_saphyr::{DefaultMessageFormatter, Error as YamlError, MessageFormatter};
 
 use super::codes;
-use super::raw::RawRunbook;
+use super::raw::{RawRunbook, RawStep};
+use super::span::Spanned;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceFile, Span, file_problem};
 use crate::suggest::did_you_mean;
 
@@ -120,28 +121,74 @@ fn io_reason(error: &std::io::Error) -> String {
 
 /// Parses the text into the raw model, within a budget that stops alias bombs and runaway
 /// nesting long before they cost real memory.
+///
+/// A long `steps:` list is parsed on two cores (see [`super::split`]); when that does not work
+/// out, the file is parsed whole, which also reports what is wrong with it.
 pub fn parse(source: &Arc<SourceFile>) -> Result<RawRunbook, Diagnostics> {
-    let options = serde_saphyr::options! {
+    if let Some(raw) =
+        super::split::split(&source.text).and_then(|split| parse_split(&source.text, &split))
+    {
+        return Ok(raw);
+    }
+    serde_saphyr::from_str_with_options::<RawRunbook>(&source.text, options(1))
+        .map_err(|error| Diagnostics::single(source.clone(), yaml_diagnostic(source, &error)))
+}
+
+/// The rest of the file here, the halves of the steps on this thread and another. Each part
+/// gets a third of the budget (and one level less of nesting, which the list itself takes), so
+/// parts that pass together are within the budget of the whole.
+fn parse_split(text: &str, split: &super::split::Split) -> Option<RawRunbook> {
+    let half = |range: &std::ops::Range<usize>| {
+        super::span::shifted(0, range.start, || {
+            serde_saphyr::from_str_with_options::<Vec<Spanned<RawStep>>>(
+                &text[range.clone()],
+                options(3),
+            )
+            .ok()
+        })
+    };
+    std::thread::scope(|scope| {
+        let second = std::thread::Builder::new()
+            .spawn_scoped(scope, || half(&split.halves[1]))
+            .ok()?;
+        let rest = super::span::shifted(split.rest_from, split.rest_shift, || {
+            serde_saphyr::from_str_with_options::<RawRunbook>(&split.rest, options(3)).ok()
+        });
+        let first = half(&split.halves[0]);
+        let second = second.join().ok().flatten();
+        let mut raw = rest?;
+        if !raw.steps.is_empty() {
+            return None;
+        }
+        raw.steps = first?;
+        raw.steps.extend(second?);
+        Some(raw)
+    })
+}
+
+/// The parser's options, with the budget shared by `parts` parts parsed separately.
+fn options(parts: usize) -> serde_saphyr::Options {
+    let share = |limit: usize| limit / parts;
+    let depth = if parts > 1 { 63 } else { 64 };
+    serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_documents: 1,
-            max_depth: 64,
-            max_nodes: 250_000,
-            max_events: 1_000_000,
-            max_aliases: 1_000,
-            max_anchors: 1_000,
-            max_total_scalar_bytes: MAX_FILE_BYTES as usize,
-            max_merge_keys: 1_000,
+            max_depth: depth,
+            max_nodes: share(250_000),
+            max_events: share(1_000_000),
+            max_aliases: share(1_000),
+            max_anchors: share(1_000),
+            max_total_scalar_bytes: share(MAX_FILE_BYTES as usize),
+            max_merge_keys: share(1_000),
         },
         alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: 100_000,
+            max_total_replayed_events: share(100_000),
             max_replay_stack_depth: 32,
             max_alias_expansions_per_anchor: 1_000,
         },
         with_snippet: false,
         strict_booleans: true,
-    };
-    serde_saphyr::from_str_with_options::<RawRunbook>(&source.text, options)
-        .map_err(|error| Diagnostics::single(source.clone(), yaml_diagnostic(source, &error)))
+    }
 }
 
 fn yaml_diagnostic(source: &SourceFile, error: &YamlError) -> Diagnostic {
@@ -265,4 +312,89 @@ fn is_syntax_error(error: &YamlError) -> bool {
 fn clamp(source: &SourceFile, span: Span) -> Span {
     let offset = span.offset.min(source.text.len());
     Span::new(offset, span.len.min(source.text.len() - offset).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shipped runbook with its steps repeated until the list is long enough to be split.
+    fn long(name: &str, copies: usize) -> String {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("runbooks")
+                .join(name),
+        )
+        .expect("a shipped runbook");
+        let start = text.find("\nsteps:\n").expect("a steps list") + "\nsteps:\n".len();
+        let end = start + text[start..].find("\nrollback:").expect("a key after it") + 1;
+        format!(
+            "{}{}{}",
+            &text[..start],
+            text[start..end].repeat(copies),
+            &text[end..]
+        )
+    }
+
+    fn source(text: &str) -> Arc<SourceFile> {
+        Arc::new(SourceFile::new("long.yaml", text.to_string()))
+    }
+
+    fn whole(text: &str) -> Result<String, String> {
+        let source = source(text);
+        serde_saphyr::from_str_with_options::<RawRunbook>(text, options(1))
+            .map(|raw| format!("{raw:?}"))
+            .map_err(|error| {
+                Diagnostics::single(source.clone(), yaml_diagnostic(&source, &error)).render(false)
+            })
+    }
+
+    fn split_parse(text: &str) -> Option<String> {
+        let split = super::super::split::split(text).expect("long enough to split");
+        parse_split(text, &split).map(|raw| format!("{raw:?}"))
+    }
+
+    fn parsed(text: &str) -> Result<String, String> {
+        parse(&source(text))
+            .map(|raw| format!("{raw:?}"))
+            .map_err(|diagnostics| diagnostics.render(false))
+    }
+
+    #[test]
+    fn a_split_parse_gives_what_a_whole_parse_gives_spans_included() {
+        for name in [
+            "cloudflare-user-api-token.yaml",
+            "cloudflare-access-service-token.yaml",
+        ] {
+            for text in [long(name, 40), long(name, 40).replace('\n', "\r\n")] {
+                let expected = whole(&text).expect("the long runbook parses");
+                assert_eq!(split_parse(&text).as_ref(), Some(&expected), "{name}");
+                assert_eq!(parsed(&text), Ok(expected));
+            }
+        }
+    }
+
+    #[test]
+    fn what_one_half_cannot_parse_alone_is_parsed_whole() {
+        let text = long("cloudflare-user-api-token.yaml", 40);
+        // An anchor in the first step, its alias in the last one.
+        let anchored = text.replacen("    title: ", "    title: &first ", 1);
+        let at = anchored.rfind("    title: ").unwrap();
+        let end = at + anchored[at..].find('\n').unwrap();
+        let aliased = format!("{}    title: *first{}", &anchored[..at], &anchored[end..]);
+        assert_eq!(split_parse(&aliased), None);
+        let expected = whole(&aliased).expect("the whole file parses");
+        assert_eq!(parsed(&aliased), Ok(expected));
+        // An unknown key in the last step: the whole parse's diagnostic, at the right line.
+        let at = text.rfind("    title: ").unwrap();
+        let broken = format!(
+            "{}    titel: {}",
+            &text[..at],
+            &text[at + "    title: ".len()..]
+        );
+        assert_eq!(split_parse(&broken), None);
+        let expected = whole(&broken).expect_err("an unknown key");
+        assert!(expected.contains("titel"), "{expected}");
+        assert_eq!(parsed(&broken), Err(expected));
+    }
 }

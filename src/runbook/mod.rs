@@ -9,6 +9,7 @@ pub mod model;
 pub mod raw;
 pub mod schema;
 pub mod span;
+pub mod split;
 
 use std::path::Path;
 

@@ -11,6 +11,20 @@ use serde::{Deserialize, Deserializer};
 
 use crate::diagnostic::Span;
 
+thread_local! {
+    /// Offsets from `.0` on are moved `.1` bytes further: see [`shifted`].
+    static SHIFT: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((usize::MAX, 0)) };
+}
+
+/// Runs `parse` with every span at or after `from` moved `by` bytes further on: for a part of a
+/// file parsed on its own (see [`super::split`]), so its spans point into the whole file.
+pub fn shifted<T>(from: usize, by: usize, parse: impl FnOnce() -> T) -> T {
+    let before = SHIFT.replace((from, by));
+    let parsed = parse();
+    SHIFT.set(before);
+    parsed
+}
+
 #[derive(Clone, Debug)]
 pub struct Spanned<T> {
     pub value: T,
@@ -37,7 +51,14 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
         let location = spanned.referenced;
         let span = location.span();
         let span = match (span.byte_offset(), span.byte_len()) {
-            (Some(offset), Some(len)) => Span::new(offset as usize, len as usize),
+            (Some(offset), Some(len)) => {
+                let offset = offset as usize;
+                let (from, by) = SHIFT.get();
+                Span::new(
+                    if offset >= from { offset + by } else { offset },
+                    len as usize,
+                )
+            }
             _ => Span::default(),
         };
         Ok(Spanned::new(spanned.value, span))
