@@ -315,11 +315,11 @@ fn clamp(source: &SourceFile, span: Span) -> Span {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests_support {
     use super::*;
 
     /// A shipped runbook with its steps repeated until the list is long enough to be split.
-    fn long(name: &str, copies: usize) -> String {
+    pub fn long(name: &str, copies: usize) -> String {
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("runbooks")
@@ -336,11 +336,11 @@ mod tests {
         )
     }
 
-    fn source(text: &str) -> Arc<SourceFile> {
+    pub fn source(text: &str) -> Arc<SourceFile> {
         Arc::new(SourceFile::new("long.yaml", text.to_string()))
     }
 
-    fn whole(text: &str) -> Result<String, String> {
+    pub fn whole(text: &str) -> Result<String, String> {
         let source = source(text);
         serde_saphyr::from_str_with_options::<RawRunbook>(text, options(1))
             .map(|raw| format!("{raw:?}"))
@@ -349,16 +349,21 @@ mod tests {
             })
     }
 
-    fn split_parse(text: &str) -> Option<String> {
+    pub fn split_parse(text: &str) -> Option<String> {
         let split = super::super::split::split(text).expect("long enough to split");
         parse_split(text, &split).map(|raw| format!("{raw:?}"))
     }
 
-    fn parsed(text: &str) -> Result<String, String> {
+    pub fn parsed(text: &str) -> Result<String, String> {
         parse(&source(text))
             .map(|raw| format!("{raw:?}"))
             .map_err(|diagnostics| diagnostics.render(false))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
 
     #[test]
     fn a_split_parse_gives_what_a_whole_parse_gives_spans_included() {
@@ -396,5 +401,67 @@ mod tests {
         let expected = whole(&broken).expect_err("an unknown key");
         assert!(expected.contains("titel"), "{expected}");
         assert_eq!(parsed(&broken), Err(expected));
+    }
+}
+
+#[cfg(test)]
+mod mutations {
+    use super::tests_support::*;
+
+    /// Random edits of a long runbook (dashes, colons, quotes, brackets, anchors, aliases, tabs,
+    /// indentation): the split parse and the whole parse always agree, value or diagnostic.
+    #[test]
+    fn split_and_whole_parses_agree_on_edited_files() {
+        let cases: usize = std::env::var("RUNBOOK_SPLIT_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(40);
+        let base = long("cloudflare-user-api-token.yaml", 10);
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        let pieces = [
+            "-", "- ", ":", ": ", "\"", "'", "[", "]", "{", "}", "&a ", "*a", "\t", "\n", "\n  ",
+            "\n- ", "#", "|", ">", "!!str ", "? ", ",", "steps:\n", "\r",
+        ];
+        let mut split_used = 0;
+        for _ in 0..cases {
+            let mut text = if next(4) == 0 {
+                base.replace('\n', "\r\n")
+            } else {
+                base.clone()
+            };
+            for _ in 0..1 + next(3) {
+                let mut at = next(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match next(3) {
+                    0 => text.insert_str(at, pieces[next(pieces.len())]),
+                    1 => {
+                        let mut end = (at + 1 + next(4)).min(text.len());
+                        while !text.is_char_boundary(end) {
+                            end += 1;
+                        }
+                        text.replace_range(at..end, "");
+                    }
+                    _ => {
+                        let line = text[..at].rfind('\n').map_or(0, |start| start + 1);
+                        text.insert_str(line, if next(2) == 0 { " " } else { "  " });
+                    }
+                }
+            }
+            if super::super::split::split(&text)
+                .is_some_and(|split| super::parse_split(&text, &split).is_some())
+            {
+                split_used += 1;
+            }
+            assert_eq!(parsed(&text), whole(&text), "edited file:\n{text}");
+        }
+        assert!(split_used > 0, "no edited file was parsed split");
     }
 }
