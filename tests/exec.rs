@@ -818,3 +818,55 @@ steps:
     );
     assert_eq!(state.lock().unwrap().slow_creates, 1);
 }
+
+#[test]
+fn a_looped_change_left_in_doubt_is_put_to_the_operator_not_to_its_check() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    // Item 1 is created, item 2 times out; the check would say "took effect" for any item.
+    let text = r#"runbook: looped-create
+title: A looped create whose second item times out
+services:
+  api: http://127.0.0.1:1
+inputs:
+  token: { env: [MGMT_TOKEN], secret: true }
+steps:
+  - id: create
+    title: Create one per item
+    for_each: [tokens, slow-create, tokens]
+    http:
+      post: "{{ services.api }}/{{ item }}"
+      bearer: "{{ token }}"
+      json: { name: "{{ item }}" }
+      timeout: 300ms
+    expect:
+      status: 201
+    resume:
+      check:
+        get: "{{ services.api }}/list"
+      took_effect: "response.json.count > 0"
+    rollback: Delete what was created.
+"#;
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().created, 1);
+    assert_eq!(state.lock().unwrap().slow_creates, 1);
+    let runs = Runbook::new(["runs", "--output", "json"])
+        .home(&scratch.home)
+        .run()
+        .json_lines();
+    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    let refused = Runbook::new(["resume", &run])
+        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
+        .home(&scratch.home)
+        .run();
+    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
+    assert_contains(
+        &refused.stdout,
+        "The step runs once per item of its `for_each`",
+    );
+    assert_contains(&refused.stdout, "--repeat create (send it again)");
+    // Neither ended the loop early on the check's word nor sent anything again.
+    assert_eq!(state.lock().unwrap().created, 1);
+    assert_eq!(state.lock().unwrap().slow_creates, 1);
+}

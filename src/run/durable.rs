@@ -173,7 +173,13 @@ impl Engine<'_> {
             let present = self.audit_recorded(step);
             return self.settled(step, !present, "the audit file", result);
         }
-        if let Some(Resume::Check(resume_check)) = &step.resume {
+        // A looped step's check cannot speak for the loop: the items before the one in doubt
+        // have run, those after it have not, and "it took effect" must not end the loop early
+        // (nor "it did not" send the earlier items again). The operator decides, told so.
+        let looped = step.for_each.is_some();
+        if let Some(Resume::Check(resume_check)) = &step.resume
+            && !looped
+        {
             let check = &resume_check.check;
             let took_effect = &resume_check.took_effect;
             let undo = &resume_check.undo;
@@ -273,10 +279,15 @@ impl Engine<'_> {
             };
         }
         // No way to tell: the operator decides, with the facts.
-        let facts = format!(
+        let mut facts = format!(
             "step `{}` sent {pending} before the earlier run died, and its answer was never recorded: it may or may not have taken effect",
             step.id
         );
+        if looped {
+            facts.push_str(
+                ". The step runs once per item of its `for_each`, and any items before the one in doubt had already run: repeating it runs every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
+            );
+        }
         if self.context.interactive {
             let question = Question {
                 step_id: step.id.clone(),
