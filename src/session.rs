@@ -553,9 +553,22 @@ impl Earlier {
                 ));
             }
         }
+        // A looped step that changed something for some items and then stopped: running it
+        // again would send those items again.
+        let partial = runbook
+            .steps
+            .iter()
+            .filter(|step| step.for_each.is_some() && !done.contains(&step.id))
+            .filter_map(|step| {
+                let view = self.view.steps.get(&step.id)?;
+                (view.pending.is_none() && !view.items_sent.is_empty())
+                    .then(|| (step.id.clone(), view.items_sent.len()))
+            })
+            .collect();
         Ok(ResumePlan {
             done,
             in_doubt,
+            partial,
             decisions,
         })
     }

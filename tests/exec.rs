@@ -870,3 +870,60 @@ steps:
     assert_eq!(state.lock().unwrap().created, 1);
     assert_eq!(state.lock().unwrap().slow_creates, 1);
 }
+
+#[test]
+fn a_looped_change_that_failed_partway_is_not_run_again_from_its_first_item_unasked() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = r#"runbook: looped-partway
+title: A looped create whose second item fails
+services:
+  api: http://127.0.0.1:1
+inputs:
+  token: { env: [MGMT_TOKEN], secret: true }
+steps:
+  - id: create
+    title: Create one per item
+    for_each: [tokens, no-such-route, tokens]
+    http:
+      post: "{{ services.api }}/{{ item }}"
+      bearer: "{{ token }}"
+      json: { name: "{{ item }}" }
+    expect:
+      status: 201
+    rollback: Delete what was created.
+  - id: after
+    title: After the loop
+    http:
+      get: "{{ services.api }}/list"
+"#;
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().created, 1);
+    let runs = Runbook::new(["runs", "--output", "json"])
+        .home(&scratch.home)
+        .run()
+        .json_lines();
+    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    let resume = |extra: &[&str]| {
+        let mut args = vec!["resume", run.as_str()];
+        args.extend_from_slice(extra);
+        Runbook::new(args)
+            .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
+            .home(&scratch.home)
+            .run()
+    };
+    let refused = resume(&[]);
+    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
+    assert_contains(
+        &refused.stdout,
+        "the earlier run sent changes for 2 of its items and then stopped before the step finished",
+    );
+    assert_contains(&refused.stdout, "--skip create");
+    assert_eq!(state.lock().unwrap().created, 1, "item 1 is not sent again");
+    let skipped = resume(&["--skip", "create"]);
+    assert_eq!(skipped.code, 0, "{}\n{}", skipped.stdout, skipped.stderr);
+    assert_contains(&skipped.stdout, "counted as done by the operator");
+    assert_contains(&skipped.stdout, "after");
+    assert_eq!(state.lock().unwrap().created, 1);
+}

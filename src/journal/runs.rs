@@ -43,6 +43,8 @@ pub struct StepView {
     /// died (or stopped) between sending it and recording the answer.
     pub pending: Option<String>,
     pub retries: usize,
+    /// The `for_each` items its mutating requests were sent for, each once, in order.
+    pub items_sent: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,10 +188,17 @@ fn view(records: Vec<Record>) -> Option<RunView> {
                 run.pid = pid;
                 run.finished = None;
             }
-            Record::Intent { step, action, .. } => {
+            Record::Intent {
+                step, action, item, ..
+            } => {
                 run.mutated = true;
                 let view = run.steps.entry(step).or_default();
                 view.pending = Some(action);
+                if let Some(item) = item
+                    && !view.items_sent.contains(&item)
+                {
+                    view.items_sent.push(item);
+                }
             }
             Record::Retry { step, .. } => run.steps.entry(step).or_default().retries += 1,
             Record::Capture {

@@ -26,6 +26,8 @@ pub struct ResumePlan {
     pub done: HashSet<String>,
     /// Steps whose mutating request was announced but never answered, with that request.
     pub in_doubt: HashMap<String, String>,
+    /// `for_each` steps that stopped partway after sending changes for this many items.
+    pub partial: HashMap<String, usize>,
     /// The operator's decisions from the command line: step → repeat (`true`) or skip.
     pub decisions: HashMap<String, bool>,
 }
@@ -288,6 +290,56 @@ impl Engine<'_> {
                 ". The step runs once per item of its `for_each`, and any items before the one in doubt had already run: repeating it runs every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
             );
         }
+        self.ask_operator(step, facts, result).await
+    }
+
+    /// A `for_each` step that stopped partway in an earlier run (a failed item, Ctrl-C): its
+    /// earlier items changed something, so running it again is not for the engine to decide,
+    /// unless repeating is harmless.
+    pub(super) async fn settle_partial(
+        &mut self,
+        step: &Step,
+        items_sent: usize,
+        result: &mut StepResult,
+    ) -> Settlement {
+        let decided = self
+            .durability
+            .resume
+            .as_ref()
+            .and_then(|plan| plan.decisions.get(&step.id).copied());
+        let harmless = match &step.action {
+            Action::Http(request) => request.read_only,
+            Action::Propagate(_) | Action::Manual(_) => true,
+            Action::Audit(_) => false,
+        } || matches!(step.resume, Some(Resume::Repeat));
+        let settled = match decided {
+            Some(repeat) => self.settled(step, repeat, "the operator (command line)", result),
+            None if harmless => return Settlement::Run,
+            None => {
+                let facts = format!(
+                    "step `{}` runs once per item of its `for_each`; the earlier run sent changes for {items_sent} of its items and then stopped before the step finished. Running it again sends every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
+                    step.id
+                );
+                self.ask_operator(step, facts, result).await
+            }
+        };
+        match settled {
+            Settlement::Done(_) => Settlement::Done(
+                "counted as done by the operator: any items it had not reached are to be done by hand"
+                    .into(),
+            ),
+            other => other,
+        }
+    }
+
+    /// The operator settles a step, with the facts in front of them: at the terminal, or by
+    /// `--repeat`/`--skip` on the next resume.
+    async fn ask_operator(
+        &mut self,
+        step: &Step,
+        facts: String,
+        result: &mut StepResult,
+    ) -> Settlement {
         if self.context.interactive {
             let question = Question {
                 step_id: step.id.clone(),

@@ -388,6 +388,21 @@ impl Engine<'_> {
                 }
             }
         }
+        let partial = self
+            .durability
+            .resume
+            .as_ref()
+            .and_then(|plan| plan.partial.get(&step.id).copied());
+        if let Some(items_sent) = partial {
+            match self.settle_partial(step, items_sent, &mut result).await {
+                Settlement::Run => {}
+                Settlement::Done(note) => {
+                    result.note = Some(note);
+                    return (finish(result, StepStatus::Ok), Vec::new());
+                }
+                Settlement::Stop(status) => return (finish(result, status), Vec::new()),
+            }
+        }
         if self.past_deadline() {
             result
                 .failures
