@@ -152,22 +152,10 @@ impl Engine<'_> {
         pending: &str,
         result: &mut StepResult,
     ) -> Settlement {
-        let decided = self
-            .durability
-            .resume
-            .as_ref()
-            .and_then(|plan| plan.decisions.get(&step.id).copied());
-        if let Some(repeat) = decided {
+        if let Some(repeat) = self.decision(step) {
             return self.settled(step, repeat, "the operator (command line)", result);
         }
-        let implicit_repeat = match &step.action {
-            Action::Http(request) => request.read_only,
-            // Every provider sets values: writing them again is harmless.
-            Action::Propagate(_) => true,
-            Action::Manual(_) => true,
-            Action::Audit(_) => false,
-        };
-        if implicit_repeat || matches!(step.resume, Some(Resume::Repeat)) {
+        if repeating_is_harmless(step) {
             return self.settled(step, true, "the runbook (repeating is safe)", result);
         }
         if let Action::Audit(_) = &step.action {
@@ -302,19 +290,9 @@ impl Engine<'_> {
         items_sent: usize,
         result: &mut StepResult,
     ) -> Settlement {
-        let decided = self
-            .durability
-            .resume
-            .as_ref()
-            .and_then(|plan| plan.decisions.get(&step.id).copied());
-        let harmless = match &step.action {
-            Action::Http(request) => request.read_only,
-            Action::Propagate(_) | Action::Manual(_) => true,
-            Action::Audit(_) => false,
-        } || matches!(step.resume, Some(Resume::Repeat));
-        let settled = match decided {
+        let settled = match self.decision(step) {
             Some(repeat) => self.settled(step, repeat, "the operator (command line)", result),
-            None if harmless => return Settlement::Run,
+            None if repeating_is_harmless(step) => return Settlement::Run,
             None => {
                 let facts = format!(
                     "step `{}` runs once per item of its `for_each`; the earlier run sent changes for {items_sent} of its items and then stopped before the step finished. Running it again sends every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
@@ -330,6 +308,14 @@ impl Engine<'_> {
             ),
             other => other,
         }
+    }
+
+    /// The operator's `--repeat` (true) or `--skip` (false) for a step, if given.
+    fn decision(&self, step: &Step) -> Option<bool> {
+        self.durability
+            .resume
+            .as_ref()
+            .and_then(|plan| plan.decisions.get(&step.id).copied())
     }
 
     /// The operator settles a step, with the facts in front of them: at the terminal, or by
@@ -427,4 +413,15 @@ impl Engine<'_> {
 /// A request as the journal and the in-doubt facts name it: method and URL, masked.
 pub(super) fn describe_request(method: Method, url: &str) -> String {
     format!("{} {url}", method.as_str())
+}
+
+/// Whether sending a step again cannot hurt: it only reads, it sets values in secret stores
+/// (every provider sets values), it is a manual step, or its runbook says so (`resume: repeat`).
+fn repeating_is_harmless(step: &Step) -> bool {
+    let by_kind = match &step.action {
+        Action::Http(request) => request.read_only,
+        Action::Propagate(_) | Action::Manual(_) => true,
+        Action::Audit(_) => false,
+    };
+    by_kind || matches!(step.resume, Some(Resume::Repeat))
 }
