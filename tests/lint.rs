@@ -190,6 +190,17 @@ fn rb112_retrying_a_post() {
 }
 
 #[test]
+fn rb113_a_resume_check_on_a_loop() {
+    let passing = format!(
+        "{USE_ACCOUNT_AND_MODE}  - id: create\n    title: Create\n    for_each: [one, two]\n    http: {{ post: \"{{{{ services.api }}}}/jobs/{{{{ item }}}}\", bearer: \"{{{{ token }}}}\" }}\n    rollback: Cancel the jobs.\n"
+    );
+    let failing = format!(
+        "{passing}    resume:\n      check: {{ get: \"{{{{ services.api }}}}/jobs/{{{{ item }}}}\", bearer: \"{{{{ token }}}}\" }}\n      took_effect: response.status == 200\n"
+    );
+    case("RB113", false, &failing, &passing);
+}
+
+#[test]
 fn rb120_a_change_without_a_rollback_note() {
     let failing = format!(
         "{USE_ACCOUNT_AND_MODE}  - id: create\n    title: Create\n    http: {{ post: \"{{{{ services.api }}}}/jobs\", bearer: \"{{{{ token }}}}\" }}\n"

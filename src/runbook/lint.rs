@@ -23,6 +23,7 @@ pub const SECRET_CAPTURE_NOT_MARKED: &str = "RB104";
 pub const IRREVERSIBLE_UNMARKED: &str = "RB110";
 pub const REVOKE_BEFORE_VERIFY: &str = "RB111";
 pub const RETRY_REPEATS_CHANGE: &str = "RB112";
+pub const LOOP_RESUME_CHECK: &str = "RB113";
 pub const NO_ROLLBACK_NOTE: &str = "RB120";
 pub const SHOWN_ONCE_NOT_STORED: &str = "RB121";
 pub const UNUSED_VALUE: &str = "RB130";
@@ -67,6 +68,11 @@ pub const RULES: &[(&str, bool, &str)] = &[
         RETRY_REPEATS_CHANGE,
         false,
         "`retry` repeats a request that is neither read-only nor idempotent",
+    ),
+    (
+        LOOP_RESUME_CHECK,
+        false,
+        "a `for_each` step has a `resume: check`, which a resume never uses: a loop left in doubt answers for several items, so the operator decides",
     ),
     (
         NO_ROLLBACK_NOTE,
@@ -298,6 +304,17 @@ impl Lint<'_> {
                     .at(step_span)
                     .label("each attempt sends it again")
                     .help("poll with a separate read-only step; or mark the step `retryable: true` if repeating it is harmless, and allow RB112 with why"),
+            );
+        }
+        if step.for_each.is_some()
+            && let Some(Resume::Check(check)) = &step.resume
+        {
+            self.report(
+                at,
+                Diagnostic::warning(LOOP_RESUME_CHECK, format!("step `{}` runs once per item, so its resume check is never used", step.id))
+                    .at(check.took_effect.span())
+                    .label("answers for one item, not for the loop")
+                    .help("a loop left in doubt is put to the operator (`--repeat` runs every item again, `--skip` leaves the rest to them); drop the check, or run the items as separate steps that each have one"),
             );
         }
         if step.rollback.is_none()
