@@ -125,8 +125,11 @@ fn io_reason(error: &std::io::Error) -> String {
 /// A long `steps:` list is parsed on two cores (see [`super::split`]); when that does not work
 /// out, the file is parsed whole, which also reports what is wrong with it.
 pub fn parse(source: &Arc<SourceFile>) -> Result<RawRunbook, Diagnostics> {
-    if let Some(raw) =
-        super::split::split(&source.text).and_then(|split| parse_split(&source.text, &split))
+    // Only with a second core to run on: the process may be confined to one.
+    let cores = || std::thread::available_parallelism().map_or(1, usize::from);
+    if let Some(raw) = super::split::split(&source.text)
+        .filter(|_| cores() >= 2)
+        .and_then(|split| parse_split(&source.text, &split))
     {
         return Ok(raw);
     }
