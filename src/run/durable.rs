@@ -46,24 +46,25 @@ impl Engine<'_> {
     /// Appends a journal record. A journal that cannot be written stops the run: without it, a
     /// crash from here on could lose a secret or repeat a change.
     pub(super) fn journal(&mut self, record: Record, durable: bool) -> Result<(), String> {
-        let Some(journal) = self.durability.journal.as_mut() else {
-            return Ok(());
-        };
-        journal.append(&record, durable).map_err(|error| {
-            format!(
-                "the journal {} cannot be written ({error}): stopping before anything else changes",
-                journal.path().display()
-            )
-        })
+        self.with_journal(|journal| journal.append(&record, durable))
     }
 
     /// Flushes the journal to the disk before the run waits (to retry, or for an operator): what
     /// happened so far must not depend on how long the wait lasts.
     pub(super) fn journal_sync(&mut self) -> Result<(), String> {
+        self.with_journal(crate::journal::Journal::sync)
+    }
+
+    /// Does `write` to the run's journal, if it keeps one; a failure becomes the message that
+    /// stops the run.
+    fn with_journal(
+        &mut self,
+        write: impl FnOnce(&mut crate::journal::Journal) -> std::io::Result<()>,
+    ) -> Result<(), String> {
         let Some(journal) = self.durability.journal.as_mut() else {
             return Ok(());
         };
-        journal.sync().map_err(|error| {
+        write(journal).map_err(|error| {
             format!(
                 "the journal {} cannot be written ({error}): stopping before anything else changes",
                 journal.path().display()
@@ -143,15 +144,36 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// What an earlier attempt of a resumed run left of this step to settle before it runs: a
+    /// request in doubt, or a loop stopped partway. `Run` when there is nothing.
+    pub(super) async fn settle_earlier(
+        &mut self,
+        step: &Step,
+        result: &mut StepResult,
+    ) -> Settlement {
+        let Some(plan) = self.durability.resume.as_ref() else {
+            return Settlement::Run;
+        };
+        let pending = plan.in_doubt.get(&step.id).cloned();
+        let partial = plan.partial.get(&step.id).copied();
+        if let Some(pending) = pending {
+            let settlement = self.settle(step, &pending, result).await;
+            if let Settlement::Stop(_) = settlement {
+                // Still unsettled: the next resume must face the same question.
+                result.in_doubt = Some(pending);
+            }
+            return settlement;
+        }
+        match partial {
+            Some(items_sent) => self.settle_partial(step, items_sent, result).await,
+            None => Settlement::Run,
+        }
+    }
+
     /// Settles a step a crash left in doubt: its request was sent, its answer never recorded.
     /// A mutating step is never repeated blindly: the runbook's `resume` says how (repeat, or a
     /// read-only check), or the operator decides with the facts in front of them.
-    pub(super) async fn settle(
-        &mut self,
-        step: &Step,
-        pending: &str,
-        result: &mut StepResult,
-    ) -> Settlement {
+    async fn settle(&mut self, step: &Step, pending: &str, result: &mut StepResult) -> Settlement {
         if let Some(repeat) = self.decision(step) {
             return self.settled(step, repeat, "the operator (command line)", result);
         }
@@ -284,7 +306,7 @@ impl Engine<'_> {
     /// A `for_each` step that stopped partway in an earlier run (a failed item, Ctrl-C): its
     /// earlier items changed something, so running it again is not for the engine to decide,
     /// unless repeating is harmless.
-    pub(super) async fn settle_partial(
+    async fn settle_partial(
         &mut self,
         step: &Step,
         items_sent: usize,

@@ -369,39 +369,13 @@ impl Engine<'_> {
             result.duration_ms = millis(started.elapsed());
             result
         };
-        let pending = self
-            .durability
-            .resume
-            .as_ref()
-            .and_then(|plan| plan.in_doubt.get(&step.id).cloned());
-        if let Some(pending) = pending {
-            match self.settle(step, &pending, &mut result).await {
-                Settlement::Run => {}
-                Settlement::Done(note) => {
-                    result.note = Some(note);
-                    return (finish(result, StepStatus::Ok), Vec::new());
-                }
-                Settlement::Stop(status) => {
-                    // Still unsettled: the next resume must face the same question.
-                    result.in_doubt = Some(pending);
-                    return (finish(result, status), Vec::new());
-                }
+        match self.settle_earlier(step, &mut result).await {
+            Settlement::Run => {}
+            Settlement::Done(note) => {
+                result.note = Some(note);
+                return (finish(result, StepStatus::Ok), Vec::new());
             }
-        }
-        let partial = self
-            .durability
-            .resume
-            .as_ref()
-            .and_then(|plan| plan.partial.get(&step.id).copied());
-        if let Some(items_sent) = partial {
-            match self.settle_partial(step, items_sent, &mut result).await {
-                Settlement::Run => {}
-                Settlement::Done(note) => {
-                    result.note = Some(note);
-                    return (finish(result, StepStatus::Ok), Vec::new());
-                }
-                Settlement::Stop(status) => return (finish(result, status), Vec::new()),
-            }
+            Settlement::Stop(status) => return (finish(result, status), Vec::new()),
         }
         if self.past_deadline() {
             result
