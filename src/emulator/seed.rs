@@ -188,9 +188,7 @@ fn cloudflare() -> CloudflareAccount {
             .collect(),
     };
     for (name, _) in SERVICE_TOKEN_NAMES {
-        if let Some(lifetime) = Lifetime::parse("8760h") {
-            account.create_service_token(name, lifetime);
-        }
+        account.create_service_token(name, Lifetime::default_service_token());
     }
     account
 }

@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use super::state::{Lifetime, Permission};
 use super::{Paging, Scope, authorized, failure, malformed_body, success, success_page};
-use crate::emulator::AppState;
-use crate::emulator::http::json_body;
+use crate::emulator::http::{BodyError, json_body};
 use crate::emulator::random;
+use crate::emulator::{AppState, World};
 
 /// Access answers with its own error codes, which the published description does not list;
 /// these are stand-ins in Access's 12xxx range.
@@ -26,6 +26,20 @@ fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         ACCESS_NOT_FOUND,
         "access.api.error.not_found: service token not found",
+    )
+}
+
+/// The account's world, for a token allowed to read and write its Access service tokens.
+fn access_writer<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    account_id: &str,
+) -> Result<std::sync::MutexGuard<'s, World>, Response> {
+    authorized(
+        state,
+        headers,
+        Scope::Account(account_id),
+        Permission::AccessServiceTokensWrite,
     )
 }
 
@@ -43,12 +57,7 @@ pub(super) async fn list(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let world = authorized(
-        &state,
-        &headers,
-        Scope::Account(&account_id),
-        Permission::AccessServiceTokensWrite,
-    )?;
+    let world = access_writer(&state, &headers, &account_id)?;
     // `name` (exact) and `search` (substring) are in the current description, not the 2024 one.
     let items = world
         .cloudflare
@@ -74,12 +83,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let mut world = authorized(
-        &state,
-        &headers,
-        Scope::Account(&account_id),
-        Permission::AccessServiceTokensWrite,
-    )?;
+    let mut world = access_writer(&state, &headers, &account_id)?;
     let Ok(Value::Object(fields)) = json_body(&body) else {
         return Err(malformed_body());
     };
@@ -88,7 +92,7 @@ pub(super) async fn create(
         _ => return Err(invalid("name is required")),
     };
     let lifetime = match fields.get("duration") {
-        None | Some(Value::Null) => Lifetime::parse("8760h"),
+        None | Some(Value::Null) => Some(Lifetime::default_service_token()),
         Some(Value::String(text)) => Lifetime::parse(text),
         Some(_) => None,
     };
@@ -107,12 +111,7 @@ pub(super) async fn delete(
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let mut world = authorized(
-        &state,
-        &headers,
-        Scope::Account(&account_id),
-        Permission::AccessServiceTokensWrite,
-    )?;
+    let mut world = access_writer(&state, &headers, &account_id)?;
     let tokens = &mut world.cloudflare.service_tokens;
     let Some(index) = tokens.iter().position(|token| token.id == token_id) else {
         return Err(not_found());
@@ -127,20 +126,13 @@ pub(super) async fn refresh(
     Path((account_id, token_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Response> {
-    let mut world = authorized(
-        &state,
-        &headers,
-        Scope::Account(&account_id),
-        Permission::AccessServiceTokensWrite,
-    )?;
+    let mut world = access_writer(&state, &headers, &account_id)?;
     let token = world
         .cloudflare
         .service_token_mut(&token_id)
         .ok_or_else(not_found)?;
     let now = Timestamp::now();
-    if let Some(lifetime) = Lifetime::parse(&token.duration) {
-        token.expires_at = lifetime.expiry_from(now);
-    }
+    token.expires_at = token.lifetime.expiry_from(now);
     token.updated_at = now;
     Ok(success(StatusCode::OK, token.to_json()))
 }
@@ -151,34 +143,22 @@ pub(super) async fn rotate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Response> {
-    let mut world = authorized(
-        &state,
-        &headers,
-        Scope::Account(&account_id),
-        Permission::AccessServiceTokensWrite,
-    )?;
+    let mut world = access_writer(&state, &headers, &account_id)?;
     // The 2024 description has no body; the current one takes an optional
     // `previous_client_secret_expires_at`. Without it the old secret dies at once.
+    let not_a_date = || invalid("previous_client_secret_expires_at must be a date-time");
     let grace_until = match json_body(&body) {
-        Err(crate::emulator::http::BodyError::Missing) => None,
-        Err(_) => return Err(malformed_body()),
+        Err(BodyError::Missing) => None,
         Ok(Value::Object(fields)) => match fields.get("previous_client_secret_expires_at") {
             None | Some(Value::Null) => None,
-            Some(Value::String(text)) => match text.parse::<Timestamp>() {
-                Ok(until) => Some(until),
-                Err(_) => {
-                    return Err(invalid(
-                        "previous_client_secret_expires_at must be a date-time",
-                    ));
-                }
-            },
-            Some(_) => {
-                return Err(invalid(
-                    "previous_client_secret_expires_at must be a date-time",
-                ));
-            }
+            Some(value) => Some(
+                value
+                    .as_str()
+                    .and_then(|text| text.parse::<Timestamp>().ok())
+                    .ok_or_else(not_a_date)?,
+            ),
         },
-        Ok(_) => return Err(malformed_body()),
+        Err(_) | Ok(_) => return Err(malformed_body()),
     };
     let token = world
         .cloudflare

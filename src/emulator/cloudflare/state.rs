@@ -124,7 +124,8 @@ pub struct ServiceToken {
     pub(crate) client_secret: String,
     /// After a rotate with `previous_client_secret_expires_at`, the old secret and its deadline.
     pub(crate) previous_secret: Option<(String, Timestamp)>,
-    pub duration: String,
+    /// The `duration` it was created with: refresh extends the expiry by it again.
+    pub(crate) lifetime: Lifetime,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// `None` for a token created with duration `forever`.
@@ -163,7 +164,7 @@ impl ServiceToken {
             "created_at": microseconds(self.created_at),
             "updated_at": microseconds(self.updated_at),
             "expires_at": self.expires_at.map(microseconds),
-            "duration": self.duration,
+            "duration": self.lifetime.text,
         })
     }
 
@@ -177,7 +178,7 @@ impl ServiceToken {
             "client_secret": self.client_secret,
             "created_at": microseconds(self.created_at),
             "updated_at": microseconds(self.updated_at),
-            "duration": self.duration,
+            "duration": self.lifetime.text,
         })
     }
 }
@@ -302,10 +303,10 @@ impl CloudflareAccount {
             client_id: format!("{}.access", random::hex(16)),
             client_secret: random::hex(32),
             previous_secret: None,
-            duration: lifetime.text.clone(),
             created_at: now,
             updated_at: now,
             expires_at: lifetime.expiry_from(now),
+            lifetime,
         });
         let index = self.service_tokens.len() - 1;
         &self.service_tokens[index]
@@ -321,6 +322,14 @@ pub(crate) struct Lifetime {
 }
 
 impl Lifetime {
+    /// A year: what a token gets when its `duration` is not given.
+    pub(crate) fn default_service_token() -> Lifetime {
+        Lifetime {
+            text: "8760h".to_owned(),
+            length: Some(Duration::from_secs(8760 * 3600)),
+        }
+    }
+
     /// Parses Go's duration syntax (`8760h`, `2h45m`, `300ms`), which is what the description says
     /// the field takes, or `forever`, which the current API also allows.
     pub(crate) fn parse(text: &str) -> Option<Lifetime> {

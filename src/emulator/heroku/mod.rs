@@ -110,6 +110,14 @@ fn app_not_found() -> Response {
     )
 }
 
+fn release_not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Couldn't find that release.",
+    )
+}
+
 /// Runs `answer` on the named app once the request has passed the gate.
 fn with_app(
     state: &AppState,
@@ -299,11 +307,7 @@ async fn release_info(
                     app.release_json(found, &heroku.owner_email, &heroku.owner_id),
                 )
             }
-            None => error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "Couldn't find that release.",
-            ),
+            None => release_not_found(),
         }
     })
 }
@@ -316,11 +320,7 @@ async fn release_config_vars(
     with_app(&state, &headers, &app, |_, app| {
         match app.release(&release) {
             Some(found) => reply(StatusCode::OK, json!(found.config_vars())),
-            None => error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "Couldn't find that release.",
-            ),
+            None => release_not_found(),
         }
     })
 }
