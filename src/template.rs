@@ -146,7 +146,7 @@ impl TemplateSet {
         self.env
             .add_template_owned(name.to_string(), source.to_string())
             .map_err(|error| TemplateError::from_minijinja(&error, 0, source.len()))?;
-        let uses = self.uses_of(&name);
+        let uses = self.uses_of(&name, source);
         Ok(Template {
             source: source.into(),
             body: Body::Compiled(name),
@@ -175,11 +175,11 @@ impl TemplateSet {
         let name = self.next_name("e");
         let wrapped = format!("{EXPRESSION_PREFIX}{source}{EXPRESSION_SUFFIX}");
         self.env
-            .add_template_owned(name.to_string(), wrapped)
+            .add_template_owned(name.to_string(), wrapped.clone())
             .map_err(|error| {
                 TemplateError::from_minijinja(&error, EXPRESSION_PREFIX.len(), source.len())
             })?;
-        let mut uses = self.uses_of(&name);
+        let mut uses = self.uses_of(&name, &wrapped);
         Arc::make_mut(&mut uses).remove(EXPRESSION_SLOT);
         Ok(Expression {
             source: source.into(),
@@ -215,9 +215,29 @@ impl TemplateSet {
 
     /// Every name the template reads from its context, top-level and dotted (`services.x`),
     /// without the environment's own globals (`range`, `dict`, ...).
-    fn uses_of(&self, name: &str) -> Arc<BTreeSet<String>> {
+    ///
+    /// minijinja does not count the value a slice is taken of (`token[:8]`) as read; a copy of
+    /// the source with each slice written as an item lookup (`token[((),(8))]`) is analysed
+    /// too, so a secret cut short still counts as that secret.
+    fn uses_of(&mut self, name: &str, source: &str) -> Arc<BTreeSet<String>> {
+        let mut uses = self.names_read(name);
+        if let Some(rewritten) = slices_as_items(source) {
+            let analysis = self.next_name("slices");
+            if self
+                .env
+                .add_template_owned(analysis.to_string(), rewritten)
+                .is_ok()
+            {
+                uses.extend(self.names_read(&analysis));
+                self.env.remove_template(&analysis);
+            }
+        }
+        Arc::new(uses)
+    }
+
+    fn names_read(&self, name: &str) -> BTreeSet<String> {
         let Ok(template) = self.env.get_template(name) else {
-            return Arc::default();
+            return BTreeSet::new();
         };
         let top: BTreeSet<String> = template
             .undeclared_variables(false)
@@ -228,7 +248,7 @@ impl TemplateSet {
             .undeclared_variables(true)
             .into_iter()
             .filter(|variable| variable.contains('.'));
-        Arc::new(top.into_iter().chain(nested).collect())
+        top.into_iter().chain(nested).collect()
     }
 }
 
@@ -268,6 +288,86 @@ fn simple_segments(source: &str) -> Option<Vec<Segment>> {
 }
 
 /// `a.b.c` as its parts, when every part is an identifier and the first is not a keyword.
+/// `source` with every slice inside `{{ }}` and `{% %}` (`x[a:b]`, `x[:8]`) written as an item
+/// lookup with a tuple (`x[((a),(b))]`, `x[((),(8))]`), for name analysis only; `None` when
+/// there is no slice.
+fn slices_as_items(source: &str) -> Option<String> {
+    if !source.contains('[') || !source.contains(':') {
+        return None;
+    }
+    let bytes = source.as_bytes();
+    // (position of `[`, positions of its top-level colons) for each slice found.
+    let mut slices: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+    let mut open: Vec<(u8, usize, Vec<usize>)> = Vec::new();
+    let mut in_tag = false;
+    let mut quote: Option<u8> = None;
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        let next = bytes.get(index + 1).copied();
+        if !in_tag {
+            if byte == b'{' && matches!(next, Some(b'{' | b'%')) {
+                in_tag = true;
+                index += 1;
+            }
+        } else if let Some(delimiter) = quote {
+            if byte == b'\\' {
+                index += 1;
+            } else if byte == delimiter {
+                quote = None;
+            }
+        } else {
+            match byte {
+                b'"' | b'\'' => quote = Some(byte),
+                b'[' | b'(' | b'{' => open.push((byte, index, Vec::new())),
+                b':' => {
+                    if let Some((b'[', _, colons)) = open.last_mut() {
+                        colons.push(index);
+                    }
+                }
+                b']' | b')' => {
+                    if let Some((kind, start, colons)) = open.pop()
+                        && kind == b'['
+                        && byte == b']'
+                        && !colons.is_empty()
+                    {
+                        slices.push((start, index, colons));
+                    }
+                }
+                b'}' if open.last().is_some_and(|(kind, _, _)| *kind == b'{') => {
+                    open.pop();
+                }
+                b'}' | b'%' if next == Some(b'}') => {
+                    in_tag = false;
+                    open.clear();
+                    index += 1;
+                }
+                _ => {}
+            }
+        }
+        index += 1;
+    }
+    if slices.is_empty() {
+        return None;
+    }
+    // Inner slices end first: rewrite from the last position back, so earlier ones keep theirs.
+    let mut cuts: Vec<(usize, &str)> = Vec::new();
+    for (start, end, colons) in &slices {
+        // Each part in parentheses, so an empty one is an empty tuple: `[:8]` -> `[((),(8))]`.
+        cuts.push((*start, "[(("));
+        for colon in colons {
+            cuts.push((*colon, "),("));
+        }
+        cuts.push((*end, "))]"));
+    }
+    cuts.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let mut rewritten = source.to_string();
+    for (at, with) in cuts {
+        rewritten.replace_range(at..at + 1, with);
+    }
+    Some(rewritten)
+}
+
 fn simple_path(expression: &str) -> Option<Vec<String>> {
     let parts: Vec<String> = expression.split('.').map(str::to_string).collect();
     let identifier = |part: &String| {
@@ -638,6 +738,53 @@ mod tests {
             serde_json::to_value(&value).unwrap(),
             serde_json::json!([1, 2])
         );
+    }
+
+    /// minijinja leaves out the value a slice is taken of; a secret cut short is still read.
+    #[test]
+    fn a_sliced_value_counts_as_read() {
+        let mut set = TemplateSet::new();
+        let uses = |set: &mut TemplateSet, source: &str| -> Vec<String> {
+            set.template(source)
+                .unwrap()
+                .uses()
+                .iter()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(uses(&mut set, "{{ token[:8] }}"), ["token"]);
+        assert_eq!(
+            uses(&mut set, "x/{{ a[b:c:2] }}/{{ d[1] }}"),
+            ["a", "b", "c", "d"]
+        );
+        assert_eq!(uses(&mut set, "{{ (t | lower)[2:] }}"), ["t"]);
+        assert_eq!(uses(&mut set, "{{ m[k[:1]] }}"), ["k", "m"]);
+        assert_eq!(
+            uses(&mut set, "{{ services.api[:3] }}"),
+            ["services", "services.api"]
+        );
+        // A loop's own variable is not read from the context; strings and text are not code.
+        assert_eq!(
+            uses(
+                &mut set,
+                "[a:b] {% for i in xs %}{{ i[:2] }}{{ 'y[1:2]' }}{% endfor %}"
+            ),
+            ["xs"]
+        );
+        let expression = set.expression("secret[-4:] == tail").unwrap();
+        assert_eq!(
+            expression.uses().iter().cloned().collect::<Vec<_>>(),
+            ["secret", "tail"]
+        );
+        // Rendering is unchanged: the rewrite is for the analysis only.
+        let template = set.template("{{ token[:4] }}").unwrap();
+        let templates = set.finish();
+        let scope = Scope::new(Arc::new(
+            [("token".to_string(), Value::from("abcdefgh"))]
+                .into_iter()
+                .collect(),
+        ));
+        assert_eq!(template.render(&templates, &scope).unwrap(), "abcd");
     }
 
     #[test]

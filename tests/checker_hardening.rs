@@ -355,3 +355,51 @@ fn thousands_of_warnings_are_reported_where_they_stand() {
         "{line}:{column} missing"
     );
 }
+
+#[test]
+fn an_input_whose_default_reads_a_secret_must_be_secret_itself() {
+    let text = r#"runbook: derived-secret
+title: An input that defaults to a secret
+services:
+  api: https://api.example.com
+inputs:
+  token: { env: [TOKEN], secret: true }
+  copy: { env: [COPY], default: "{{ token[:8] }}" }
+steps:
+  - id: use
+    title: Use it
+    http:
+      get: "{{ services.api }}/items/{{ copy }}"
+      bearer: "{{ token }}"
+"#;
+    let (code, _, stderr) = check("derived.yaml", text, &[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains(
+            "error[RB028]: input `copy` is not secret, but its value comes from the secret `token`"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("derived.yaml:7:"), "{stderr}");
+    assert!(stderr.contains("add `secret: true` to `copy`"), "{stderr}");
+    // Marked secret, it passes (and RB102 then guards the URL, as for any secret).
+    let fixed = text.replace(
+        "default: \"{{ token[:8] }}\" }",
+        "default: \"{{ token[:8] }}\", secret: true }",
+    );
+    let (code, _, stderr) = check("derived.yaml", &fixed, &[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("error[RB102]"), "{stderr}");
+    assert!(!stderr.contains("RB028"), "{stderr}");
+}
+
+#[test]
+fn a_secret_cut_short_in_a_url_is_still_a_secret_in_a_url() {
+    let steps = "  - id: use\n    title: Use it\n    http:\n      get: \"{{ services.api }}/items/{{ token[:8] }}\"\n      headers: { X-Account: \"{{ account }}\" }\n";
+    let (code, _, stderr) = check("sliced.yaml", &runbook(API, steps), &[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("error[RB102]: secret `token` flows into a URL in step `use`"),
+        "{stderr}"
+    );
+}

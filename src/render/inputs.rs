@@ -89,9 +89,7 @@ impl Renderer<'_> {
             let choices: Vec<String> = input.choices.iter().map(|choice| code(choice)).collect();
             let _ = write!(item, " One of {}.", join_and(&choices));
         }
-        if let Some(example) = &input.example
-            && !input.secret
-        {
+        if let Some(example) = input.public_example() {
             let _ = write!(item, " Example: {}.", code(example));
         }
         item

@@ -321,8 +321,7 @@ fn validate(input: &Input, value: &str, source: &Source) -> Result<(), Diagnosti
     {
         let expected = crate::runbook::model::written_pattern(pattern);
         let example = input
-            .example
-            .as_ref()
+            .public_example()
             .map(|example| format!(", e.g. {example}"))
             .unwrap_or_default();
         return Err(Diagnostic::error(

@@ -106,7 +106,23 @@ impl Checker {
             .collect();
         let resolution_order = self.resolution_order(&inputs, &vars)?;
         let mut vars = vars;
-        mark_secret_vars(&inputs, &mut vars, &resolution_order);
+        for (input, template, secret) in mark_secret_vars(&inputs, &mut vars, &resolution_order) {
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_DEFAULT,
+                    format!(
+                        "input `{}` is not secret, but its value comes from the secret `{secret}`",
+                        inputs[input].name
+                    ),
+                )
+                .at(template.span())
+                .label("reads a secret")
+                .help(format!(
+                    "add `secret: true` to `{}`, so its value is masked and never taken from --var",
+                    inputs[input].name
+                )),
+            );
+        }
         self.names.secrets = inputs
             .iter()
             .filter(|input| input.secret)
@@ -858,23 +874,43 @@ fn find_identifier(text: &str, name: &str) -> Option<usize> {
 }
 
 /// A var that reads a secret is a secret. Follows the resolution order, so a var built from
-/// a secret var is one too.
-fn mark_secret_vars(inputs: &[Input], vars: &mut [Var], order: &[ValueRef]) {
+/// a secret var is one too. An input must say so itself (`secret: true` also refuses `--var`
+/// and hides the prompt): each one that is not secret but whose default or environment name
+/// reads a secret is returned, with that template and the secret's name.
+fn mark_secret_vars<'a>(
+    inputs: &'a [Input],
+    vars: &mut [Var],
+    order: &[ValueRef],
+) -> Vec<(usize, &'a Template, String)> {
     let mut secret: HashMap<String, bool> = inputs
         .iter()
         .map(|input| (input.name.clone(), input.secret))
         .collect();
+    let reads_secret = |template: &Template, secret: &HashMap<String, bool>| {
+        template
+            .uses()
+            .iter()
+            .find(|used| secret.get(*used).copied().unwrap_or(false))
+            .cloned()
+    };
+    let mut exposed = Vec::new();
     for value in order {
-        if let ValueRef::Var(index) = value {
-            let var = &mut vars[*index];
-            var.secret = var
-                .template
-                .uses()
-                .iter()
-                .any(|used| secret.get(used).copied().unwrap_or(false));
-            secret.insert(var.name.clone(), var.secret);
+        match value {
+            ValueRef::Var(index) => {
+                let var = &mut vars[*index];
+                var.secret = reads_secret(&var.template, &secret).is_some();
+                secret.insert(var.name.clone(), var.secret);
+            }
+            ValueRef::Input(index) if !inputs[*index].secret => {
+                let input = &inputs[*index];
+                exposed.extend(input.env.iter().chain(&input.default).find_map(|template| {
+                    reads_secret(template, &secret).map(|name| (*index, template, name))
+                }));
+            }
+            ValueRef::Input(_) => {}
         }
     }
+    exposed
 }
 
 #[cfg(test)]
