@@ -222,7 +222,7 @@ fn exec(
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let mut context = context(&args.run, env, redactor);
         context.assume_yes = args.yes;
         if let Some(state_dir) = &args.state_dir {
@@ -269,7 +269,9 @@ fn exec(
             output,
         )
         .await
-    })
+    });
+    crate::operate::leave(runtime);
+    code
 }
 
 /// `exec --emulate`: starts the emulator and points the run at it. Its credentials replace the

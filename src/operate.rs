@@ -228,14 +228,22 @@ pub fn resume(
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(execute(
+    let code = runtime.block_on(execute(
         &runbook,
         &context,
         binding,
         session,
         args.state.output,
         output,
-    ))
+    ));
+    leave(runtime);
+    code
+}
+
+/// Drops the runtime without waiting for its blocking threads: one may still be reading an
+/// answer the operator never gave (Ctrl-C at a prompt), and the run is over.
+pub(crate) fn leave(runtime: tokio::runtime::Runtime) {
+    runtime.shutdown_background();
 }
 
 /// `runbook runs`.

@@ -927,3 +927,22 @@ steps:
     assert_contains(&skipped.stdout, "after");
     assert_eq!(state.lock().unwrap().created, 1);
 }
+
+#[test]
+fn a_hint_of_a_looped_step_names_the_item_that_failed() {
+    let (server, _state) = fake();
+    let scratch = Scratch::new();
+    let steps = r#"  - id: cleanup
+    title: Delete each
+    for_each: ["{{ token_id }}", tok-404]
+    http:
+      delete: "{{ services.api }}/tokens/{{ item }}"
+      bearer: "{{ mgmt_token }}"
+    hints:
+      404: "token {{ item }} is already gone"
+    rollback: Nothing to undo.
+"#;
+    let outcome = exec(&scratch, &rotation(steps), &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert_contains(&outcome.stdout, "hint: token tok-404 is already gone");
+}

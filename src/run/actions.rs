@@ -437,20 +437,9 @@ impl Engine<'_> {
                         description: ask.description.clone(),
                         secret: ask.secret.is_secret(),
                     };
-                    if let Err(error) = self.journal_sync() {
-                        result.failures.push(error);
-                        return Err(StepStatus::Failed);
-                    }
-                    let confirmer = self.confirmer.clone();
-                    let mut interrupt = self.interrupt.clone();
-                    let asked = tokio::task::spawn_blocking(move || confirmer.ask(&request));
-                    tokio::select! {
-                        answer = asked => answer.ok().flatten(),
-                        _ = interrupt.wait_for(|stop| *stop) => {
-                            result.failures.push("interrupted while waiting for a value".into());
-                            return Err(StepStatus::Interrupted);
-                        }
-                    }
+                    self.prompt(move |confirmer| confirmer.ask(&request), "a value", result)
+                        .await?
+                        .flatten()
                 }
                 None => None,
             };

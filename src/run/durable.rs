@@ -332,6 +332,31 @@ impl Engine<'_> {
         }
     }
 
+    /// Asks the operator at the terminal (on a blocking thread), with the journal on the disk
+    /// first and Ctrl-C ending the wait: `Err` is the status that ends the step, its reason in
+    /// `result`.
+    pub(super) async fn prompt<T: Send + 'static>(
+        &mut self,
+        ask: impl FnOnce(&dyn super::Confirmer) -> T + Send + 'static,
+        waiting_for: &str,
+        result: &mut StepResult,
+    ) -> Result<Option<T>, StepStatus> {
+        if let Err(error) = self.journal_sync() {
+            result.failures.push(error);
+            return Err(StepStatus::Failed);
+        }
+        let confirmer = self.confirmer.clone();
+        let asked = tokio::task::spawn_blocking(move || ask(confirmer.as_ref()));
+        let mut interrupt = self.interrupt.clone();
+        tokio::select! {
+            answer = asked => Ok(answer.ok()),
+            _ = interrupt.wait_for(|stop| *stop) => {
+                result.failures.push(format!("interrupted while waiting for {waiting_for}"));
+                Err(StepStatus::Interrupted)
+            }
+        }
+    }
+
     /// The operator's `--repeat` (true) or `--skip` (false) for a step, if given.
     fn decision(&self, step: &Step) -> Option<bool> {
         self.durability
@@ -356,14 +381,17 @@ impl Engine<'_> {
                     facts: facts.clone(),
                 },
             };
-            if let Err(error) = self.journal_sync() {
-                result.failures.push(error);
-                return Settlement::Stop(StepStatus::Failed);
-            }
-            let confirmer = self.confirmer.clone();
-            let answer = tokio::task::spawn_blocking(move || confirmer.confirm(&question))
+            let answer = match self
+                .prompt(
+                    move |confirmer| confirmer.confirm(&question),
+                    "an answer",
+                    result,
+                )
                 .await
-                .unwrap_or(Answer::No);
+            {
+                Ok(answer) => answer.unwrap_or(Answer::No),
+                Err(status) => return Settlement::Stop(status),
+            };
             return match answer {
                 Answer::Yes => self.settled(step, true, "the operator", result),
                 Answer::Skip => self.settled(step, false, "the operator", result),

@@ -413,10 +413,7 @@ impl Engine<'_> {
         let mut per_item_captures: Vec<Vec<(String, Captured)>> = Vec::new();
         for (position, item) in items.iter().enumerate() {
             self.item_index = step.for_each.is_some().then_some(position);
-            let item_scope = match item {
-                Some(item) => scope.with("item", crate::template::to_value(item)),
-                None => scope.clone(),
-            };
+            let item_scope = item_scope(&scope, item.as_ref());
             let outcome = match &step.action {
                 Action::Http(request) => {
                     self.attempts(
@@ -442,7 +439,7 @@ impl Engine<'_> {
             match outcome {
                 Ok(captures) => per_item_captures.push(captures),
                 Err(status) => {
-                    self.add_hints(step, &scope, &mut result);
+                    self.add_hints(step, &item_scope, &mut result);
                     return (finish(result, status), items);
                 }
             }
@@ -500,11 +497,10 @@ impl Engine<'_> {
                 Action::Http(request) => items
                     .iter()
                     .map(|item| {
-                        let item_scope = match item {
-                            Some(item) => scope.with("item", crate::template::to_value(item)),
-                            None => scope.clone(),
-                        };
-                        match request.url.render(&self.runbook.templates, &item_scope) {
+                        match request
+                            .url
+                            .render(&self.runbook.templates, &item_scope(&scope, item.as_ref()))
+                        {
                             Ok(url) => format!("{} {url}", request.method.as_str()),
                             Err(_) => {
                                 format!("{} {}", request.method.as_str(), request.url.source())
@@ -586,19 +582,16 @@ impl Engine<'_> {
                 title: step.title.clone(),
                 kind,
             };
-            if let Err(error) = self.journal_sync() {
-                result.failures.push(error);
-                return Some(StepStatus::Failed);
-            }
-            let confirmer = self.confirmer.clone();
-            let asked = tokio::task::spawn_blocking(move || confirmer.confirm(&question));
-            let mut interrupt = self.interrupt.clone();
-            let answer = tokio::select! {
-                answer = asked => answer.unwrap_or(Answer::No),
-                _ = interrupt.wait_for(|stop| *stop) => {
-                    result.failures.push("interrupted while waiting for confirmation".into());
-                    return Some(StepStatus::Interrupted);
-                }
+            let answer = match self
+                .prompt(
+                    move |confirmer| confirmer.confirm(&question),
+                    "confirmation",
+                    result,
+                )
+                .await
+            {
+                Ok(answer) => answer.unwrap_or(Answer::No),
+                Err(status) => return Some(status),
             };
             if answer == Answer::No {
                 result.failures.push(if irreversible {
@@ -997,7 +990,6 @@ impl Engine<'_> {
             Vec::new()
         };
         let judge = Judge {
-            runbook: self.runbook,
             templates: &self.runbook.templates,
             scope: &judged_scope,
             secret_pointers: &secret_pointers,
@@ -1096,9 +1088,8 @@ impl Engine<'_> {
             };
             for item in item_list {
                 let item_scope = match item {
-                    Some(item) => scope.with("item", crate::template::to_value(item)),
                     None if step.for_each.is_some() => scope.with("item", Value::from("<item>")),
-                    None => scope.clone(),
+                    item => item_scope(&scope, item),
                 };
                 let text = template
                     .render(&self.runbook.templates, &item_scope)
@@ -1201,6 +1192,14 @@ fn secret_pointers(step: &Step, response: &Response) -> Vec<String> {
         }
     }
     pointers.into_iter().collect()
+}
+
+/// `scope` with a `for_each` step's current item bound as `item`.
+fn item_scope(scope: &Scope, item: Option<&serde_json::Value>) -> Scope {
+    match item {
+        Some(item) => scope.with("item", crate::template::to_value(item)),
+        None => scope.clone(),
+    }
 }
 
 pub(super) fn millis(duration: Duration) -> u64 {

@@ -13,7 +13,7 @@ use regex::Regex;
 
 use super::http::Response;
 use crate::runbook::model::{
-    Capture, CaptureSource, Comparison, Condition, Expect, JsonTemplate, Runbook, StatusExpectation,
+    Capture, CaptureSource, Comparison, Condition, Expect, JsonTemplate, StatusExpectation,
 };
 use crate::secret::{MASK, SecretString};
 use crate::template::{Scope, Templates};
@@ -179,7 +179,6 @@ pub fn capture(capture: &Capture, response: &Response) -> Result<Captured, Strin
 
 /// The context for judging: how to render operands and what to keep out of messages.
 pub struct Judge<'a> {
-    pub runbook: &'a Runbook,
     pub templates: &'a Templates,
     pub scope: &'a Scope,
     /// JSON pointers of values the step captures as secrets.
@@ -221,8 +220,13 @@ impl Judge<'_> {
                 .filter(|(name, _)| *name == assertion.name)
                 .map(|(_, value)| serde_json::Value::String(value.clone()))
                 .collect();
-            let nodes: Vec<(String, &serde_json::Value)> =
-                values.iter().map(|value| (String::new(), value)).collect();
+            // Named like a pointer, so a secret-looking header (`set-cookie`, `x-api-token`)
+            // is never quoted.
+            let pointer = format!("/{}", assertion.name);
+            let nodes: Vec<(String, &serde_json::Value)> = values
+                .iter()
+                .map(|value| (pointer.clone(), value))
+                .collect();
             for condition in &assertion.conditions {
                 if let Some(failure) = self.condition(condition, &nodes) {
                     failures.push(format!("header {}: {failure}", assertion.name));
@@ -377,10 +381,8 @@ impl Judge<'_> {
                 .secret_pointers
                 .iter()
                 .any(|secret| pointer == secret || pointer.starts_with(&format!("{secret}/")));
-        let secret_key = pointer
-            .rsplit('/')
-            .next()
-            .is_some_and(|key| SECRET_KEY.is_match(key));
+        // Under a secret-looking key at any depth: `/token/value`, `/api_keys/0`.
+        let secret_key = pointer.split('/').any(|key| SECRET_KEY.is_match(key));
         match value {
             _ if secret_path || secret_key => MASK.to_string(),
             serde_json::Value::String(text) => {
@@ -472,4 +474,34 @@ fn truncate(text: &str, limit: usize) -> String {
     }
     let cut: String = text.chars().take(limit).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_under_a_secret_looking_key_or_header_are_never_quoted() {
+        let templates = crate::template::TemplateSet::new().finish();
+        let scope = Scope::default();
+        let redactor = crate::secret::Redactor::default();
+        let judge = Judge {
+            templates: &templates,
+            scope: &scope,
+            secret_pointers: &["/result/kept".to_string()],
+            redactor: &redactor,
+        };
+        let value = serde_json::json!("visible-value");
+        for pointer in [
+            "/token/value",
+            "/api_keys/0",
+            "/result/client_secret",
+            "/set-cookie",
+            "/x-api-token",
+            "/result/kept/inner",
+        ] {
+            assert_eq!(judge.shown(pointer, &value), MASK, "{pointer}");
+        }
+        assert_eq!(judge.shown("/result/id", &value), "\"visible-value\"");
+    }
 }
