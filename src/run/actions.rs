@@ -48,7 +48,6 @@ impl Engine<'_> {
                 return Err(StepStatus::Interrupted);
             }
             let started = Instant::now();
-            let mut seen = Vec::new();
             let names: Vec<String> = target.values.iter().map(|(name, _)| name.clone()).collect();
             let action = format!("write {} to {}", names.join(", "), target.description);
             if let Err(error) = self.intent(step, None, 1, action) {
@@ -63,7 +62,6 @@ impl Engine<'_> {
                         &target.base_url,
                         &target.values,
                         target.timeout,
-                        &mut seen,
                     )
                     .await
                 }
@@ -72,9 +70,6 @@ impl Engine<'_> {
                         .await
                 }
             };
-            for secret in &seen {
-                self.context.redactor.register(secret);
-            }
             match written {
                 Ok(detail) => result.targets.push(TargetRecord {
                     target: target.description.clone(),

@@ -218,6 +218,12 @@ impl Client {
             .map_err(|error| TransportError::Tls(format!("the TLS client cannot start: {error}")))
     }
 
+    /// Masks a secret the run obtains along the way (a store's access token) everywhere from now
+    /// on, before the next request is sent or the next answer quoted.
+    pub fn register(&self, secret: &crate::secret::SecretString) {
+        self.redactor.register(secret);
+    }
+
     pub async fn send(&self, request: Request) -> Result<Response, TransportError> {
         let method = match request.method {
             Method::Get => reqwest::Method::GET,

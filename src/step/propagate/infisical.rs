@@ -47,18 +47,13 @@ pub async fn write(
     folder: &Folder<'_>,
     auth: &InfisicalLogin,
     values: &[(String, SecretString)],
-    secrets_seen: &mut Vec<SecretString>,
 ) -> Result<String, Failure> {
     let token = match auth {
         InfisicalLogin::Token(token) => token.clone(),
         InfisicalLogin::Universal {
             client_id,
             client_secret,
-        } => {
-            let token = login(client, folder, client_id, client_secret).await?;
-            secrets_seen.push(token.clone());
-            token
-        }
+        } => login(client, folder, client_id, client_secret).await?,
     };
     let headers = || {
         vec![(
@@ -214,6 +209,11 @@ async fn login(
         .json()
         .ok()
         .and_then(|body| body.get("accessToken").and_then(|token| token.as_str()))
-        .map(|token| SecretString::from(token.to_string()))
+        .map(|token| {
+            let token = SecretString::from(token.to_string());
+            // Masked before anything else is sent or quoted.
+            client.register(&token);
+            token
+        })
         .ok_or_else(|| Failure::new("logging in to Infisical: the answer has no accessToken"))
 }

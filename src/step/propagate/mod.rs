@@ -86,15 +86,14 @@ impl Failure {
     }
 }
 
-/// Writes one target; on success says how the values were confirmed, and registers any token
-/// the provider obtained along the way with `secrets_seen` so the caller can mask it.
+/// Writes one target; on success says how the values were confirmed. A token the provider
+/// obtains along the way is masked from the moment it arrives (see [`Client::register`]).
 pub async fn write(
     client: &Client,
     provider: &Provider,
     base_url: &str,
     values: &[(String, SecretString)],
     timeout: Duration,
-    secrets_seen: &mut Vec<SecretString>,
 ) -> Result<String, Failure> {
     match provider {
         Provider::Infisical {
@@ -110,7 +109,7 @@ pub async fn write(
                 path,
                 timeout,
             };
-            infisical::write(client, &folder, auth, values, secrets_seen).await
+            infisical::write(client, &folder, auth, values).await
         }
         Provider::Heroku { app, token } => {
             heroku::write(client, base_url, app, token, values, timeout).await
