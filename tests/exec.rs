@@ -924,7 +924,7 @@ steps:
     let skipped = resume(&["--skip", "create"]);
     assert_eq!(skipped.code, 0, "{}\n{}", skipped.stdout, skipped.stderr);
     assert_contains(&skipped.stdout, "counted as done by the operator");
-    assert_contains(&skipped.stdout, "after");
+    assert_contains(&skipped.stdout, "ok        after");
     assert_eq!(state.lock().unwrap().created, 1);
 }
 

@@ -99,13 +99,6 @@ impl Sealer {
             .map(|sealed| STANDARD.encode(sealed))
             .map_err(|error| format!("cannot seal a value: {error}"))
     }
-
-    /// The key that opens this run's sealed values, for resume within the same process.
-    pub fn opener(&self) -> Opener {
-        Opener {
-            run_key: self.run_key.clone(),
-        }
-    }
 }
 
 /// Opens the sealed values of one run.

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::time::Instant;
 
-use super::engine::{Engine, Reporter, Request};
+use super::engine::{Engine, Request};
 use super::event::{AuditWritten, StepResult, StepStatus, TargetRecord, TargetStatus};
 use crate::runbook::model::{
     Audit, Body, InfisicalAuth, Manual, Propagate, SecretKind, Target, TargetKind,
@@ -306,7 +306,6 @@ impl Engine<'_> {
         audit: &Audit,
         scope: &Scope,
         result: &mut StepResult,
-        _reporter: &mut dyn Reporter,
     ) -> Outcome {
         let templates = &self.runbook.templates;
         let context = match judge::render_json(&audit.context, templates, scope) {

@@ -260,7 +260,7 @@ impl Engine<'_> {
                 step,
                 None,
                 0,
-                format!("undo: {} {url}", undo.method.as_str()),
+                format!("undo: {}", describe_request(undo.method, &url)),
             ) {
                 result.failures.push(error);
                 return Settlement::Stop(StepStatus::Failed);

@@ -431,10 +431,7 @@ impl Engine<'_> {
                     self.propagate(step, propagate, &item_scope, &mut result)
                         .await
                 }
-                Action::Audit(audit) => {
-                    self.audit(step, audit, &item_scope, &mut result, reporter)
-                        .await
-                }
+                Action::Audit(audit) => self.audit(step, audit, &item_scope, &mut result).await,
             };
             match outcome {
                 Ok(captures) => per_item_captures.push(captures),
