@@ -65,8 +65,7 @@ pub fn compare(old: &Runbook, new: &Runbook) -> Comparison {
 }
 
 fn compare_steps(old: &Runbook, new: &Runbook, comparison: &mut Comparison) {
-    let old_secrets: BTreeSet<String> = old.secret_names().map(str::to_owned).collect();
-    let new_secrets: BTreeSet<String> = new.secret_names().map(str::to_owned).collect();
+    let (old_secrets, new_secrets) = (&old.secrets, &new.secrets);
     let old_by_id: HashMap<&str, (usize, &Step)> = old
         .steps
         .iter()
@@ -112,8 +111,8 @@ fn compare_steps(old: &Runbook, new: &Runbook, comparison: &mut Comparison) {
                 &step.id,
                 &[],
                 &new_fields,
-                &old_secrets,
-                &new_secrets,
+                old_secrets,
+                new_secrets,
                 comparison,
             );
             continue;
@@ -161,8 +160,8 @@ fn compare_steps(old: &Runbook, new: &Runbook, comparison: &mut Comparison) {
             &step.id,
             &old_fields,
             &new_fields,
-            &old_secrets,
-            &new_secrets,
+            old_secrets,
+            new_secrets,
             comparison,
         );
     }

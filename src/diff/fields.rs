@@ -199,7 +199,7 @@ pub fn step(step: &Step) -> Vec<Field> {
     match &step.for_each {
         Some(ForEach::Items(items)) => fields.json(
             "for_each",
-            &JsonTemplate::Array(clone_items(items)),
+            &JsonTemplate::Array(items.clone()),
             Place::Condition,
         ),
         Some(ForEach::Expression(expression)) => {
@@ -317,25 +317,6 @@ pub fn step(step: &Step) -> Vec<Field> {
         }
     }
     fields.list
-}
-
-fn clone_items(items: &[JsonTemplate]) -> Vec<JsonTemplate> {
-    items.iter().map(clone_json).collect()
-}
-
-fn clone_json(json: &JsonTemplate) -> JsonTemplate {
-    match json {
-        JsonTemplate::Literal(value) => JsonTemplate::Literal(value.clone()),
-        JsonTemplate::Text(template) => JsonTemplate::Text(template.clone()),
-        JsonTemplate::Native(expression) => JsonTemplate::Native(expression.clone()),
-        JsonTemplate::Array(items) => JsonTemplate::Array(clone_items(items)),
-        JsonTemplate::Object(entries) => JsonTemplate::Object(
-            entries
-                .iter()
-                .map(|(key, value)| (key.clone(), clone_json(value)))
-                .collect(),
-        ),
-    }
 }
 
 pub(super) fn http(fields: &mut Fields, request: &HttpRequest) {

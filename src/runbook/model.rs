@@ -51,11 +51,6 @@ impl Runbook {
     pub fn is_secret(&self, name: &str) -> bool {
         self.secrets.contains(name)
     }
-
-    /// Every name that holds a secret: inputs, vars that read one, captures and asked values.
-    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
-        self.secrets.iter().map(String::as_str)
-    }
 }
 
 /// Every name that holds a secret: secret inputs, vars that read one, secret captures and
@@ -281,7 +276,7 @@ pub struct Target {
     pub values: Vec<PropagatedValue>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct PropagatedValue {
     pub name: Template,
     pub value: Template,
@@ -391,7 +386,7 @@ pub enum Body {
 }
 
 /// A JSON value whose strings are templates.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum JsonTemplate {
     /// A value without templates, sent as written.
     Literal(serde_json::Value),
@@ -484,6 +479,17 @@ pub enum SecretKind {
     Yes,
     /// The API shows the value once; losing it means redoing the step.
     Once,
+}
+
+impl From<crate::runbook::raw::RawSecretFlag> for SecretKind {
+    fn from(flag: crate::runbook::raw::RawSecretFlag) -> SecretKind {
+        use crate::runbook::raw::RawSecretFlag;
+        match flag {
+            RawSecretFlag::No => SecretKind::No,
+            RawSecretFlag::Yes => SecretKind::Yes,
+            RawSecretFlag::Once => SecretKind::Once,
+        }
+    }
 }
 
 impl SecretKind {

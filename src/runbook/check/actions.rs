@@ -8,10 +8,9 @@ use super::names::StepLocals;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::runbook::codes;
 use crate::runbook::model::{
-    Ask, Audit, InfisicalAuth, JsonTemplate, Propagate, PropagatedValue, SecretKind, Target,
-    TargetKind,
+    Ask, Audit, InfisicalAuth, JsonTemplate, Propagate, PropagatedValue, Target, TargetKind,
 };
-use crate::runbook::raw::{RawAsk, RawAudit, RawPropagate, RawSecretFlag, RawTarget};
+use crate::runbook::raw::{RawAsk, RawAudit, RawPropagate, RawTarget};
 use crate::runbook::span::Spanned;
 use crate::template::Template;
 
@@ -102,14 +101,7 @@ impl Checker {
         };
         let values = match (own, shared) {
             (Some(own), _) => own,
-            (None, Some(shared)) if !shared.is_empty() => shared
-                .iter()
-                .map(|value| PropagatedValue {
-                    name: value.name.clone(),
-                    value: value.value.clone(),
-                    secret: value.secret,
-                })
-                .collect(),
+            (None, Some(shared)) if !shared.is_empty() => shared.to_vec(),
             _ => {
                 self.error(
                     Diagnostic::error(codes::PROPAGATE, "this target has no values to write")
@@ -275,11 +267,7 @@ impl Checker {
             asks.push(Ask {
                 name: name.clone(),
                 description: ask.description.as_ref().map(|text| text.value.clone()),
-                secret: match ask.secret {
-                    RawSecretFlag::No => SecretKind::No,
-                    RawSecretFlag::Yes => SecretKind::Yes,
-                    RawSecretFlag::Once => SecretKind::Once,
-                },
+                secret: ask.secret.into(),
                 env: ask.env.iter().map(|name| name.value.clone()).collect(),
                 pattern,
             });

@@ -8,7 +8,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::runbook::codes;
 use crate::runbook::model::{
     Capture, CaptureSource, Comparison, Condition, Expect, HeaderAssertion, JsonAssertion, Path,
-    SecretKind, StatusExpectation,
+    StatusExpectation,
 };
 use crate::runbook::raw::{RawCapture, RawExpect, RawSecretFlag, RawStatus, RawStep};
 use crate::runbook::span::Spanned;
@@ -95,11 +95,7 @@ impl Checker {
         Some(Capture {
             name: name.to_string(),
             source,
-            secret: match secret {
-                RawSecretFlag::No => SecretKind::No,
-                RawSecretFlag::Yes => SecretKind::Yes,
-                RawSecretFlag::Once => SecretKind::Once,
-            },
+            secret: secret.into(),
             span: spanned.span,
         })
     }
