@@ -329,3 +329,30 @@ fn diff_needs_two_files_or_git_and_one() {
     let outcome = Runbook::new(["diff", "--git", "HEAD", BASE, BASE]).run();
     assert_eq!(outcome.code, 2, "{outcome:?}");
 }
+
+#[test]
+fn resume_checks_retries_timeouts_and_allowances_are_compared() {
+    let scratch = Scratch::new();
+    let changed = std::fs::read_to_string(crate::support::root().join(BASE))
+        .unwrap()
+        .replacen(
+            "    rollback: Delete token {{ new_id }}.\n",
+            "    rollback: Delete token {{ new_id }}.\n    timeout: 20s\n    retryable: true\n    allow: { RB112: \"the API deduplicates by name\" }\n    resume:\n      check:\n        get: \"{{ services.gadgets }}/tokens?session={{ admin_token }}\"\n      took_effect: response.status == 200\n",
+            1,
+        );
+    let new = scratch.write("changed.yaml", &changed);
+    let outcome = diff(BASE, &new.display().to_string());
+    for expected in [
+        "- step timeout (all attempts): added `20s`",
+        "retryable",
+        "allows RB112",
+        "resume check URL",
+        "resume took effect",
+    ] {
+        assert_contains(&outcome.stdout, expected);
+    }
+    assert_contains(
+        &outcome.stdout,
+        "**Secret at risk:** step `create` now puts `admin_token` in its resume check URL",
+    );
+}

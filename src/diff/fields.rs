@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::render::describe;
 use crate::render::source::{normalize_expression, normalize_prose, normalize_template};
 use crate::runbook::model::{
-    Action, Body, CaptureSource, Condition, ForEach, HttpRequest, Input, JsonTemplate, SecretKind,
-    StatusExpectation, Step, written_pattern,
+    Action, Body, CaptureSource, Condition, ForEach, HttpRequest, Input, JsonTemplate, Resume,
+    SecretKind, StatusExpectation, Step, written_pattern,
 };
 use crate::step::http::humanize;
 use crate::template::{Expression, Template};
@@ -293,6 +293,40 @@ pub fn step(step: &Step) -> Vec<Field> {
         if let Some(until) = &retry.until {
             fields.expression("retry until", until, Place::Condition);
         }
+    }
+    if let Some(timeout) = step.timeout {
+        fields.plain("step timeout (all attempts)", humanize(timeout));
+    }
+    if step.retryable {
+        fields.plain(
+            "retryable",
+            "yes (sent again on errors even though it changes something)",
+        );
+    }
+    match &step.resume {
+        Some(Resume::Repeat) => fields.plain("resume", "repeat"),
+        Some(Resume::Check(check)) => {
+            // A resume check and its undo are requests like any other: secrets in their URLs
+            // are risks too.
+            for (prefix, request) in [
+                ("resume check", Some(&check.check)),
+                ("resume undo", check.undo.as_ref()),
+            ] {
+                if let Some(request) = request {
+                    let mut nested = Fields {
+                        prefix: prefix.to_string(),
+                        list: Vec::new(),
+                    };
+                    http(&mut nested, request);
+                    fields.list.extend(nested.list);
+                }
+            }
+            fields.expression("resume took effect", &check.took_effect, Place::Condition);
+        }
+        None => {}
+    }
+    for (code, reason) in &step.allow {
+        fields.plain(&format!("allows {code}"), normalize_prose(reason));
     }
     for (status, hint) in &step.hints {
         fields.prose(&format!("hint {status}"), hint, Place::Hint);
