@@ -340,12 +340,19 @@ fn resume_checks_retries_timeouts_and_allowances_are_compared() {
             "    rollback: Delete token {{ new_id }}.\n    timeout: 20s\n    retryable: true\n    allow: { RB112: \"the API deduplicates by name\" }\n    resume:\n      check:\n        get: \"{{ services.gadgets }}/tokens?session={{ admin_token }}\"\n      took_effect: response.status == 200\n",
             1,
         );
+    // And one the runbook allows everywhere.
+    let changed = changed.replacen(
+        "\nsteps:\n",
+        "\nallow: { RB130: kept for later }\nsteps:\n",
+        1,
+    );
     let new = scratch.write("changed.yaml", &changed);
     let outcome = diff(BASE, &new.display().to_string());
     for expected in [
         "- step timeout (all attempts): added `20s`",
         "retryable",
         "allows RB112",
+        "allows RB130: added `kept for later`",
         "resume check URL",
         "resume took effect",
     ] {

@@ -157,5 +157,8 @@ fn runbook_fields(runbook: &Runbook) -> Vec<Field> {
         }
         list.push(plain(&format!("applies to `{}`", entry.name), &value));
     }
+    for (code, reason) in &runbook.allow {
+        list.push(plain(&format!("allows {code}"), &normalize_prose(reason)));
+    }
     list
 }
