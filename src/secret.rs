@@ -59,6 +59,9 @@ pub struct Redactor {
 const PREFIX: usize = 4;
 
 struct Needles {
+    /// The secrets registered, as given.
+    registered: HashSet<String>,
+    /// Every needle, to file each once.
     known: HashSet<String>,
     /// Needles of at least [`PREFIX`] bytes, by their first [`PREFIX`] bytes.
     by_prefix: HashMap<[u8; PREFIX], Vec<Box<[u8]>>>,
@@ -71,6 +74,7 @@ struct Needles {
 impl Default for Needles {
     fn default() -> Needles {
         Needles {
+            registered: HashSet::new(),
             known: HashSet::new(),
             by_prefix: HashMap::new(),
             starts: Box::new([0; 1024]),
@@ -153,7 +157,9 @@ impl Redactor {
             .inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if inner.known.contains(value) {
+        // Registered already. (Being one of another secret's forms is not enough: its own
+        // encodings are not among them.)
+        if !inner.registered.insert(value.to_string()) {
             return;
         }
         for form in encoded_forms(value) {
@@ -458,6 +464,17 @@ mod tests {
         for secret in &secrets {
             assert_eq!(redactor.redact(&format!("[{secret}]")), "[***]");
         }
+    }
+
+    /// A secret that happens to equal another's encoded form still gets its own forms.
+    #[test]
+    fn a_secret_equal_to_another_secrets_form_is_masked_in_all_its_forms() {
+        let redactor = redactor_with("a b");
+        let second = "a%20b";
+        redactor.register(&SecretString::from(second.to_string()));
+        let base64 = STANDARD.encode(second);
+        assert_eq!(redactor.redact(&format!("[{base64}]")), "[***]");
+        assert_eq!(redactor.redact("a%2520b"), "***");
     }
 
     #[test]
