@@ -931,28 +931,14 @@ impl Engine<'_> {
             retryable: true,
         };
         let expected = judge::expected_status(&step.expect);
-        if !expected.accepts(response.status) {
-            // An unexpected status can still carry the secret the step captures (a 200 where a
-            // 201 was expected): masked from the message quoting the body, and kept (sealed) in
-            // the journal, since the API may never show it again.
-            for capture in step
-                .captures
-                .iter()
-                .filter(|capture| capture.secret.is_secret())
-            {
-                if let Ok(captured @ Captured::Secret(_)) = judge::capture(capture, response) {
-                    if let Captured::Secret(secret) = &captured {
-                        self.context.redactor.register(secret);
-                    }
-                    attempt.captures.push((capture.name.clone(), captured));
-                }
-            }
-            attempt
-                .failures
-                .push(judge::status_failure(&expected, response));
-            return attempt;
-        }
+        // An unexpected status can still carry the secret the step captures (a 200 where a 201
+        // was expected): masked from the message quoting the body, and kept (sealed) in the
+        // journal, since the API may never show it again. Only those captures are taken then.
+        let accepted = expected.accepts(response.status);
         for capture in &step.captures {
+            if !accepted && !capture.secret.is_secret() {
+                continue;
+            }
             match judge::capture(capture, response) {
                 Ok(captured) => {
                     if let Captured::Secret(secret) = &captured {
@@ -960,8 +946,15 @@ impl Engine<'_> {
                     }
                     attempt.captures.push((capture.name.clone(), captured));
                 }
-                Err(failure) => attempt.failures.push(failure),
+                Err(failure) if accepted => attempt.failures.push(failure),
+                Err(_) => {}
             }
+        }
+        if !accepted {
+            attempt
+                .failures
+                .push(judge::status_failure(&expected, response));
+            return attempt;
         }
         let needs_scope = !step.expect.that.is_empty()
             || step
