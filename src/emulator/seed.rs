@@ -81,12 +81,17 @@ pub(crate) fn world(restart_window: Duration) -> World {
         })
         .collect();
 
-    // Infisical holds each credential under its new name and its legacy alias.
-    let mut stored: Vec<(String, String)> = Vec::new();
-    for [new_name, legacy_name] in USER_TOKEN_NAMES {
-        stored.push((new_name.to_owned(), value(new_name)));
-        stored.push((legacy_name.to_owned(), value(new_name)));
-    }
+    // Every store holds each user token under its new name and its legacy alias.
+    let user_tokens: Vec<(&str, String)> = USER_TOKEN_NAMES
+        .iter()
+        .flat_map(|&[new_name, legacy_name]| {
+            [(new_name, value(new_name)), (legacy_name, value(new_name))]
+        })
+        .collect();
+    let mut stored: Vec<(String, String)> = user_tokens
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect();
     for (names, id, secret) in &service_tokens {
         for name in names {
             stored.push(((*name).to_owned(), secret.clone()));
@@ -105,12 +110,7 @@ pub(crate) fn world(restart_window: Duration) -> World {
     console_variables.push(("NODE_ENV", "production".to_owned()));
     let console_config = config(&console_variables);
     let api_config = |environment: &str| {
-        let mut variables: Vec<(&str, String)> = USER_TOKEN_NAMES
-            .iter()
-            .flat_map(|&[new_name, legacy_name]| {
-                [(new_name, value(new_name)), (legacy_name, value(new_name))]
-            })
-            .collect();
+        let mut variables = user_tokens.clone();
         variables.push(("RAXX_ENVIRONMENT", environment.to_owned()));
         config(&variables)
     };
@@ -138,9 +138,8 @@ pub(crate) fn world(restart_window: Duration) -> World {
     };
 
     let mut actions = SecretStore::new();
-    for [new_name, legacy_name] in USER_TOKEN_NAMES {
-        actions.put(new_name, value(new_name));
-        actions.put(legacy_name, value(new_name));
+    for (name, value) in &user_tokens {
+        actions.put(name, value.clone());
     }
     let github = GithubRepository {
         token: format!("ghp_{}", random::token(36).replace(['-', '_'], "x")),

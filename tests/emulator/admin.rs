@@ -6,6 +6,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 
 use super::{send, start, with_json};
+use crate::support::world::PUBLIC_CREDENTIALS;
 
 #[tokio::test]
 async fn state_dump_shows_no_secret_value() {
@@ -15,15 +16,7 @@ async fn state_dump_shows_no_secret_value() {
     let text = state.body.to_string();
     assert!(state.body["cloudflare"]["account_id"].is_string());
     for (name, value) in emulator.credentials() {
-        let public = [
-            "CF_ACCOUNT_ID",
-            "CF_ACCESS_SVC_TOKEN_ID",
-            "CF_ACCESS_SVC_VAULT_TOKEN_ID",
-            "CF_ACCESS_SVC_CONSOLE_TOKEN_ID",
-            "INFISICAL_PROJECT_ID",
-            "GITHUB_REPOSITORY",
-        ];
-        if !public.contains(&name.as_str()) {
+        if !PUBLIC_CREDENTIALS.contains(&name.as_str()) {
             assert!(
                 !text.contains(value.expose_secret()),
                 "{name} leaked into the state dump"
