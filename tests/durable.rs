@@ -103,25 +103,6 @@ impl Rig {
         self.command(["resume", run, "--yes"]).args(extra).run()
     }
 
-    /// The only run in the state directory.
-    fn run_id(&self) -> String {
-        let outcome = self.command(["runs", "--output", "json"]).run();
-        let runs = outcome.json_lines();
-        assert_eq!(runs.len(), 1, "{}", outcome.stdout);
-        runs[0]["run_id"].as_str().unwrap().to_string()
-    }
-
-    /// The journal of a run, as it is on disk.
-    fn journal(&self, run: &str) -> String {
-        let path = self
-            .home
-            .state()
-            .join("runs")
-            .join(run)
-            .join("journal.jsonl");
-        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-    }
-
     fn hold(&self, hold: Hold) {
         let mut world = self.emulator.world();
         world.held = 0;
@@ -224,7 +205,7 @@ fn access_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
     secrets.extend(rig.secrets());
     assert_no_secret(&rig, &[&killed], &secrets);
     rig.release();
-    let run = rig.run_id();
+    let run = rig.home.only_run();
     let resumed = rig.resume(&run, &[]);
     assert_eq!(
         resumed.code, 0,
@@ -249,7 +230,7 @@ fn access_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
     secrets.push(new.client_secret().to_string());
     drop(world);
     assert_no_secret(&rig, &[&killed, &resumed.stdout, &resumed.stderr], &secrets);
-    let journal = rig.journal(&run);
+    let journal = rig.home.journal(&run);
     assert_contains(&journal, "\"record\":\"resumed\"");
     assert!(
         !journal.contains("\"sealed\""),
@@ -315,7 +296,7 @@ fn user_killed_at(method: &str, path: &str, skip: u32, after_applying: bool) {
     secrets.push(rolled);
     assert_no_secret(&rig, &[&killed], &secrets);
     rig.release();
-    let run = rig.run_id();
+    let run = rig.home.only_run();
     let resumed = rig.resume(&run, &[]);
     assert_eq!(
         resumed.code, 0,
@@ -399,7 +380,7 @@ fn a_second_run_of_the_same_rotation_is_refused_while_the_first_holds_the_lock()
     );
     let runs = rig.command(["runs", "--output", "json"]).run().json_lines();
     let newest = runs.last().unwrap()["run_id"].as_str().unwrap().to_string();
-    let journal = rig.journal(&newest);
+    let journal = rig.home.journal(&newest);
     assert!(
         journal.contains("\"record\":\"unlock_forced\""),
         "{journal}"
@@ -513,7 +494,7 @@ fn resume_refuses_a_changed_runbook_and_a_different_secret() {
     rig.wait_held(&mut child);
     kill(&mut child);
     rig.release();
-    let run = rig.run_id();
+    let run = rig.home.only_run();
     let original = std::fs::read_to_string(&rig.runbook).unwrap();
     std::fs::write(&rig.runbook, format!("{original}\n# an edit\n")).unwrap();
     let changed = rig.resume(&run, &[]);
@@ -567,8 +548,8 @@ fn a_rate_limit_is_waited_out_and_recorded() {
         "{}",
         outcome.stdout
     );
-    let run = rig.run_id();
-    let journal = rig.journal(&run);
+    let run = rig.home.only_run();
+    let journal = rig.home.journal(&run);
     let rate_limited = journal
         .lines()
         .filter(|line| {
@@ -598,7 +579,7 @@ fn sigterm_stops_at_a_safe_point_and_says_how_to_resume() {
     );
     assert!(output.contains("runbook resume "), "{output}");
     assert!(output.contains("Rollback notes"), "{output}");
-    let run = rig.run_id();
+    let run = rig.home.only_run();
     let shown = rig.command(["show", &run]).run();
     assert!(
         shown.stdout.contains("(aborted at step verify-api-health)"),
@@ -617,7 +598,7 @@ fn recover_prints_only_to_a_terminal() {
     rig.wait_held(&mut child);
     kill(&mut child);
     rig.release();
-    let run = rig.run_id();
+    let run = rig.home.only_run();
     let shown = rig.command(["show", &run]).run();
     assert!(shown.stdout.contains("new_value"), "{}", shown.stdout);
     assert!(

@@ -779,11 +779,7 @@ steps:
         1,
         "a POST is never retried blindly"
     );
-    let runs = Runbook::new(["runs", "--output", "json"])
-        .home(&scratch.home)
-        .run()
-        .json_lines();
-    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    let run = scratch.home.only_run();
     let shown = Runbook::new(["show", &run]).home(&scratch.home).run();
     assert!(
         shown.stdout.contains("IN DOUBT: sent POST http://"),
@@ -851,11 +847,7 @@ steps:
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert_eq!(state.lock().unwrap().created, 1);
     assert_eq!(state.lock().unwrap().slow_creates, 1);
-    let runs = Runbook::new(["runs", "--output", "json"])
-        .home(&scratch.home)
-        .run()
-        .json_lines();
-    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    let run = scratch.home.only_run();
     let refused = Runbook::new(["resume", &run])
         .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
         .home(&scratch.home)
@@ -900,11 +892,7 @@ steps:
     let outcome = exec(&scratch, text, &server).run();
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert_eq!(state.lock().unwrap().created, 1);
-    let runs = Runbook::new(["runs", "--output", "json"])
-        .home(&scratch.home)
-        .run()
-        .json_lines();
-    let run = runs[0]["run_id"].as_str().unwrap().to_string();
+    let run = scratch.home.only_run();
     let resume = |extra: &[&str]| {
         let mut args = vec!["resume", run.as_str()];
         args.extend_from_slice(extra);

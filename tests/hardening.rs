@@ -30,27 +30,6 @@ fn exec(scratch: &Scratch, path: &std::path::Path, env: &[(&str, &str)]) -> Outc
     command.run()
 }
 
-fn only_run(scratch: &Scratch) -> String {
-    let runs = Runbook::new(["runs", "--output", "json"])
-        .home(&scratch.home)
-        .run()
-        .json_lines();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    runs[0]["run_id"].as_str().unwrap().to_string()
-}
-
-fn journal_text(scratch: &Scratch, run: &str) -> String {
-    std::fs::read_to_string(
-        scratch
-            .home
-            .state()
-            .join("runs")
-            .join(run)
-            .join("journal.jsonl"),
-    )
-    .expect("the journal")
-}
-
 /// `/finish` answers 503 until the test says it is ready; it records the header it got.
 fn finishing_server(shared: &Shared) -> Server {
     let router = Router::new()
@@ -109,8 +88,8 @@ steps:
     let first = exec(&scratch, &path, &[("PASTED_VALUE", PASTED)]);
     assert_eq!(first.code, 1, "{}", first.stderr);
     assert!(!first.all().contains(PASTED));
-    let run = only_run(&scratch);
-    let journal = journal_text(&scratch, &run);
+    let run = scratch.home.only_run();
+    let journal = scratch.home.journal(&run);
     assert!(
         !journal.contains(PASTED),
         "the journal holds the value in plaintext"
@@ -161,7 +140,7 @@ steps:
     let first = exec(&scratch, &path, &[]);
     assert_eq!(first.code, 1, "{}", first.stderr);
     assert!(first.stderr.contains("stays held"), "{}", first.stderr);
-    let run = only_run(&scratch);
+    let run = scratch.home.only_run();
 
     // The resume fails too, at the step that was not done: the rotation is still half done
     // (the earlier attempt created a credential), so the lock must stay.
@@ -221,8 +200,8 @@ steps:
         outcome.stdout
     );
     assert!(!outcome.all().contains(SECRET), "the secret was shown");
-    let run = only_run(&scratch);
-    let journal = journal_text(&scratch, &run);
+    let run = scratch.home.only_run();
+    let journal = scratch.home.journal(&run);
     assert!(!journal.contains(SECRET));
     // The API may never show it again: it is kept, sealed, for `runbook recover`.
     assert!(
@@ -294,7 +273,7 @@ steps:
     );
     let first = exec(&scratch, &path, &[]);
     assert_eq!(first.code, 1, "{}", first.stderr);
-    let run = only_run(&scratch);
+    let run = scratch.home.only_run();
     shared.lock().unwrap().finish_ready = true;
     let resumed = Runbook::new(["resume", &run, "--yes"])
         .home(&scratch.home)

@@ -60,6 +60,20 @@ impl Home {
     pub fn state(&self) -> PathBuf {
         self.dir.path().join(".local/state/runbook")
     }
+
+    /// The one run in this home's state directory (`runbook runs`).
+    pub fn only_run(&self) -> String {
+        let outcome = Runbook::new(["runs", "--output", "json"]).home(self).run();
+        let runs = outcome.json_lines();
+        assert_eq!(runs.len(), 1, "{}", outcome.stdout);
+        runs[0]["run_id"].as_str().unwrap().to_string()
+    }
+
+    /// A run's journal, as it is on disk.
+    pub fn journal(&self, run: &str) -> String {
+        let path = self.state().join("runs").join(run).join("journal.jsonl");
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    }
 }
 
 #[derive(Debug)]
