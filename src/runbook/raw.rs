@@ -178,7 +178,7 @@ pub struct RawStep {
     /// Repeat the step until its expectations (and `until`) hold: polling.
     #[serde(default)]
     #[schemars(example = serde_json::json!({"attempts": 30, "interval": "1s", "backoff": 1.2, "until": "response.json.cloudflare.ok"}))]
-    pub retry: Option<Spanned<RawRetry>>,
+    pub retry: Option<Box<Spanned<RawRetry>>>,
     /// The longest the whole step may take, retries and polling included (`5m`).
     #[serde(default)]
     #[schemars(example = &"5m")]
@@ -205,20 +205,20 @@ pub struct RawStep {
     /// An HTTP request.
     #[serde(default)]
     #[schemars(example = serde_json::json!({"delete": "{{ services.cloudflare }}/accounts/{{ account_id }}/access/service_tokens/{{ old_token_id }}", "bearer": "{{ mgmt_token }}"}))]
-    pub http: Option<Spanned<RawHttp>>,
+    pub http: Option<Box<Spanned<RawHttp>>>,
     /// Instructions the operator carries out by hand and confirms.
     #[serde(default)]
     #[schemars(example = &"DM the operator via Slack to update their local environment.")]
-    pub manual: Option<Spanned<RawManual>>,
+    pub manual: Option<Box<Spanned<RawManual>>>,
     /// Writes values to secret stores and configuration (Infisical, Heroku, GitHub Actions, any
     /// HTTP API), reads them back where the API allows, and reports per target.
     #[serde(default)]
     #[schemars(example = serde_json::json!({"values": {"{{ secret_name }}": "{{ new_value }}"}, "targets": [{"heroku": {"app": "raxx-api-prod", "token": "{{ heroku_api_key }}"}}]}))]
-    pub propagate: Option<Spanned<RawPropagate>>,
+    pub propagate: Option<Box<Spanned<RawPropagate>>>,
     /// Appends an audit record (JSON Lines, and optionally an HTTP callback).
     #[serde(default)]
     #[schemars(example = serde_json::json!({"action": "secret.rotate.completed", "context": {"secret_name": "{{ secret_name }}"}}))]
-    pub audit: Option<Spanned<RawAudit>>,
+    pub audit: Option<Box<Spanned<RawAudit>>>,
     /// Values to take from the response, by name.
     #[serde(default)]
     #[schemars(example = serde_json::json!({"new_token_id": "$.result.id", "new_client_secret": {"json": "$.result.client_secret", "secret": "once"}}))]
@@ -226,7 +226,7 @@ pub struct RawStep {
     /// What the response must look like.
     #[serde(default)]
     #[schemars(example = serde_json::json!({"status": 201, "json": {"$.success": true}}))]
-    pub expect: Option<Spanned<RawExpect>>,
+    pub expect: Option<Box<Spanned<RawExpect>>>,
     /// What a failure status means here, for the operator: status code → message (a template).
     #[serde(default)]
     #[schemars(example = example_hints())]

@@ -32,7 +32,7 @@ impl Checker {
             }
         }
         let mut ids: HashSet<String> = HashSet::new();
-        let mut steps = Vec::new();
+        let mut steps = Vec::with_capacity(raw_steps.len());
         for (position, spanned) in raw_steps.iter().enumerate() {
             let raw = &spanned.value;
             self.names.position = position;
