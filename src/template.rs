@@ -85,6 +85,10 @@ pub struct TemplateSet {
     env: Environment<'static>,
     count: usize,
     globals: BTreeSet<String>,
+    /// What each source compiled to: a runbook repeats the same templates (`{{ services.api
+    /// }}/...`, `{{ token }}`) and expressions many times, and each is compiled once.
+    templates: HashMap<String, Template>,
+    expressions: HashMap<String, Expression>,
 }
 
 impl Default for TemplateSet {
@@ -120,11 +124,22 @@ impl TemplateSet {
             env,
             count: 0,
             globals,
+            templates: HashMap::new(),
+            expressions: HashMap::new(),
         }
     }
 
     /// Compiles a template. A string without template syntax stays a literal.
     pub fn template(&mut self, source: &str) -> Result<Template, TemplateError> {
+        if let Some(template) = self.templates.get(source) {
+            return Ok(template.clone());
+        }
+        let template = self.compile_template(source)?;
+        self.templates.insert(source.to_string(), template.clone());
+        Ok(template)
+    }
+
+    fn compile_template(&mut self, source: &str) -> Result<Template, TemplateError> {
         if !has_template_syntax(source) {
             return Ok(Template {
                 source: source.into(),
@@ -157,6 +172,16 @@ impl TemplateSet {
 
     /// Compiles an expression (no braces).
     pub fn expression(&mut self, source: &str) -> Result<Expression, TemplateError> {
+        if let Some(expression) = self.expressions.get(source) {
+            return Ok(expression.clone());
+        }
+        let expression = self.compile_expression(source)?;
+        self.expressions
+            .insert(source.to_string(), expression.clone());
+        Ok(expression)
+    }
+
+    fn compile_expression(&mut self, source: &str) -> Result<Expression, TemplateError> {
         if source.trim().is_empty() {
             return Err(TemplateError {
                 message: "the expression is empty".into(),
@@ -664,6 +689,29 @@ pub fn to_value<T: serde::Serialize>(value: T) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_source_is_compiled_once_and_a_bad_one_fails_each_time() {
+        let mut set = TemplateSet::new();
+        let first = set.template("{{ name | upper }}-x").unwrap();
+        let second = set.template("{{ name | upper }}-x").unwrap();
+        let (Body::Compiled(a), Body::Compiled(b)) = (&first.body, &second.body) else {
+            panic!("a filter needs minijinja");
+        };
+        assert_eq!(a, b);
+        assert_eq!(set.count, 1);
+        let expression = set.expression("name | length > 2").unwrap();
+        assert_eq!(
+            set.expression("name | length > 2").unwrap().uses(),
+            expression.uses()
+        );
+        assert_eq!(set.count, 2);
+        // An error is not remembered: each place that writes it gets its own diagnostic.
+        assert!(set.template("{{ name | }}").is_err());
+        assert!(set.template("{{ name | }}").is_err());
+        let scope = scope(&[("name", Value::from("abc"))]);
+        assert_eq!(second.render(&set.finish(), &scope).unwrap(), "ABC-x");
+    }
 
     fn scope(pairs: &[(&str, Value)]) -> Scope {
         Scope::new(Arc::new(

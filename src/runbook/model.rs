@@ -515,11 +515,11 @@ pub enum CaptureSource {
     Body,
 }
 
-/// A parsed JSONPath with the text it was parsed from.
+/// A parsed JSONPath with the text it was parsed from (shared: a runbook repeats its paths).
 #[derive(Debug)]
 pub struct Path {
     pub text: String,
-    pub path: JsonPath,
+    pub path: Arc<JsonPath>,
 }
 
 #[derive(Debug, Default)]

@@ -1,5 +1,7 @@
 //! Checking what a step takes from a response (captures) and what it expects of it.
 
+use std::sync::Arc;
+
 use serde_json_path::JsonPath;
 
 use super::names::StepLocals;
@@ -101,11 +103,21 @@ impl Checker {
     }
 
     pub(super) fn json_path(&mut self, spanned: &Spanned<String>) -> Option<Path> {
-        match JsonPath::parse(&spanned.value) {
-            Ok(path) => Some(Path {
+        if let Some(path) = self.json_paths.get(&spanned.value) {
+            return Some(Path {
                 text: spanned.value.clone(),
-                path,
-            }),
+                path: path.clone(),
+            });
+        }
+        match JsonPath::parse(&spanned.value) {
+            Ok(path) => {
+                let path = Arc::new(path);
+                self.json_paths.insert(spanned.value.clone(), path.clone());
+                Some(Path {
+                    text: spanned.value.clone(),
+                    path,
+                })
+            }
             Err(error) => {
                 let reason = error.to_string();
                 let reason = reason.lines().next().unwrap_or("").to_string();

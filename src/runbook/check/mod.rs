@@ -33,6 +33,7 @@ pub fn check_structure(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbo
         templates: TemplateSet::new(),
         names: Names::default(),
         regexes: HashMap::new(),
+        json_paths: HashMap::new(),
     };
     let runbook = checker.runbook(raw);
     if checker.diagnostics.has_errors() {
@@ -74,6 +75,8 @@ pub(crate) struct Checker {
     names: Names,
     /// Compiled regexes by pattern: a runbook repeats the same `matches` many times.
     regexes: HashMap<String, Arc<Regex>>,
+    /// Parsed JSONPaths by text, for the same reason.
+    json_paths: HashMap<String, Arc<serde_json_path::JsonPath>>,
 }
 
 impl Checker {

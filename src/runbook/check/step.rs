@@ -204,8 +204,8 @@ impl Checker {
         locals: &StepLocals,
     ) -> Option<Template> {
         let template = self.compile_template(spanned)?;
-        let uses = template.uses().clone();
-        self.check_uses(spanned, &uses, locals).then_some(template)
+        self.check_uses(spanned, template.uses(), locals)
+            .then_some(template)
     }
 
     /// Compiles an expression and checks the names it uses.
@@ -215,8 +215,7 @@ impl Checker {
         locals: &StepLocals,
     ) -> Option<Expression> {
         let expression = self.compile_expression(spanned)?;
-        let uses = expression.uses().clone();
-        self.check_uses(spanned, &uses, locals)
+        self.check_uses(spanned, expression.uses(), locals)
             .then_some(expression)
     }
 
@@ -234,11 +233,9 @@ impl Checker {
             serde_json::Value::String(text) => {
                 let spanned = Spanned::new(text.clone(), span);
                 match self.compile_native(&spanned) {
-                    Some(Some(expression)) => {
-                        let uses = expression.uses().clone();
-                        self.check_uses(&spanned, &uses, locals)
-                            .then_some(JsonTemplate::Native(expression))
-                    }
+                    Some(Some(expression)) => self
+                        .check_uses(&spanned, expression.uses(), locals)
+                        .then_some(JsonTemplate::Native(expression)),
                     // Not a valid lone expression: compile as a template for its error.
                     _ => self.template(&spanned, locals).map(JsonTemplate::Text),
                 }
