@@ -163,7 +163,7 @@ impl Redactor {
             return;
         }
         for form in encoded_forms(value) {
-            if !form.is_empty() && !inner.known.contains(&form) {
+            if !inner.known.contains(&form) {
                 inner.add(form.as_bytes());
                 inner.known.insert(form);
             }
@@ -291,34 +291,48 @@ const JINJA_URLENCODE: &AsciiSet = &NON_ALPHANUMERIC
 /// The raw value and the forms it takes when encoded for a URL, a JSON string or base64.
 fn encoded_forms(value: &str) -> Vec<String> {
     let mut forms = vec![value.to_string()];
+    // Only the forms that differ from the value and from each other: for most secrets the
+    // percent and JSON encodings are the value itself.
+    let mut push = |form: Cow<'_, str>| {
+        if !form.is_empty() && !forms.iter().any(|known| *known == *form) {
+            forms.push(form.into_owned());
+        }
+    };
     // Every way a value is percent-encoded on its way into a URL or a form: strict, RFC 3986,
     // the template filter, and `application/x-www-form-urlencoded` (query pairs, form bodies).
-    forms.push(utf8_percent_encode(value, NON_ALPHANUMERIC).to_string());
-    forms.push(utf8_percent_encode(value, URI_UNRESERVED).to_string());
-    forms.push(utf8_percent_encode(value, JINJA_URLENCODE).to_string());
-    forms.push(form_urlencoded::byte_serialize(value.as_bytes()).collect());
-    forms.push(strict_form_urlencoded(value));
+    push(utf8_percent_encode(value, NON_ALPHANUMERIC).into());
+    push(utf8_percent_encode(value, URI_UNRESERVED).into());
+    push(utf8_percent_encode(value, JINJA_URLENCODE).into());
+    push(form_urlencoded::byte_serialize(value.as_bytes()).collect());
+    push(strict_form_urlencoded(value));
     if let Ok(json) = serde_json::to_string(value) {
-        forms.push(json[1..json.len() - 1].to_string());
+        push(Cow::Borrowed(&json[1..json.len() - 1]));
     }
     // An ASCII-only JSON encoder escapes every non-ASCII character as \uXXXX.
-    forms.push(value.chars().fold(String::new(), |mut escaped, c| {
-        if c.is_ascii() {
-            escaped.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                escaped.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-        escaped
-    }));
+    if !value.is_ascii() {
+        push(Cow::Owned(value.chars().fold(
+            String::new(),
+            |mut escaped, c| {
+                if c.is_ascii() {
+                    escaped.push(c);
+                } else {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        escaped.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+                escaped
+            },
+        )));
+    }
     let bytes = value.as_bytes();
     for engine in [&STANDARD, &URL_SAFE] {
-        forms.push(engine.encode(bytes));
+        push(Cow::Owned(engine.encode(bytes)));
     }
     for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
-        forms.extend(base64_cores(engine, bytes));
+        for core in base64_cores(engine, bytes) {
+            push(Cow::Owned(core));
+        }
     }
     forms
 }
@@ -343,12 +357,17 @@ fn base64_cores(engine: &base64::engine::GeneralPurpose, bytes: &[u8]) -> Vec<St
 }
 
 /// Strict percent-encoding with `+` for a space, as some form encoders write it.
-fn strict_form_urlencoded(value: &str) -> String {
-    value
-        .split(' ')
-        .map(|part| utf8_percent_encode(part, NON_ALPHANUMERIC).to_string())
-        .collect::<Vec<_>>()
-        .join("+")
+fn strict_form_urlencoded(value: &str) -> Cow<'_, str> {
+    if !value.contains(' ') {
+        return utf8_percent_encode(value, NON_ALPHANUMERIC).into();
+    }
+    Cow::Owned(
+        value
+            .split(' ')
+            .map(|part| utf8_percent_encode(part, NON_ALPHANUMERIC).to_string())
+            .collect::<Vec<_>>()
+            .join("+"),
+    )
 }
 
 #[cfg(test)]
@@ -423,7 +442,7 @@ mod tests {
             encoded,
             url,
             json,
-            strict_form_urlencoded(secret),
+            strict_form_urlencoded(secret).into_owned(),
         ] {
             let line = format!("before {text} after");
             let redacted = redactor.redact(&line);
