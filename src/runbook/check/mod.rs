@@ -80,7 +80,7 @@ pub(crate) struct Checker {
 }
 
 impl Checker {
-    fn runbook(&mut self, raw: RawRunbook) -> Option<Runbook> {
+    fn runbook(&mut self, mut raw: RawRunbook) -> Option<Runbook> {
         if !is_slug(&raw.runbook) {
             self.error(
                 Diagnostic::error(
@@ -143,7 +143,7 @@ impl Checker {
                     .help("add at least one step under `steps:`"),
             );
         }
-        let steps = self.steps(&raw.steps);
+        let steps = self.steps(std::mem::take(&mut raw.steps));
         let metadata = raw.metadata.map(|metadata| Metadata {
             mode: metadata.mode.map(|value| value.value),
             last_validated: metadata.last_validated.map(|value| value.value),

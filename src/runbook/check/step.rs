@@ -21,7 +21,9 @@ use crate::template::{Expression, Template};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Checker {
-    pub(super) fn steps(&mut self, raw_steps: &[Spanned<RawStep>]) -> Vec<Step> {
+    /// Checks the steps in order. Each raw step is dropped once checked, so the memory it held
+    /// serves the checked ones.
+    pub(super) fn steps(&mut self, raw_steps: Vec<Spanned<RawStep>>) -> Vec<Step> {
         for (index, step) in raw_steps.iter().enumerate() {
             for name in step_capture_names(&step.value) {
                 self.names
@@ -33,7 +35,8 @@ impl Checker {
         }
         let mut ids: HashSet<String> = HashSet::new();
         let mut steps = Vec::with_capacity(raw_steps.len());
-        for (position, spanned) in raw_steps.iter().enumerate() {
+        for (position, spanned) in raw_steps.into_iter().enumerate() {
+            let spanned = &spanned;
             let raw = &spanned.value;
             self.names.position = position;
             let id_ok = self.step_id(&raw.id, &mut ids);
