@@ -211,8 +211,9 @@ impl Redactor {
         Cow::Owned(masked)
     }
 
-    /// Masks every string of a JSON value, object keys included, leaving its structure (keys,
-    /// numbers, booleans) intact so it stays the JSON it was; says whether anything was masked.
+    /// Masks every string of a JSON value, object keys included, leaving its structure intact so
+    /// it stays JSON; a number or boolean that shows a secret becomes the mask, a string. Says
+    /// whether anything was masked.
     /// `keep` names top-level fields left as they are (opaque sealed values).
     pub fn redact_json(
         &self,
@@ -264,7 +265,15 @@ impl Redactor {
                     })
                     .collect(),
             ),
-            other => other,
+            // A number, boolean or null that reads as a secret (a PIN, a numeric key) becomes
+            // the mask, a string: the value is hidden and the JSON stays JSON.
+            other => match self.redact(&other.to_string()) {
+                Cow::Borrowed(_) => other,
+                Cow::Owned(redacted) => {
+                    *masked = true;
+                    serde_json::Value::String(redacted)
+                }
+            },
         }
     }
 
@@ -381,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn json_is_masked_string_by_string_keys_included() {
+    fn json_is_masked_value_by_value_keys_and_numbers_included() {
         let redactor = redactor_with("42");
         let value = serde_json::json!({
             "pid": 42,
@@ -394,9 +403,10 @@ mod tests {
         assert_eq!(
             masked,
             serde_json::json!({
-                "pid": 42,
+                // A number that shows the secret is hidden too: as the mask, a string.
+                "pid": "***",
                 "***": "the key is the secret",
-                "list": ["x***y", 42],
+                "list": ["x***y", "***"],
                 "sealed": "age-42-opaque",
             })
         );
