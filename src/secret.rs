@@ -212,23 +212,31 @@ impl Redactor {
     }
 
     /// Masks every string of a JSON value, object keys included, leaving its structure intact so
-    /// it stays JSON; a number or boolean that shows a secret becomes the mask, a string. Says
-    /// whether anything was masked.
-    /// `keep` names top-level fields left as they are (opaque sealed values).
+    /// it stays JSON; a number or boolean that is a secret becomes the mask, a string (one that
+    /// merely contains a secret's digits is another number, and a record's own counters must
+    /// stay numbers). Says whether anything was masked. `keep` names top-level fields left as
+    /// they are (opaque sealed values).
     pub fn redact_json(
         &self,
         value: serde_json::Value,
         keep: &[&str],
     ) -> (serde_json::Value, bool) {
         let mut masked = false;
-        let value = self.redact_value(value, keep, &mut masked);
+        let value = self.redact_value(value, keep, false, &mut masked);
         (value, masked)
+    }
+
+    /// Like [`Redactor::redact_json`], for what is shown: a number or boolean whose text shows a
+    /// secret anywhere becomes a masked string, so no later text pass has to break the JSON.
+    pub fn redact_json_shown(&self, value: serde_json::Value) -> serde_json::Value {
+        self.redact_value(value, &[], true, &mut false)
     }
 
     fn redact_value(
         &self,
         value: serde_json::Value,
         keep: &[&str],
+        within: bool,
         masked: &mut bool,
     ) -> serde_json::Value {
         let mut text = |text: String| match self.redact(&text) {
@@ -243,7 +251,7 @@ impl Redactor {
             serde_json::Value::Array(items) => serde_json::Value::Array(
                 items
                     .into_iter()
-                    .map(|item| self.redact_value(item, &[], masked))
+                    .map(|item| self.redact_value(item, &[], within, masked))
                     .collect(),
             ),
             serde_json::Value::Object(entries) => serde_json::Value::Object(
@@ -253,7 +261,7 @@ impl Redactor {
                         if keep.contains(&key.as_str()) {
                             return (key, item);
                         }
-                        let item = self.redact_value(item, &[], masked);
+                        let item = self.redact_value(item, &[], within, masked);
                         let key = match self.redact(&key) {
                             Cow::Borrowed(_) => key,
                             Cow::Owned(redacted) => {
@@ -265,16 +273,34 @@ impl Redactor {
                     })
                     .collect(),
             ),
-            // A number, boolean or null that reads as a secret (a PIN, a numeric key) becomes
-            // the mask, a string: the value is hidden and the JSON stays JSON.
-            other => match self.redact(&other.to_string()) {
-                Cow::Borrowed(_) => other,
-                Cow::Owned(redacted) => {
-                    *masked = true;
-                    serde_json::Value::String(redacted)
+            other => {
+                let shown = other.to_string();
+                let replaced = if within {
+                    match self.redact(&shown) {
+                        Cow::Borrowed(_) => None,
+                        Cow::Owned(redacted) => Some(redacted),
+                    }
+                } else {
+                    self.is_secret(&shown).then(|| MASK.to_string())
+                };
+                match replaced {
+                    Some(replaced) => {
+                        *masked = true;
+                        serde_json::Value::String(replaced)
+                    }
+                    None => other,
                 }
-            },
+            }
         }
+    }
+
+    /// Whether `text` is, as a whole, a registered secret or one of its forms.
+    fn is_secret(&self, text: &str) -> bool {
+        self.inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .known
+            .contains(text)
     }
 
     /// Like [`Redactor::redact`], for bytes that may not be UTF-8 (a response body, a log line).
@@ -395,7 +421,7 @@ mod tests {
         let value = serde_json::json!({
             "pid": 42,
             "42": "the key is the secret",
-            "list": ["x42y", 42],
+            "list": ["x42y", 42, 420],
             "sealed": "age-42-opaque",
         });
         let (masked, any) = redactor.redact_json(value, &["sealed"]);
@@ -406,7 +432,7 @@ mod tests {
                 // A number that shows the secret is hidden too: as the mask, a string.
                 "pid": "***",
                 "***": "the key is the secret",
-                "list": ["x***y", "***"],
+                "list": ["x***y", "***", 420],
                 "sealed": "age-42-opaque",
             })
         );

@@ -28,7 +28,7 @@ impl Reporter for JsonReporter {
 pub fn emit(output: &Output, value: &impl Serialize) {
     match serde_json::to_value(value) {
         Ok(value) => {
-            let (value, _) = output.redactor().redact_json(value, &[]);
+            let value = output.redactor().redact_json_shown(value);
             output.out(&format!("{value}\n"));
         }
         Err(error) => output.err(&format!(
@@ -56,14 +56,14 @@ mod tests {
         );
         emit(
             &output,
-            &serde_json::json!({"pin": 4711, "note": "x4711y", "status": 200, "items": [47110, true]}),
+            &serde_json::json!({"pin": 4711, "note": "x4711y", "status": 200, "items": [4711, 47110, true]}),
         );
         let line = stdout.contents();
         assert!(!line.contains("4711"), "{line}");
         let parsed: serde_json::Value = serde_json::from_str(&line).expect("the line is JSON");
         assert_eq!(
             parsed,
-            serde_json::json!({"pin": "***", "note": "x***y", "status": 200, "items": ["***0", true]})
+            serde_json::json!({"pin": "***", "note": "x***y", "status": 200, "items": ["***", "***0", true]})
         );
     }
 }
