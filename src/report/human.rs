@@ -40,14 +40,18 @@ impl HumanReporter {
             StepStatus::Refused => ("REFUSED", Style::Bad),
             StepStatus::Interrupted => ("STOPPED", Style::Warn),
         };
-        let counter = format!("{}/{}", result.index, self.steps);
-        let width = self.steps.to_string().len() * 2 + 1;
-        let mut line = format!(
-            "{counter:>width$}  {}  {:<id$}",
-            self.output.paint(style, &format!("{label:<8}")),
-            result.id,
-            id = self.id_width
-        );
+        // Written into one string: a run prints one of these per step.
+        let mut line = String::with_capacity(64 + self.id_width);
+        // The counter right-aligned as `index/steps` in the width of `steps/steps`.
+        let pad = digits(self.steps).saturating_sub(digits(result.index));
+        line.extend(std::iter::repeat_n(' ', pad));
+        let _ = write!(line, "{}/{}  ", result.index, self.steps);
+        if self.output.color {
+            line.push_str(&self.output.paint(style, &format!("{label:<8}")));
+        } else {
+            let _ = write!(line, "{label:<8}");
+        }
+        let _ = write!(line, "  {:<id$}", result.id, id = self.id_width);
         if result.status != StepStatus::Skipped {
             let _ = write!(
                 line,
@@ -55,29 +59,25 @@ impl HumanReporter {
                 humanize(std::time::Duration::from_millis(result.duration_ms))
             );
         }
-        let mut details = Vec::new();
         if let Some(first) = result.requests.first() {
-            let statuses: Vec<String> = result
-                .requests
-                .iter()
-                .map(|request| {
-                    request
-                        .status
-                        .map_or("-".to_string(), |status| status.to_string())
-                })
-                .collect();
-            details.push(format!("{} {}", first.method, statuses.join(" ")));
+            let _ = write!(line, "  {}", first.method);
+            for request in &result.requests {
+                match request.status {
+                    Some(status) => {
+                        let _ = write!(line, " {status}");
+                    }
+                    None => line.push_str(" -"),
+                }
+            }
         } else if result.effect == Effect::Manual && result.status == StepStatus::Ok {
-            details.push("manual".to_string());
+            line.push_str("  manual");
         }
         if let Some(note) = &result.note {
-            details.push(note.clone());
-        }
-        if !details.is_empty() {
             line.push_str("  ");
-            line.push_str(&details.join("  "));
+            line.push_str(note);
         }
-        line.trim_end().to_string()
+        line.truncate(line.trim_end().len());
+        line
     }
 
     fn indent(&self) -> String {
@@ -193,7 +193,13 @@ impl Reporter for HumanReporter {
                 ));
             }
             Event::StepFinished(result) => {
-                let mut text = format!("{}\n", self.step_line(result));
+                let mut text = self.step_line(result);
+                text.push('\n');
+                if result.targets.is_empty() && result.audit.is_none() && result.failures.is_empty()
+                {
+                    self.output.out(&text);
+                    return;
+                }
                 let indent = self.indent();
                 for target in &result.targets {
                     let status = match target.status {
@@ -358,4 +364,21 @@ pub fn render_plan(plan: &Plan, output: &Output) -> String {
         }
     }
     text
+}
+
+/// How many decimal digits `number` has.
+fn digits(number: usize) -> usize {
+    number.checked_ilog10().map_or(1, |log| log as usize + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::digits;
+
+    #[test]
+    fn digits_counts_decimal_digits() {
+        for (number, expected) in [(0, 1), (9, 1), (10, 2), (99, 2), (600, 3), (1000, 4)] {
+            assert_eq!(digits(number), expected, "{number}");
+        }
+    }
 }
