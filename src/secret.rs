@@ -58,13 +58,18 @@ pub struct Redactor {
 /// How many leading bytes file a needle.
 const PREFIX: usize = 4;
 
+/// The redactor's maps are hashed with foldhash (seeded per process), not SipHash: they are
+/// looked up at every candidate position of everything shown, and their keys are the run's own
+/// secrets, not input an attacker chooses.
+type Hasher = foldhash::fast::RandomState;
+
 struct Needles {
     /// The secrets registered, as given.
-    registered: HashSet<String>,
+    registered: HashSet<String, Hasher>,
     /// Every needle, to file each once.
-    known: HashSet<String>,
+    known: HashSet<String, Hasher>,
     /// Needles of at least [`PREFIX`] bytes, by their first [`PREFIX`] bytes.
-    by_prefix: HashMap<[u8; PREFIX], Vec<Box<[u8]>>>,
+    by_prefix: HashMap<[u8; PREFIX], Vec<Box<[u8]>>, Hasher>,
     /// One bit per two-byte value: whether some needle starts with those two bytes.
     starts: Box<[u64; 1024]>,
     /// Needles shorter than [`PREFIX`], searched for one by one.
@@ -74,9 +79,9 @@ struct Needles {
 impl Default for Needles {
     fn default() -> Needles {
         Needles {
-            registered: HashSet::new(),
-            known: HashSet::new(),
-            by_prefix: HashMap::new(),
+            registered: HashSet::default(),
+            known: HashSet::default(),
+            by_prefix: HashMap::default(),
             starts: Box::new([0; 1024]),
             short: Vec::new(),
         }
