@@ -314,6 +314,27 @@ impl Redactor {
     }
 }
 
+/// Keeps what this process holds in memory, secrets included, from being written out: no core
+/// dump (a crash must not leave the run's tokens in `/var/lib/systemd/coredump`), and, on
+/// Linux, no debugger attached by another process of the same user (not dumpable). Called first
+/// thing; failures are ignored, as there is nothing better to do.
+pub fn keep_memory_private() {
+    #[cfg(unix)]
+    // SAFETY: getrlimit and setrlimit read and write a plain struct for this process.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_CORE, &mut limit) == 0 {
+            limit.rlim_cur = 0;
+            libc::setrlimit(libc::RLIMIT_CORE, &limit);
+        }
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes plain integers and changes only this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
 /// RFC 3986 percent-encoding, which leaves the unreserved `-._~` as they are.
 const URI_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')

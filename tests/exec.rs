@@ -733,6 +733,69 @@ fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
     assert!(stdout.contains("Delete token tok-1"), "{stdout}");
 }
 
+/// A run holds secrets in memory; a crash must not write them out as a core dump. The child is
+/// started with core dumps allowed (soft limit raised to the hard one), so the limit it runs
+/// with is its own doing.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_run_in_flight_cannot_dump_core() {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let slow = "  - id: wait\n    title: Wait for a slow answer\n    http:\n      get: \"{{ services.api }}/slow\"\n";
+    let path = scratch.write("runbook.yaml", rotation(slow));
+    let mut command = Command::new(crate::support::BIN);
+    command
+        .arg("exec")
+        .arg(&path)
+        .arg("--service")
+        .arg(format!("api={}", server.url()))
+        .env_clear()
+        .env("HOME", scratch.home.path())
+        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: getrlimit and setrlimit are plain system calls, safe between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let mut limit: libc::rlimit = std::mem::zeroed();
+            libc::getrlimit(libc::RLIMIT_CORE, &mut limit);
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_CORE, &limit);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while state.lock().unwrap().slow_calls == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "runbook ended before the slow request was sent"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the slow request was never sent"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()));
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    let limits = limits.expect("the child's limits are readable");
+    let core = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .expect("a core size line");
+    let soft = core.split_whitespace().nth(4).expect("the soft limit");
+    assert_eq!(soft, "0", "{core}");
+}
+
 #[test]
 fn retry_after_as_an_http_date_is_waited_out() {
     let (server, state) = fake();
