@@ -675,15 +675,15 @@ fn the_legacy_env_var_is_the_fallback() {
     assert_eq!(state.lock().unwrap().created, 1);
 }
 
+/// `runbook exec` of a rotation whose added step waits on the fake's slow endpoint: the command,
+/// ready to spawn.
 #[cfg(unix)]
-#[test]
-fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
+fn slow_run(server: &Server, scratch: &Scratch) -> std::process::Command {
     use std::process::{Command, Stdio};
-    let (server, state) = fake();
-    let scratch = Scratch::new();
     let slow = "  - id: wait\n    title: Wait for a slow answer\n    http:\n      get: \"{{ services.api }}/slow\"\n";
     let path = scratch.write("runbook.yaml", rotation(slow));
-    let mut child = Command::new(crate::support::BIN)
+    let mut command = Command::new(crate::support::BIN);
+    command
         .arg("exec")
         .arg(&path)
         .arg("--service")
@@ -694,25 +694,35 @@ fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Interrupt only once the slow request is in flight: the fake has received it.
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Waits until the slow request is in flight: the fake has received it.
+#[cfg(unix)]
+fn wait_for_the_slow_request(child: &mut std::process::Child, state: &Shared) {
     let started = std::time::Instant::now();
     while state.lock().unwrap().slow_calls == 0 {
-        if let Some(status) = child.try_wait().unwrap() {
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "runbook ended ({status}) before the slow request was sent:\n{}",
-                String::from_utf8_lossy(&output.stdout)
-            );
-        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "runbook ended before the slow request was sent"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the slow request was never sent"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let mut child = slow_run(&server, &scratch).spawn().unwrap();
+    // Interrupt only once the slow request is in flight.
+    wait_for_the_slow_request(&mut child, &state);
     // SAFETY: signalling our own child process.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGINT);
@@ -740,24 +750,9 @@ fn ctrl_c_stops_cleanly_and_prints_the_rollback_notes() {
 #[test]
 fn a_run_in_flight_cannot_dump_core() {
     use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
     let (server, state) = fake();
     let scratch = Scratch::new();
-    let slow = "  - id: wait\n    title: Wait for a slow answer\n    http:\n      get: \"{{ services.api }}/slow\"\n";
-    let path = scratch.write("runbook.yaml", rotation(slow));
-    let mut command = Command::new(crate::support::BIN);
-    command
-        .arg("exec")
-        .arg(&path)
-        .arg("--service")
-        .arg(format!("api={}", server.url()))
-        .env_clear()
-        .env("HOME", scratch.home.path())
-        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut command = slow_run(&server, &scratch);
     // SAFETY: getrlimit and setrlimit are plain system calls, safe between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -769,18 +764,7 @@ fn a_run_in_flight_cannot_dump_core() {
         });
     }
     let mut child = command.spawn().unwrap();
-    let started = std::time::Instant::now();
-    while state.lock().unwrap().slow_calls == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "runbook ended before the slow request was sent"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the slow request was never sent"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_the_slow_request(&mut child, &state);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()));
     // SAFETY: signalling our own child process.
     unsafe {
