@@ -22,6 +22,19 @@ pub use secrecy::{ExposeSecret, SecretString};
 /// What a masked secret looks like in any output.
 pub const MASK: &str = "***";
 
+/// What [`Redactor::redact_json`] does with a number or boolean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalars {
+    /// Left as it is: the journal, whose records' own fields (a pid, an attempt, a flag) must
+    /// stay what they are for a resume to read them. A secret capture is sealed there anyway.
+    Kept,
+    /// Masked, as a string, when it is a secret as a whole (a PIN): the audit record.
+    Whole,
+    /// Masked, as a string, when its text shows a secret anywhere: what is shown
+    /// (`--output json`), so no later text pass has to break the JSON.
+    Within,
+}
+
 /// The first 8 hex digits of the value's SHA-256: enough to tell two values apart in a record,
 /// far too little to recover or brute-force a high-entropy credential.
 pub fn fingerprint(value: &SecretString) -> String {
@@ -217,31 +230,24 @@ impl Redactor {
     }
 
     /// Masks every string of a JSON value, object keys included, leaving its structure intact so
-    /// it stays JSON; a number or boolean that is a secret becomes the mask, a string (one that
-    /// merely contains a secret's digits is another number, and a record's own counters must
-    /// stay numbers). Says whether anything was masked. `keep` names top-level fields left as
-    /// they are (opaque sealed values).
+    /// it stays JSON; `scalars` says what happens to numbers and booleans. Says whether anything
+    /// was masked. `keep` names top-level fields left as they are (opaque sealed values).
     pub fn redact_json(
         &self,
         value: serde_json::Value,
         keep: &[&str],
+        scalars: Scalars,
     ) -> (serde_json::Value, bool) {
         let mut masked = false;
-        let value = self.redact_value(value, keep, false, &mut masked);
+        let value = self.redact_value(value, keep, scalars, &mut masked);
         (value, masked)
-    }
-
-    /// Like [`Redactor::redact_json`], for what is shown: a number or boolean whose text shows a
-    /// secret anywhere becomes a masked string, so no later text pass has to break the JSON.
-    pub fn redact_json_shown(&self, value: serde_json::Value) -> serde_json::Value {
-        self.redact_value(value, &[], true, &mut false)
     }
 
     fn redact_value(
         &self,
         value: serde_json::Value,
         keep: &[&str],
-        within: bool,
+        scalars: Scalars,
         masked: &mut bool,
     ) -> serde_json::Value {
         let mut text = |text: String| match self.redact(&text) {
@@ -256,7 +262,7 @@ impl Redactor {
             serde_json::Value::Array(items) => serde_json::Value::Array(
                 items
                     .into_iter()
-                    .map(|item| self.redact_value(item, &[], within, masked))
+                    .map(|item| self.redact_value(item, &[], scalars, masked))
                     .collect(),
             ),
             serde_json::Value::Object(entries) => serde_json::Value::Object(
@@ -266,7 +272,7 @@ impl Redactor {
                         if keep.contains(&key.as_str()) {
                             return (key, item);
                         }
-                        let item = self.redact_value(item, &[], within, masked);
+                        let item = self.redact_value(item, &[], scalars, masked);
                         let key = match self.redact(&key) {
                             Cow::Borrowed(_) => key,
                             Cow::Owned(redacted) => {
@@ -279,14 +285,13 @@ impl Redactor {
                     .collect(),
             ),
             other => {
-                let shown = other.to_string();
-                let replaced = if within {
-                    match self.redact(&shown) {
+                let replaced = match scalars {
+                    Scalars::Kept => None,
+                    Scalars::Whole => self.is_secret(&other.to_string()).then(|| MASK.to_string()),
+                    Scalars::Within => match self.redact(&other.to_string()) {
                         Cow::Borrowed(_) => None,
                         Cow::Owned(redacted) => Some(redacted),
-                    }
-                } else {
-                    self.is_secret(&shown).then(|| MASK.to_string())
+                    },
                 };
                 match replaced {
                     Some(replaced) => {
@@ -450,19 +455,31 @@ mod tests {
             "list": ["x42y", 42, 420],
             "sealed": "age-42-opaque",
         });
-        let (masked, any) = redactor.redact_json(value, &["sealed"]);
+        let (masked, any) = redactor.redact_json(value.clone(), &["sealed"], Scalars::Whole);
         assert!(any);
         assert_eq!(
             masked,
             serde_json::json!({
-                // A number that shows the secret is hidden too: as the mask, a string.
+                // A number that is the secret is hidden too: as the mask, a string.
                 "pid": "***",
                 "***": "the key is the secret",
                 "list": ["x***y", "***", 420],
                 "sealed": "age-42-opaque",
             })
         );
-        let (_, any) = redactor.redact_json(serde_json::json!({"plain": "text"}), &[]);
+        // The journal's way: strings only, so a record's own numbers stay numbers.
+        let (kept, _) = redactor.redact_json(value, &["sealed"], Scalars::Kept);
+        assert_eq!(
+            kept,
+            serde_json::json!({
+                "pid": 42,
+                "***": "the key is the secret",
+                "list": ["x***y", 42, 420],
+                "sealed": "age-42-opaque",
+            })
+        );
+        let (_, any) =
+            redactor.redact_json(serde_json::json!({"plain": "text"}), &[], Scalars::Whole);
         assert!(!any);
     }
 

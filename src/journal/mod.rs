@@ -24,7 +24,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::secret::Redactor;
+use crate::secret::{Redactor, Scalars};
 
 /// The journal's format version, in its first record.
 pub const FORMAT: u32 = 1;
@@ -276,9 +276,9 @@ impl Journal {
     /// JSON whatever a secret happens to equal. Sealed values are opaque and left as they are.
     fn line(&self, record: &Record) -> std::io::Result<String> {
         let value = serde_json::to_value(record).map_err(std::io::Error::other)?;
-        let (masked, _) = self
-            .redactor
-            .redact_json(value, &["sealed", "sealed_run_key"]);
+        let (masked, _) =
+            self.redactor
+                .redact_json(value, &["sealed", "sealed_run_key"], Scalars::Kept);
         let mut text = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
         text.push('\n');
         Ok(text)

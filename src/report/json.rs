@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::output::Output;
 use crate::run::{Event, Reporter};
+use crate::secret::Scalars;
 
 pub struct JsonReporter {
     output: Output,
@@ -28,7 +29,7 @@ impl Reporter for JsonReporter {
 pub fn emit(output: &Output, value: &impl Serialize) {
     match serde_json::to_value(value) {
         Ok(value) => {
-            let value = output.redactor().redact_json_shown(value);
+            let (value, _) = output.redactor().redact_json(value, &[], Scalars::Within);
             output.out(&format!("{value}\n"));
         }
         Err(error) => output.err(&format!(

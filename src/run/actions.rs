@@ -330,7 +330,10 @@ impl Engine<'_> {
             },
         });
         // Masked string by string, keys included: the record stays valid JSON.
-        let (record, masked) = self.context.redactor.redact_json(record, &[]);
+        let (record, masked) =
+            self.context
+                .redactor
+                .redact_json(record, &[], crate::secret::Scalars::Whole);
         if masked {
             result.note = Some(
                 "a context value carried a secret and was masked; record a `| fingerprint` instead"
