@@ -126,10 +126,10 @@ fn io_reason(error: &std::io::Error) -> String {
 /// out, the file is parsed whole, which also reports what is wrong with it.
 pub fn parse(source: &Arc<SourceFile>) -> Result<RawRunbook, Diagnostics> {
     // Only with a second core to run on: the process may be confined to one.
-    let cores = || std::thread::available_parallelism().map_or(1, usize::from);
-    if let Some(raw) = super::split::split(&source.text)
-        .filter(|_| cores() >= 2)
-        .and_then(|split| parse_split(source, &split))
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if cores >= 2
+        && let Some(raw) =
+            super::split::split(&source.text).and_then(|split| parse_split(source, &split))
     {
         return Ok(raw);
     }
@@ -160,11 +160,16 @@ fn parse_split(source: &Arc<SourceFile>, split: &super::split::Split) -> Option<
             .ok()?
     };
     #[cfg(target_os = "linux")]
-    run_elsewhere(&second);
+    let allowed = run_elsewhere(&second);
     let rest = super::span::shifted(split.rest_from, split.rest_shift, || {
         serde_saphyr::from_str_with_options::<RawRunbook>(&split.rest, options(3)).ok()
     });
     let first = parse_half(&source.text, &split.halves[0]);
+    // This thread only waits from here on: its core is the helper's to use again.
+    #[cfg(target_os = "linux")]
+    if let Some(allowed) = allowed {
+        run_on(&second, &allowed);
+    }
     let second = second.join().ok().flatten();
     let mut raw = rest?;
     if !raw.steps.is_empty() {
@@ -178,25 +183,41 @@ fn parse_split(source: &Arc<SourceFile>, split: &super::split::Split) -> Option<
 /// Moves a helper thread just spawned off the calling thread's core, when the process may use
 /// another. Left to itself, the scheduler may queue the helper behind the calling thread for
 /// milliseconds (measured here: 2-4 ms of a 5 ms parse, in half the runs), which undoes the
-/// split. The helper only parses, then ends.
+/// split. Returns every core the helper may use, for [`run_on`] to give back once the calling
+/// thread only waits for it (so a busy other core cannot hold the helper up either).
 #[cfg(target_os = "linux")]
-fn run_elsewhere<T>(helper: &std::thread::JoinHandle<T>) {
-    use std::os::unix::thread::JoinHandleExt;
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: the affinity calls read and write a plain cpu_set_t; the helper's pthread_t stays
-    // valid until it is joined, after this returns.
-    unsafe {
-        let mut elsewhere: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size, &mut elsewhere) != 0 {
-            return;
+fn run_elsewhere<T>(helper: &std::thread::JoinHandle<T>) -> Option<libc::cpu_set_t> {
+    // SAFETY: sched_getaffinity and sched_getcpu read this thread's own placement into a plain
+    // cpu_set_t and an integer; the CPU_ macros work on that set alone.
+    let (allowed, elsewhere) = unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) != 0 {
+            return None;
         }
-        let Ok(here) = usize::try_from(libc::sched_getcpu()) else {
-            return;
-        };
+        let here = usize::try_from(libc::sched_getcpu()).ok()?;
+        let mut elsewhere = allowed;
         libc::CPU_CLR(here, &mut elsewhere);
-        if libc::CPU_COUNT(&elsewhere) > 0 {
-            libc::pthread_setaffinity_np(helper.as_pthread_t(), size, &elsewhere);
+        if libc::CPU_COUNT(&elsewhere) == 0 {
+            return None;
         }
+        (allowed, elsewhere)
+    };
+    run_on(helper, &elsewhere);
+    Some(allowed)
+}
+
+/// Lets a thread of this process run on the cores in `cores`.
+#[cfg(target_os = "linux")]
+fn run_on<T>(thread: &std::thread::JoinHandle<T>, cores: &libc::cpu_set_t) {
+    use std::os::unix::thread::JoinHandleExt;
+    // SAFETY: the thread's pthread_t stays valid until it is joined, which its owner does after
+    // this returns; the set is a plain cpu_set_t.
+    unsafe {
+        libc::pthread_setaffinity_np(
+            thread.as_pthread_t(),
+            std::mem::size_of::<libc::cpu_set_t>(),
+            cores,
+        );
     }
 }
 
@@ -416,7 +437,7 @@ mod tests {
     /// The helper may run on any core the process may use but the spawning thread's.
     #[cfg(target_os = "linux")]
     #[test]
-    fn the_helper_thread_is_moved_off_the_spawning_threads_core() {
+    fn the_helper_thread_is_moved_off_the_spawning_threads_core_and_back() {
         use std::os::unix::thread::JoinHandleExt;
         let size = std::mem::size_of::<libc::cpu_set_t>();
         let allowed = || {
@@ -430,9 +451,9 @@ mod tests {
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let helper = std::thread::spawn(move || wait.recv().ok());
         let before = allowed();
-        super::run_elsewhere(&helper);
+        let given_back = super::run_elsewhere(&helper);
         // SAFETY: reads the helper's affinity, which is alive until it is joined below.
-        let helper_allowed = unsafe {
+        let helper_allowed = || unsafe {
             let mut set: libc::cpu_set_t = std::mem::zeroed();
             assert_eq!(
                 libc::pthread_getaffinity_np(helper.as_pthread_t(), size, &mut set),
@@ -440,10 +461,16 @@ mod tests {
             );
             libc::CPU_COUNT(&set)
         };
+        let expected = if before > 1 { before - 1 } else { before };
+        assert_eq!(helper_allowed(), expected);
+        // Given back: every core the process may use.
+        assert_eq!(given_back.is_some(), before > 1);
+        if let Some(cores) = given_back {
+            super::run_on(&helper, &cores);
+        }
+        assert_eq!(helper_allowed(), before);
         release.send(()).unwrap();
         helper.join().unwrap();
-        let expected = if before > 1 { before - 1 } else { before };
-        assert_eq!(helper_allowed, expected);
     }
 
     #[test]
