@@ -554,15 +554,18 @@ impl Earlier {
             }
         }
         // A looped step that changed something for some items and then stopped: running it
-        // again would send those items again.
+        // again would send those items again. One that failed stopped at the item that failed,
+        // which did not go through: like a step without a loop that failed, that item may be
+        // sent again, so a loop that failed on its first item simply runs again.
         let partial = runbook
             .steps
             .iter()
             .filter(|step| step.for_each.is_some() && !done.contains(&step.id))
             .filter_map(|step| {
                 let view = self.view.steps.get(&step.id)?;
-                (view.pending.is_none() && !view.items_sent.is_empty())
-                    .then(|| (step.id.clone(), view.items_sent.len()))
+                let failed = usize::from(view.status.as_deref() == Some("failed"));
+                let completed = view.items_sent.len().saturating_sub(failed);
+                (view.pending.is_none() && completed > 0).then(|| (step.id.clone(), completed))
             })
             .collect();
         Ok(ResumePlan {

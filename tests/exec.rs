@@ -952,7 +952,7 @@ steps:
     assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
     assert_contains(
         &refused.stdout,
-        "the earlier run sent changes for 2 of its items and then stopped before the step finished",
+        "the earlier run completed 1 of its items and then stopped before the step finished",
     );
     assert_contains(&refused.stdout, "--skip create");
     assert_eq!(state.lock().unwrap().created, 1, "item 1 is not sent again");
@@ -961,6 +961,47 @@ steps:
     assert_contains(&skipped.stdout, "counted as done by the operator");
     assert_contains(&skipped.stdout, "ok        after");
     assert_eq!(state.lock().unwrap().created, 1);
+}
+
+/// A loop that failed on its first item changed nothing: like a step without a loop that failed,
+/// a resume runs it again without asking.
+#[test]
+fn a_looped_change_that_failed_on_its_first_item_runs_again_on_resume() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = r#"runbook: looped-first
+title: A looped create whose first item fails
+services:
+  api: http://127.0.0.1:1
+inputs:
+  token: { env: [MGMT_TOKEN], secret: true }
+steps:
+  - id: create
+    title: Create one per item
+    for_each: [no-such-route, tokens]
+    http:
+      post: "{{ services.api }}/{{ item }}"
+      bearer: "{{ token }}"
+      json: { name: "{{ item }}" }
+    expect:
+      status: 201
+"#;
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    let run = scratch.home.only_run();
+    let resumed = Runbook::new(["resume", run.as_str()])
+        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
+        .home(&scratch.home)
+        .run();
+    // Run again (and failing again on the same item), not refused for the operator to decide.
+    assert_eq!(resumed.code, 1, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert!(
+        !resumed.stdout.contains("--skip create"),
+        "{}",
+        resumed.stdout
+    );
+    assert_contains(&resumed.stdout, "FAILED    create");
+    assert_eq!(state.lock().unwrap().created, 0);
 }
 
 #[test]

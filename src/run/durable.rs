@@ -26,7 +26,7 @@ pub struct ResumePlan {
     pub done: HashSet<String>,
     /// Steps whose mutating request was announced but never answered, with that request.
     pub in_doubt: HashMap<String, String>,
-    /// `for_each` steps that stopped partway after sending changes for this many items.
+    /// `for_each` steps that stopped partway after this many of their items went through.
     pub partial: HashMap<String, usize>,
     /// The operator's decisions from the command line: step → repeat (`true`) or skip.
     pub decisions: HashMap<String, bool>,
@@ -165,7 +165,7 @@ impl Engine<'_> {
             return settlement;
         }
         match partial {
-            Some(items_sent) => self.settle_partial(step, items_sent, result).await,
+            Some(completed) => self.settle_partial(step, completed, result).await,
             None => Settlement::Run,
         }
     }
@@ -309,7 +309,7 @@ impl Engine<'_> {
     async fn settle_partial(
         &mut self,
         step: &Step,
-        items_sent: usize,
+        completed: usize,
         result: &mut StepResult,
     ) -> Settlement {
         let settled = match self.decision(step) {
@@ -317,7 +317,7 @@ impl Engine<'_> {
             None if repeating_is_harmless(step) => return Settlement::Run,
             None => {
                 let facts = format!(
-                    "step `{}` runs once per item of its `for_each`; the earlier run sent changes for {items_sent} of its items and then stopped before the step finished. Running it again sends every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
+                    "step `{}` runs once per item of its `for_each`; the earlier run completed {completed} of its items and then stopped before the step finished. Running it again sends every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
                     step.id
                 );
                 self.ask_operator(step, facts, result).await
