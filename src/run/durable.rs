@@ -93,8 +93,9 @@ impl Engine<'_> {
         )
     }
 
-    /// Records captures as soon as they are taken, secret ones sealed, on disk before the run
-    /// goes on: a value the API showed once must not die with the process.
+    /// Records captures as soon as they are taken, secret ones sealed. A sealed secret is synced
+    /// to the disk before the run goes on (a value the API showed once must not die with the
+    /// process or the machine); the rest go with the next sync.
     pub(super) fn journal_captures(
         &mut self,
         step: &Step,
@@ -104,22 +105,28 @@ impl Engine<'_> {
             return Ok(());
         }
         for (name, captured) in captures {
-            let record = match captured {
-                Captured::Plain(value) => Record::Capture {
-                    step: step.id.clone(),
-                    name: name.clone(),
-                    item: self.item_index,
-                    secret: false,
-                    value: Some(value.clone()),
-                    sealed: None,
-                    fingerprint: None,
-                },
+            // A sealed secret is on the disk before the run goes on: it may exist nowhere else.
+            // Anything else rides with the next sync (before the next change at the latest).
+            let (record, durable) = match captured {
+                Captured::Plain(value) => (
+                    Record::Capture {
+                        step: step.id.clone(),
+                        name: name.clone(),
+                        item: self.item_index,
+                        secret: false,
+                        value: Some(value.clone()),
+                        sealed: None,
+                        fingerprint: None,
+                    },
+                    false,
+                ),
                 Captured::Secret(secret) => {
                     let sealed = match &self.durability.sealer {
                         Some(sealer) => Some(sealer.seal(secret)?),
                         None => None,
                     };
-                    Record::Capture {
+                    let durable = sealed.is_some();
+                    let record = Record::Capture {
                         step: step.id.clone(),
                         name: name.clone(),
                         item: self.item_index,
@@ -127,18 +134,10 @@ impl Engine<'_> {
                         value: None,
                         sealed,
                         fingerprint: Some(fingerprint(secret)),
-                    }
+                    };
+                    (record, durable)
                 }
             };
-            // A sealed secret is on the disk before the run goes on: it may exist nowhere else.
-            // Anything else rides with the next sync (before the next change at the latest).
-            let durable = matches!(
-                &record,
-                Record::Capture {
-                    sealed: Some(_),
-                    ..
-                }
-            );
             self.journal(record, durable)?;
         }
         Ok(())
@@ -357,6 +356,28 @@ impl Engine<'_> {
         }
     }
 
+    /// Asks the operator a yes/no question about `step` through [`Self::prompt`]; no answer
+    /// (the terminal went away) is a no.
+    pub(super) async fn ask_yes_no(
+        &mut self,
+        step: &Step,
+        kind: QuestionKind,
+        result: &mut StepResult,
+    ) -> Result<Answer, StepStatus> {
+        let question = Question {
+            step_id: step.id.clone(),
+            title: step.title.clone(),
+            kind,
+        };
+        self.prompt(
+            move |confirmer| confirmer.confirm(&question),
+            "an answer",
+            result,
+        )
+        .await
+        .map(|answer| answer.unwrap_or(Answer::No))
+    }
+
     /// The operator's `--repeat` (true) or `--skip` (false) for a step, if given.
     fn decision(&self, step: &Step) -> Option<bool> {
         self.durability
@@ -374,22 +395,11 @@ impl Engine<'_> {
         result: &mut StepResult,
     ) -> Settlement {
         if self.context.interactive {
-            let question = Question {
-                step_id: step.id.clone(),
-                title: step.title.clone(),
-                kind: QuestionKind::InDoubt {
-                    facts: facts.clone(),
-                },
+            let kind = QuestionKind::InDoubt {
+                facts: facts.clone(),
             };
-            let answer = match self
-                .prompt(
-                    move |confirmer| confirmer.confirm(&question),
-                    "an answer",
-                    result,
-                )
-                .await
-            {
-                Ok(answer) => answer.unwrap_or(Answer::No),
+            let answer = match self.ask_yes_no(step, kind, result).await {
+                Ok(answer) => answer,
                 Err(status) => return Settlement::Stop(status),
             };
             return match answer {

@@ -498,10 +498,11 @@ impl Engine<'_> {
                             .url
                             .render(&self.runbook.templates, &item_scope(&scope, item.as_ref()))
                         {
-                            Ok(url) => format!("{} {url}", request.method.as_str()),
-                            Err(_) => {
-                                format!("{} {}", request.method.as_str(), request.url.source())
-                            }
+                            Ok(url) => super::durable::describe_request(request.method, &url),
+                            Err(_) => super::durable::describe_request(
+                                request.method,
+                                request.url.source(),
+                            ),
                         }
                     })
                     .collect(),
@@ -574,20 +575,8 @@ impl Engine<'_> {
                 });
                 return Some(StepStatus::Refused);
             }
-            let question = Question {
-                step_id: step.id.clone(),
-                title: step.title.clone(),
-                kind,
-            };
-            let answer = match self
-                .prompt(
-                    move |confirmer| confirmer.confirm(&question),
-                    "confirmation",
-                    result,
-                )
-                .await
-            {
-                Ok(answer) => answer.unwrap_or(Answer::No),
+            let answer = match self.ask_yes_no(step, kind, result).await {
+                Ok(answer) => answer,
                 Err(status) => return Some(status),
             };
             if answer == Answer::No {
@@ -709,10 +698,7 @@ impl Engine<'_> {
             reason,
         };
         // On the disk before the wait, however long it is.
-        if let Err(error) = self
-            .journal(record, false)
-            .and_then(|()| self.journal_sync())
-        {
+        if let Err(error) = self.journal(record, true) {
             result.failures.push(error);
             return Err(StepStatus::Failed);
         }
