@@ -312,7 +312,6 @@ fn simple_segments(source: &str) -> Option<Vec<Segment>> {
     Some(segments)
 }
 
-/// `a.b.c` as its parts, when every part is an identifier and the first is not a keyword.
 /// `source` with every slice inside `{{ }}` and `{% %}` (`x[a:b]`, `x[:8]`) written as an item
 /// lookup with a tuple (`x[((a),(b))]`, `x[((),(8))]`), for name analysis only; `None` when
 /// there is no slice.
@@ -393,6 +392,7 @@ fn slices_as_items(source: &str) -> Option<String> {
     Some(rewritten)
 }
 
+/// `a.b.c` as its parts, when every part is an identifier and the first is not a keyword.
 fn simple_path(expression: &str) -> Option<Vec<String>> {
     let parts: Vec<String> = expression.split('.').map(str::to_string).collect();
     let identifier = |part: &String| {

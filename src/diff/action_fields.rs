@@ -134,11 +134,6 @@ pub(super) fn audit(fields: &mut Fields, audit: &Audit) {
         fields.template("audit file", file, Place::Audit);
     }
     if let Some(callback) = &audit.callback {
-        let mut callback_fields = Fields {
-            prefix: "audit callback".to_string(),
-            list: Vec::new(),
-        };
-        http(&mut callback_fields, callback);
-        fields.list.extend(callback_fields.list);
+        fields.http_under("audit callback", callback);
     }
 }

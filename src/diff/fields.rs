@@ -70,6 +70,16 @@ pub(super) struct Fields {
 }
 
 impl Fields {
+    /// A request's fields, each key under `prefix` (a resume check, an audit callback).
+    pub(super) fn http_under(&mut self, prefix: &str, request: &HttpRequest) {
+        let mut nested = Fields {
+            prefix: prefix.to_string(),
+            list: Vec::new(),
+        };
+        http(&mut nested, request);
+        self.list.extend(nested.list);
+    }
+
     pub(super) fn plain(&mut self, key: &str, value: impl Into<String>) {
         self.push(key, value.into(), BTreeSet::new(), Place::Other);
     }
@@ -313,12 +323,7 @@ pub fn step(step: &Step) -> Vec<Field> {
                 ("resume undo", check.undo.as_ref()),
             ] {
                 if let Some(request) = request {
-                    let mut nested = Fields {
-                        prefix: prefix.to_string(),
-                        list: Vec::new(),
-                    };
-                    http(&mut nested, request);
-                    fields.list.extend(nested.list);
+                    fields.http_under(prefix, request);
                 }
             }
             fields.expression("resume took effect", &check.took_effect, Place::Condition);
