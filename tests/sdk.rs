@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{BIN, root};
+use crate::support::{BIN, assert_contains, root};
 
 /// The emulator process, stopped however the test ends.
 struct Emulator(Child);
@@ -84,8 +84,5 @@ fn the_vendors_official_clients_work_against_the_emulator() {
         "an official client failed against the emulator:\n{printed}\n{}",
         String::from_utf8_lossy(&checked.stderr)
     );
-    assert!(
-        printed.contains("all official-client checks passed"),
-        "{printed}"
-    );
+    assert_contains(&printed, "all official-client checks passed");
 }
