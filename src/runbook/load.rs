@@ -133,18 +133,23 @@ pub fn parse(source: &Arc<SourceFile>) -> Result<RawRunbook, Diagnostics> {
     {
         return Ok(raw);
     }
-    serde_saphyr::from_str_with_options::<RawRunbook>(&source.text, options(1))
+    read::<RawRunbook>(&source.text, 1)
         .map_err(|error| Diagnostics::single(source.clone(), yaml_diagnostic(source, &error)))
+}
+
+/// Reads a whole file or a part of one: quickly when it has the plain shape (see
+/// [`super::quick`]), with serde-saphyr otherwise, which also words what is wrong.
+fn read<T: serde::de::DeserializeOwned>(text: &str, parts: usize) -> Result<T, YamlError> {
+    if let Some(value) = super::quick::from_str(text, limits(parts)) {
+        return Ok(value);
+    }
+    serde_saphyr::from_str_with_options::<T>(text, options(parts))
 }
 
 /// One half of the steps, its spans pointing into the whole file.
 fn parse_half(text: &str, range: &std::ops::Range<usize>) -> Option<Vec<Spanned<RawStep>>> {
     super::span::shifted(0, range.start, || {
-        serde_saphyr::from_str_with_options::<Vec<Spanned<RawStep>>>(
-            &text[range.clone()],
-            options(3),
-        )
-        .ok()
+        read::<Vec<Spanned<RawStep>>>(&text[range.clone()], 3).ok()
     })
 }
 
@@ -162,7 +167,7 @@ fn parse_split(source: &Arc<SourceFile>, split: &super::split::Split) -> Option<
     #[cfg(target_os = "linux")]
     let allowed = run_elsewhere(&second);
     let rest = super::span::shifted(split.rest_from, split.rest_shift, || {
-        serde_saphyr::from_str_with_options::<RawRunbook>(&split.rest, options(3)).ok()
+        read::<RawRunbook>(&split.rest, 3).ok()
     });
     let first = parse_half(&source.text, &split.halves[0]);
     // This thread only waits from here on: its core is the helper's to use again.
@@ -221,15 +226,33 @@ fn run_on<T>(thread: &std::thread::JoinHandle<T>, cores: &libc::cpu_set_t) {
     }
 }
 
+/// Nesting allowed in a part of the file: the list that holds the parts takes one level.
+fn max_depth(parts: usize) -> usize {
+    if parts > 1 { 63 } else { 64 }
+}
+
+/// The quick reader's budget: half of serde-saphyr's, so that it gives up well before
+/// serde-saphyr would refuse, whatever the two count differently.
+pub(super) fn limits(parts: usize) -> super::quick::Limits {
+    super::quick::Limits {
+        depth: max_depth(parts) - 2,
+        nodes: MAX_NODES / parts / 2,
+        scalar_bytes: MAX_FILE_BYTES as usize / parts / 2,
+    }
+}
+
+/// The most nodes a runbook may have (serde-saphyr's budget).
+const MAX_NODES: usize = 250_000;
+
 /// The parser's options, with the budget shared by `parts` parts parsed separately.
-fn options(parts: usize) -> serde_saphyr::Options {
+pub(super) fn options(parts: usize) -> serde_saphyr::Options {
     let share = |limit: usize| limit / parts;
-    let depth = if parts > 1 { 63 } else { 64 };
+    let depth = max_depth(parts);
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_documents: 1,
             max_depth: depth,
-            max_nodes: share(250_000),
+            max_nodes: share(MAX_NODES),
             max_events: share(1_000_000),
             max_aliases: share(1_000),
             max_anchors: share(1_000),
@@ -503,7 +526,8 @@ mod mutations {
     use super::tests_support::*;
 
     /// Random edits of a long runbook (dashes, colons, quotes, brackets, anchors, aliases, tabs,
-    /// indentation): the split parse and the whole parse always agree, value or diagnostic.
+    /// indentation): the split parse and the whole parse always agree, value or diagnostic, and
+    /// so do the quick reader and serde-saphyr.
     #[test]
     fn split_and_whole_parses_agree_on_edited_files() {
         let cases: usize = std::env::var("RUNBOOK_SPLIT_CASES")
@@ -523,6 +547,7 @@ mod mutations {
             "\n- ", "#", "|", ">", "!!str ", "? ", ",", "steps:\n", "\r",
         ];
         let mut split_used = 0;
+        let mut read_quickly = 0;
         for _ in 0..cases {
             let mut text = if next(4) == 0 {
                 base.replace('\n', "\r\n")
@@ -554,8 +579,13 @@ mod mutations {
             {
                 split_used += 1;
             }
+            if super::super::quick::from_str::<super::RawRunbook>(&text, super::limits(1)).is_some()
+            {
+                read_quickly += 1;
+            }
             assert_eq!(parsed(&text), whole(&text), "edited file:\n{text}");
         }
         assert!(split_used > 0, "no edited file was parsed split");
+        assert!(read_quickly > 0, "no edited file was read quickly");
     }
 }

@@ -6,6 +6,7 @@ pub mod codes;
 pub mod lint;
 pub mod load;
 pub mod model;
+mod quick;
 pub mod raw;
 pub mod schema;
 pub mod span;

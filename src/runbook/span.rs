@@ -5,8 +5,10 @@
 //! the published schema describes the format, not the wrapper.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::Visitor;
 use serde::{Deserialize, Deserializer};
 
 use crate::diagnostic::Span;
@@ -14,6 +16,36 @@ use crate::diagnostic::Span;
 thread_local! {
     /// Offsets from `.0` on are moved `.1` bytes further: see [`shifted`].
     static SHIFT: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((usize::MAX, 0)) };
+    /// Whether the quick reader ([`super::quick`]) is reading on this thread.
+    static QUICK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The byte offset and length of the node the quick reader reads next.
+    static NEXT: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// The name under which a [`Spanned`] asks the quick reader where its node is.
+pub(super) const QUICK_SPANNED: &str = "__runbook_quick_spanned";
+
+/// Runs `read` with every [`Spanned`] read by the quick reader rather than serde-saphyr.
+pub(super) fn quickly<T>(read: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            QUICK.set(self.0);
+        }
+    }
+    let _restore = Restore(QUICK.replace(true));
+    read()
+}
+
+/// Called by the quick reader just before a [`Spanned`] reads its node.
+pub(super) fn set_next(offset: usize, len: usize) {
+    NEXT.set((offset, len));
+}
+
+/// A span of the part being parsed, moved to where it is in the whole file.
+fn in_file(offset: usize, len: usize) -> Span {
+    let (from, by) = SHIFT.get();
+    Span::new(if offset >= from { offset + by } else { offset }, len)
 }
 
 /// Runs `parse` with every span at or after `from` moved `by` bytes further on: for a part of a
@@ -47,21 +79,38 @@ impl<T> std::ops::Deref for Spanned<T> {
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Spanned<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if QUICK.get() {
+            return deserializer
+                .deserialize_newtype_struct(QUICK_SPANNED, QuickVisitor(PhantomData));
+        }
         let spanned = serde_saphyr::Spanned::<T>::deserialize(deserializer)?;
-        let location = spanned.referenced;
-        let span = location.span();
+        let span = spanned.referenced.span();
         let span = match (span.byte_offset(), span.byte_len()) {
-            (Some(offset), Some(len)) => {
-                let offset = offset as usize;
-                let (from, by) = SHIFT.get();
-                Span::new(
-                    if offset >= from { offset + by } else { offset },
-                    len as usize,
-                )
-            }
+            (Some(offset), Some(len)) => in_file(offset as usize, len as usize),
             _ => Span::default(),
         };
         Ok(Spanned::new(spanned.value, span))
+    }
+}
+
+/// Reads a [`Spanned`] from the quick reader, which has just told where its node is.
+struct QuickVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for QuickVisitor<T> {
+    type Value = Spanned<T>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a value")
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Spanned<T>, D::Error> {
+        // Before the value is read: a Spanned inside it sets its own.
+        let (offset, len) = NEXT.get();
+        let span = in_file(offset, len);
+        T::deserialize(deserializer).map(|value| Spanned::new(value, span))
     }
 }
 
