@@ -147,8 +147,8 @@ fn revokes_or_rolls(url: &str) -> bool {
         })
 }
 
-/// Runs every rule. Each finding comes with the step it belongs to, for step-level `allow`.
-pub fn lint(runbook: &Runbook) -> Vec<(Option<usize>, Diagnostic)> {
+/// Runs every rule: the errors, and the warnings that neither the runbook nor their step allows.
+pub fn lint(runbook: &Runbook) -> Vec<Diagnostic> {
     let mut capturers: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, step) in runbook.steps.iter().enumerate() {
         for (name, _) in captured(step) {
@@ -172,7 +172,7 @@ pub fn lint(runbook: &Runbook) -> Vec<(Option<usize>, Diagnostic)> {
 
 struct Lint<'a> {
     runbook: &'a Runbook,
-    found: Vec<(Option<usize>, Diagnostic)>,
+    found: Vec<Diagnostic>,
     /// Inputs, vars and captures that hold secrets.
     secrets: &'a BTreeSet<String>,
     /// What each step uses, worked out once.
@@ -205,8 +205,17 @@ fn is_loopback(host: &str) -> bool {
 }
 
 impl Lint<'_> {
-    fn report(&mut self, step: Option<usize>, diagnostic: Diagnostic) {
-        self.found.push((step, diagnostic));
+    fn report(&mut self, diagnostic: Diagnostic) {
+        self.found.push(diagnostic);
+    }
+
+    /// Whether a warning with this code is wanted here: not when the runbook, or the step,
+    /// allows it. An allowed warning is never shown, so it is not worded either (a long runbook
+    /// that allows RB120 would otherwise build a message for each of its hundreds of steps).
+    fn wants(&self, step: Option<usize>, code: &str) -> bool {
+        let allows = |allow: &[(String, String)]| allow.iter().any(|(allowed, _)| allowed == code);
+        !(allows(&self.runbook.allow)
+            || step.is_some_and(|index| allows(&self.runbook.steps[index].allow)))
     }
 
     fn secrets_in<'b>(&self, uses: impl IntoIterator<Item = &'b String>) -> Vec<String> {
@@ -223,13 +232,14 @@ impl Lint<'_> {
                 && !parsed.host_str().is_some_and(is_loopback)
             {
                 let span = self.find(&format!("{name}:"));
-                self.report(
-                    None,
-                    Diagnostic::warning(PLAIN_HTTP, format!("service `{name}` is plain http: {url}"))
-                        .at_opt(span)
-                        .label("not encrypted")
-                        .help("use https; plain http is for loopback only (a local emulator, `--service NAME=http://127.0.0.1:…`)"),
-                );
+                if self.wants(None, PLAIN_HTTP) {
+                    self.report(
+                        Diagnostic::warning(PLAIN_HTTP, format!("service `{name}` is plain http: {url}"))
+                            .at_opt(span)
+                            .label("not encrypted")
+                            .help("use https; plain http is for loopback only (a local emulator, `--service NAME=http://127.0.0.1:…`)"),
+                    );
+                }
             }
         }
     }
@@ -266,7 +276,6 @@ impl Lint<'_> {
             let secrets = self.secrets_in(template.uses());
             if !secrets.is_empty() {
                 self.report(
-                    at,
                     Diagnostic::error(SECRET_IN_TEXT, format!("secret `{}` flows into {place} of step `{}`", secrets.join("`, `"), step.id))
                         .at(template.span())
                         .label("shown to people")
@@ -275,7 +284,7 @@ impl Lint<'_> {
             }
         }
         if let Action::Audit(audit) = &step.action {
-            self.audit_context(at, step, &audit.context);
+            self.audit_context(step, &audit.context);
         }
         for (request, value_is_secret) in requests(step) {
             self.request(at, step, request, value_is_secret);
@@ -285,49 +294,49 @@ impl Lint<'_> {
             && let Action::Http(request) = &step.action
             && !request.read_only
             && (request.method == Method::Delete || revokes_or_rolls(request.url.source()))
+            && self.wants(at, IRREVERSIBLE_UNMARKED)
         {
             self.report(
-                at,
-                Diagnostic::warning(IRREVERSIBLE_UNMARKED, format!("step `{}` looks like it revokes or rolls ({} {}) but is not marked irreversible", step.id, request.method.as_str(), request.url.source()))
-                    .at(request.url.span())
-                    .label("nobody confirms this")
-                    .help("add `irreversible: <what cannot be undone>` so `exec` asks before it runs; or `allow: { RB110: <why it is harmless> }`"),
-            );
+                    Diagnostic::warning(IRREVERSIBLE_UNMARKED, format!("step `{}` looks like it revokes or rolls ({} {}) but is not marked irreversible", step.id, request.method.as_str(), request.url.source()))
+                        .at(request.url.span())
+                        .label("nobody confirms this")
+                        .help("add `irreversible: <what cannot be undone>` so `exec` asks before it runs; or `allow: { RB110: <why it is harmless> }`"),
+                );
         }
         if let (Some(_), Action::Http(request)) = (&step.retry, &step.action)
             && !request.read_only
             && matches!(request.method, Method::Post | Method::Patch)
+            && self.wants(at, RETRY_REPEATS_CHANGE)
         {
             self.report(
-                at,
-                Diagnostic::warning(RETRY_REPEATS_CHANGE, format!("step `{}` retries a {} that changes something", step.id, request.method.as_str()))
-                    .at(step_span)
-                    .label("each attempt sends it again")
-                    .help("poll with a separate read-only step; or mark the step `retryable: true` if repeating it is harmless, and allow RB112 with why"),
-            );
+                    Diagnostic::warning(RETRY_REPEATS_CHANGE, format!("step `{}` retries a {} that changes something", step.id, request.method.as_str()))
+                        .at(step_span)
+                        .label("each attempt sends it again")
+                        .help("poll with a separate read-only step; or mark the step `retryable: true` if repeating it is harmless, and allow RB112 with why"),
+                );
         }
         if step.for_each.is_some()
             && let Some(Resume::Check(check)) = &step.resume
+            && self.wants(at, LOOP_RESUME_CHECK)
         {
             self.report(
-                at,
-                Diagnostic::warning(LOOP_RESUME_CHECK, format!("step `{}` runs once per item, so its resume check is never used", step.id))
-                    .at(check.took_effect.span())
-                    .label("answers for one item, not for the loop")
-                    .help("a loop left in doubt is put to the operator (`--repeat` runs every item again, `--skip` leaves the rest to them); drop the check, or run the items as separate steps that each have one"),
-            );
+                    Diagnostic::warning(LOOP_RESUME_CHECK, format!("step `{}` runs once per item, so its resume check is never used", step.id))
+                        .at(check.took_effect.span())
+                        .label("answers for one item, not for the loop")
+                        .help("a loop left in doubt is put to the operator (`--repeat` runs every item again, `--skip` leaves the rest to them); drop the check, or run the items as separate steps that each have one"),
+                );
         }
         if step.rollback.is_none()
             && (matches!(step.effect(), Effect::Mutating | Effect::Irreversible))
             && !matches!(step.action, Action::Audit(_))
+            && self.wants(at, NO_ROLLBACK_NOTE)
         {
             self.report(
-                at,
-                Diagnostic::warning(NO_ROLLBACK_NOTE, format!("step `{}` changes something and has no rollback note", step.id))
-                    .at(step_span)
-                    .label("what if it has to be undone?")
-                    .help("add `rollback:` saying how to undo it (it is shown with live values when the run fails)"),
-            );
+                    Diagnostic::warning(NO_ROLLBACK_NOTE, format!("step `{}` changes something and has no rollback note", step.id))
+                        .at(step_span)
+                        .label("what if it has to be undone?")
+                        .help("add `rollback:` saying how to undo it (it is shown with live values when the run fails)"),
+                );
         }
         for capture in &step.captures {
             if capture.secret.is_secret() {
@@ -335,14 +344,14 @@ impl Lint<'_> {
             }
             if let CaptureSource::Json(path) = &capture.source
                 && names_a_secret(&path.text)
+                && self.wants(at, SECRET_CAPTURE_NOT_MARKED)
             {
                 self.report(
-                    at,
-                    Diagnostic::warning(SECRET_CAPTURE_NOT_MARKED, format!("capture `{}` takes {} but is not marked secret", capture.name, path.text))
-                        .at(capture.span)
-                        .label("looks like a secret")
-                        .help("write `{ json: …, secret: true }` (or `once` if the API shows it only once)"),
-                );
+                        Diagnostic::warning(SECRET_CAPTURE_NOT_MARKED, format!("capture `{}` takes {} but is not marked secret", capture.name, path.text))
+                            .at(capture.span)
+                            .label("looks like a secret")
+                            .help("write `{ json: …, secret: true }` (or `once` if the API shows it only once)"),
+                    );
             }
         }
         self.captures_after(index, step);
@@ -351,12 +360,11 @@ impl Lint<'_> {
         self.capture_uses(index, step);
     }
 
-    fn audit_context(&mut self, at: Option<usize>, step: &Step, context: &JsonTemplate) {
+    fn audit_context(&mut self, step: &Step, context: &JsonTemplate) {
         for (source, uses, span) in context.texts() {
             for secret in self.secrets_in(uses.iter()) {
                 if !crate::template::only_fingerprinted(&source, &secret) {
                     self.report(
-                        at,
                         Diagnostic::error(SECRET_IN_TEXT, format!("secret `{secret}` flows into the audit context of step `{}`", step.id))
                             .at(span)
                             .label("an audit record is kept and shared")
@@ -396,7 +404,6 @@ impl Lint<'_> {
         }
         if !secrets.is_empty() {
             self.report(
-                at,
                 Diagnostic::error(SECRET_IN_URL, format!("secret `{}` flows into a URL in step `{}`", secrets.join("`, `"), step.id))
                     .at(span)
                     .label("URLs are logged everywhere")
@@ -407,9 +414,9 @@ impl Lint<'_> {
         if let Ok(parsed) = reqwest::Url::parse(literal)
             && parsed.scheme() == "http"
             && !parsed.host_str().is_some_and(is_loopback)
+            && self.wants(at, PLAIN_HTTP)
         {
             self.report(
-                at,
                 Diagnostic::warning(
                     PLAIN_HTTP,
                     format!("step `{}` calls {literal} over plain http", step.id),
@@ -444,13 +451,14 @@ impl Lint<'_> {
                     .iter()
                     .find(|capture| capture.name == name)
                     .map_or(step.span, |capture| capture.span);
-                self.report(
-                    Some(index),
-                    Diagnostic::warning(SHOWN_ONCE_NOT_STORED, format!("`{name}` is shown only once and no later step stores it"))
-                        .at(span)
-                        .label("lost when the run ends")
-                        .help("add a `propagate` step that writes it to a secret store (Infisical, Heroku, GitHub…) before anything can go wrong"),
-                );
+                if self.wants(Some(index), SHOWN_ONCE_NOT_STORED) {
+                    self.report(
+                        Diagnostic::warning(SHOWN_ONCE_NOT_STORED, format!("`{name}` is shown only once and no later step stores it"))
+                            .at(span)
+                            .label("lost when the run ends")
+                            .help("add a `propagate` step that writes it to a secret store (Infisical, Heroku, GitHub…) before anything can go wrong"),
+                    );
+                }
             }
         }
     }
@@ -465,9 +473,9 @@ impl Lint<'_> {
         if matches!(
             when.is_true(&self.runbook.templates, &Scope::default()),
             Ok(false)
-        ) {
+        ) && self.wants(Some(index), UNREACHABLE_STEP)
+        {
             self.report(
-                Some(index),
                 Diagnostic::warning(
                     UNREACHABLE_STEP,
                     format!(
@@ -519,13 +527,14 @@ impl Lint<'_> {
             (false, true) => "verified",
             _ => "propagated",
         };
-        self.report(
-            Some(index),
-            Diagnostic::warning(REVOKE_BEFORE_VERIFY, format!("step `{}` is irreversible and runs before the new credential ({}) is {missing}", step.id, new_credentials.join(", ")))
-                .at(step.span)
-                .label("revokes too early")
-                .help("move it after a read-only step that proves the new credential works and a `propagate` step that stores it"),
-        );
+        if self.wants(Some(index), REVOKE_BEFORE_VERIFY) {
+            self.report(
+                Diagnostic::warning(REVOKE_BEFORE_VERIFY, format!("step `{}` is irreversible and runs before the new credential ({}) is {missing}", step.id, new_credentials.join(", ")))
+                    .at(step.span)
+                    .label("revokes too early")
+                    .help("move it after a read-only step that proves the new credential works and a `propagate` step that stores it"),
+            );
+        }
     }
 
     /// Captures used where the capturing step may have been skipped, and captures overwritten.
@@ -557,13 +566,14 @@ impl Lint<'_> {
             if self.always_defined(&definers, step) {
                 continue;
             }
-            self.report(
-                Some(index),
-                Diagnostic::warning(CAPTURE_MAY_BE_UNSET, format!("step `{}` uses `{name}`, which is captured only when {}", step.id, definers.iter().filter_map(|definer| definer.when.as_ref().map(Expression::source)).collect::<Vec<_>>().join(" or ")))
-                    .at(step.span)
-                    .label("may be undefined here")
-                    .help(format!("give this step the same `when`, or make sure some step always captures `{name}`")),
-            );
+            if self.wants(Some(index), CAPTURE_MAY_BE_UNSET) {
+                self.report(
+                    Diagnostic::warning(CAPTURE_MAY_BE_UNSET, format!("step `{}` uses `{name}`, which is captured only when {}", step.id, definers.iter().filter_map(|definer| definer.when.as_ref().map(Expression::source)).collect::<Vec<_>>().join(" or ")))
+                        .at(step.span)
+                        .label("may be undefined here")
+                        .help(format!("give this step the same `when`, or make sure some step always captures `{name}`")),
+                );
+            }
         }
         for (name, _) in captured(step) {
             if step.when.is_some() {
@@ -579,19 +589,20 @@ impl Lint<'_> {
                     .iter()
                     .find(|capture| capture.name == name)
                     .map_or(step.span, |capture| capture.span);
-                self.report(
-                    Some(index),
-                    Diagnostic::warning(
-                        CAPTURE_OVERWRITTEN,
-                        format!(
-                            "step `{}` captures `{name}` again (step `{}` did already)",
-                            step.id, earlier.id
-                        ),
-                    )
-                    .at(span)
-                    .label("replaces the earlier value")
-                    .help("give the capture its own name"),
-                );
+                if self.wants(Some(index), CAPTURE_OVERWRITTEN) {
+                    self.report(
+                        Diagnostic::warning(
+                            CAPTURE_OVERWRITTEN,
+                            format!(
+                                "step `{}` captures `{name}` again (step `{}` did already)",
+                                step.id, earlier.id
+                            ),
+                        )
+                        .at(span)
+                        .label("replaces the earlier value")
+                        .help("give the capture its own name"),
+                    );
+                }
             }
         }
     }
@@ -685,7 +696,6 @@ impl Lint<'_> {
             let secrets = self.secrets_in(lock.uses());
             if !secrets.is_empty() {
                 self.report(
-                    None,
                     Diagnostic::error(
                         SECRET_IN_TEXT,
                         format!("secret `{}` flows into the lock key", secrets.join("`, `")),
@@ -711,13 +721,14 @@ impl Lint<'_> {
             )
             .collect();
         for (name, span) in unused_inputs {
-            self.report(
-                None,
-                Diagnostic::warning(UNUSED_VALUE, format!("`{name}` is never used"))
-                    .at(span)
-                    .label("unused")
-                    .help("remove it, or use it where it belongs"),
-            );
+            if self.wants(None, UNUSED_VALUE) {
+                self.report(
+                    Diagnostic::warning(UNUSED_VALUE, format!("`{name}` is never used"))
+                        .at(span)
+                        .label("unused")
+                        .help("remove it, or use it where it belongs"),
+                );
+            }
         }
         let mut unused_captures = Vec::new();
         for (index, step) in self.runbook.steps.iter().enumerate() {
@@ -728,15 +739,16 @@ impl Lint<'_> {
             }
         }
         for (index, name, span) in unused_captures {
-            self.report(
-                Some(index),
-                Diagnostic::warning(UNUSED_CAPTURE, format!("capture `{name}` is never used"))
-                    .at(span)
-                    .label("unused")
-                    .help(
-                        "remove it, or use it in a later step, an expectation or a rollback note",
-                    ),
-            );
+            if self.wants(Some(index), UNUSED_CAPTURE) {
+                self.report(
+                    Diagnostic::warning(UNUSED_CAPTURE, format!("capture `{name}` is never used"))
+                        .at(span)
+                        .label("unused")
+                        .help(
+                            "remove it, or use it in a later step, an expectation or a rollback note",
+                        ),
+                );
+            }
         }
     }
 }

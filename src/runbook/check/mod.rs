@@ -47,20 +47,14 @@ pub fn check_structure(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbo
 pub fn check(source: Arc<SourceFile>, raw: RawRunbook) -> Result<Runbook, Diagnostics> {
     let mut runbook = check_structure(source.clone(), raw)?;
     let mut errors = Diagnostics::new(source);
-    // The safety checks: errors fail the check like any other; warnings stay on the runbook,
-    // unless a step (or the runbook) allows them with a reason.
-    for (step, diagnostic) in super::lint::lint(&runbook) {
+    // The safety checks: errors fail the check like any other; warnings stay on the runbook
+    // (those a step, or the runbook, allows with a reason are not reported at all).
+    for diagnostic in super::lint::lint(&runbook) {
         if diagnostic.is_error() {
             errors.push(diagnostic);
-            continue;
+        } else {
+            runbook.warnings.push(diagnostic);
         }
-        let allowed =
-            |allow: &[(String, String)]| allow.iter().any(|(code, _)| code == diagnostic.code);
-        if allowed(&runbook.allow) || step.is_some_and(|index| allowed(&runbook.steps[index].allow))
-        {
-            continue;
-        }
-        runbook.warnings.push(diagnostic);
     }
     if errors.has_errors() {
         return Err(errors);
