@@ -175,11 +175,13 @@ impl Redactor {
             .inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Registered already. (Being one of another secret's forms is not enough: its own
-        // encodings are not among them.)
-        if !inner.registered.insert(value.to_string()) {
+        // Registered already (a captured secret is registered when it is judged, then again
+        // when it is bound). Being one of another secret's forms is not enough: its own
+        // encodings are not among them.
+        if inner.registered.contains(value) {
             return;
         }
+        inner.registered.insert(value.to_string());
         for form in encoded_forms(value) {
             if !inner.known.contains(&form) {
                 inner.add(form.as_bytes());
@@ -407,14 +409,19 @@ fn encoded_forms(value: &str) -> Vec<String> {
 /// string, for each of the three byte alignments. Short values have no stable core.
 fn base64_cores(engine: &base64::engine::GeneralPurpose, bytes: &[u8]) -> Vec<String> {
     let mut cores = Vec::new();
+    // The value after two filler bytes: shifted by 0, 1 or 2 bytes, it starts 2, 1 or 0 in.
+    let mut padded = Vec::with_capacity(bytes.len() + 2);
+    padded.extend_from_slice(&[0, 0]);
+    padded.extend_from_slice(bytes);
+    let mut encoded = String::with_capacity(padded.len() / 3 * 4 + 4);
     for shift in 0..3usize {
-        let mut padded = vec![0u8; shift];
-        padded.extend_from_slice(bytes);
-        let encoded = engine.encode(&padded);
+        let input = &padded[2 - shift..];
+        encoded.clear();
+        engine.encode_string(input, &mut encoded);
         // Characters covering the leading filler bytes (and the group they share with the
         // value) depend on what precedes the value; so does the final partial group.
         let skip = if shift == 0 { 0 } else { 4 };
-        let whole_groups = padded.len() / 3 * 4;
+        let whole_groups = input.len() / 3 * 4;
         if whole_groups > skip + 4 {
             cores.push(encoded[skip..whole_groups].to_string());
         }

@@ -50,7 +50,7 @@ impl Engine<'_> {
             let started = Instant::now();
             let names: Vec<String> = target.values.iter().map(|(name, _)| name.clone()).collect();
             let action = format!("write {} to {}", names.join(", "), target.description);
-            if let Err(error) = self.intent(step, None, 1, action) {
+            if let Err(error) = self.intent(step, None, 1, || action) {
                 result.failures.push(error);
                 return Err(StepStatus::Failed);
             }
@@ -352,12 +352,9 @@ impl Engine<'_> {
             },
             None => self.context.state_dir.join("audit.jsonl"),
         };
-        if let Err(error) = self.intent(
-            step,
-            None,
-            1,
-            format!("record {} in {}", audit.action, file.display()),
-        ) {
+        if let Err(error) = self.intent(step, None, 1, || {
+            format!("record {} in {}", audit.action, file.display())
+        }) {
             result.failures.push(error);
             return Err(StepStatus::Failed);
         }

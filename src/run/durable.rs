@@ -72,21 +72,25 @@ impl Engine<'_> {
         })
     }
 
-    /// Announces a mutating request, on disk before it is sent.
+    /// Announces a mutating request, on disk before it is sent. `action` words it, only when
+    /// the run keeps a journal.
     pub(super) fn intent(
         &mut self,
         step: &Step,
         item: Option<&serde_json::Value>,
         attempt: u32,
-        action: String,
+        action: impl FnOnce() -> String,
     ) -> Result<(), String> {
         self.mutated = true;
+        if self.durability.journal.is_none() {
+            return Ok(());
+        }
         self.journal(
             Record::Intent {
                 step: step.id.clone(),
                 item: item.cloned(),
                 attempt,
-                action,
+                action: action(),
                 at: now(),
             },
             true,
@@ -255,12 +259,9 @@ impl Engine<'_> {
                 }
             };
             let url = prepared.url.clone();
-            if let Err(error) = self.intent(
-                step,
-                None,
-                0,
-                format!("undo: {}", describe_request(undo.method, &url)),
-            ) {
+            if let Err(error) = self.intent(step, None, 0, || {
+                format!("undo: {}", describe_request(undo.method, &url))
+            }) {
                 result.failures.push(error);
                 return Settlement::Stop(StepStatus::Failed);
             }

@@ -742,7 +742,7 @@ impl Engine<'_> {
             let mutating = !request.read_only;
             let mutated_before = self.mutated;
             if mutating {
-                let action = super::durable::describe_request(request.method, &url);
+                let action = || super::durable::describe_request(request.method, &url);
                 if let Err(error) = self.intent(step, item, attempt_number, action) {
                     result.failures.push(error);
                     return Err(StepStatus::Failed);
