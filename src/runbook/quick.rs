@@ -144,7 +144,7 @@ impl<'a> Reader<'a> {
                     return Err(Bail);
                 }
             }
-            Event::SequenceEnd | Event::MappingEnd => self.depth -= 1,
+            Event::SequenceEnd | Event::MappingEnd => self.depth = self.depth.saturating_sub(1),
             _ => {}
         }
         Ok(event)
@@ -754,5 +754,85 @@ mod tests {
         // Deeper than the budget allows: given up, whatever serde-saphyr then says.
         let deep = format!("any: {}{}\n", "[".repeat(70), "]".repeat(70));
         assert_eq!(both::<Typed>(&deep).0, None);
+    }
+
+    /// Random documents built from the spellings above, in block and flow style, with comments,
+    /// CRLF, odd indentation and stray characters: whatever the quick reader reads, it reads as
+    /// serde-saphyr does. `RUNBOOK_QUICK_CASES` sets how many (the suite runs 400).
+    #[test]
+    fn random_documents_read_as_serde_saphyr_reads_them_or_not_at_all() {
+        let cases: usize = std::env::var("RUNBOOK_QUICK_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(400);
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        const FIELDS: &[&str] = &[
+            "text", "flag", "status", "offset", "factor", "any", "list", "map", "json", "other",
+        ];
+        const NOISE: &[&str] = &[
+            " # note", "\t", " ", "'", "\"", "- ", ": ", "[", "]", "{", "}", ",", "&a ", "*a",
+            "!!str ", "? ", "|", ">", "\r\n", "\n  ", "---\n", "...\n", "%", "@", "`",
+        ];
+        let (mut read, mut valid) = (0, 0);
+        for _ in 0..cases {
+            let mut text = String::new();
+            let mut fields: Vec<&str> = FIELDS.to_vec();
+            for _ in 0..1 + next(4) {
+                // Mostly distinct fields, each mostly given a value of its shape.
+                let field = if next(8) == 0 {
+                    FIELDS[next(FIELDS.len())]
+                } else {
+                    fields.remove(next(fields.len()))
+                };
+                let scalar = SCALARS[next(SCALARS.len())];
+                let other = SCALARS[next(SCALARS.len())];
+                let shape = match (field, next(4)) {
+                    (_, 0) => next(6),
+                    ("text" | "flag" | "status" | "offset" | "factor", _) => 0,
+                    ("list", _) => 1 + next(2),
+                    ("map" | "json", _) => 3 + next(2),
+                    _ => next(6),
+                };
+                let value = match shape {
+                    0 => format!(" {scalar}\n"),
+                    1 => format!("\n  - {scalar}\n  - {other}\n"),
+                    2 => format!(" [{scalar}, {other}]\n"),
+                    3 => format!("\n  {other}: {scalar}\n"),
+                    4 => format!(" {{ k: {scalar}, {other}: [{scalar}] }}\n"),
+                    _ => format!("\n  nested:\n    {other}: {scalar}\n"),
+                };
+                text.push_str(field);
+                text.push(':');
+                text.push_str(&value);
+                if fields.is_empty() {
+                    break;
+                }
+            }
+            if next(3) == 0 {
+                let mut at = next(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.insert_str(at, NOISE[next(NOISE.len())]);
+            }
+            if next(5) == 0 {
+                text = text.replace('\n', "\r\n");
+            }
+            let (quick, saphyr) = both::<Typed>(&text);
+            if let Some(quick) = &quick {
+                assert_eq!(Ok(quick), saphyr.as_ref(), "read differently:\n{text}");
+                read += 1;
+            }
+            valid += usize::from(saphyr.is_ok());
+        }
+        // Most random documents are not valid at all; of those that are, a good share is read
+        // quickly (the rest use a spelling the quick reader leaves to serde-saphyr).
+        assert!(read * 3 > valid, "read {read} of {valid} valid documents");
     }
 }
