@@ -393,8 +393,27 @@ fn clamp(source: &SourceFile, span: Span) -> Span {
 }
 
 #[cfg(test)]
-mod tests_support {
+pub(super) mod tests_support {
     use super::*;
+
+    /// How many generated cases a randomized test runs: `variable` in the environment, or
+    /// `default`.
+    pub fn cases(variable: &str, default: usize) -> usize {
+        std::env::var(variable)
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// A small deterministic generator (xorshift): each call gives a number below `bound`.
+    pub fn generator(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        }
+    }
 
     /// A shipped runbook with its steps repeated until the list is long enough to be split.
     pub fn long(name: &str, copies: usize) -> String {
@@ -530,18 +549,9 @@ mod mutations {
     /// so do the quick reader and serde-saphyr.
     #[test]
     fn split_and_whole_parses_agree_on_edited_files() {
-        let cases: usize = std::env::var("RUNBOOK_SPLIT_CASES")
-            .ok()
-            .and_then(|cases| cases.parse().ok())
-            .unwrap_or(40);
+        let cases = cases("RUNBOOK_SPLIT_CASES", 40);
         let base = long("cloudflare-user-api-token.yaml", 10);
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move |bound: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % bound as u64) as usize
-        };
+        let mut next = generator(0x2545_f491_4f6c_dd1d);
         let pieces = [
             "-", "- ", ":", ": ", "\"", "'", "[", "]", "{", "}", "&a ", "*a", "\t", "\n", "\n  ",
             "\n- ", "#", "|", ">", "!!str ", "? ", ",", "steps:\n", "\r",

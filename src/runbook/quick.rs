@@ -518,6 +518,7 @@ mod tests {
     use indexmap::IndexMap;
     use serde::Deserialize;
 
+    use super::super::load::tests_support::{cases, generator};
     use super::super::load::{limits, options};
     use super::super::raw::RawRunbook;
     use super::super::span::Spanned;
@@ -761,17 +762,8 @@ mod tests {
     /// serde-saphyr does. `RUNBOOK_QUICK_CASES` sets how many (the suite runs 400).
     #[test]
     fn random_documents_read_as_serde_saphyr_reads_them_or_not_at_all() {
-        let cases: usize = std::env::var("RUNBOOK_QUICK_CASES")
-            .ok()
-            .and_then(|cases| cases.parse().ok())
-            .unwrap_or(400);
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = move |bound: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % bound as u64) as usize
-        };
+        let cases = cases("RUNBOOK_QUICK_CASES", 400);
+        let mut next = generator(0x9e37_79b9_7f4a_7c15);
         const FIELDS: &[&str] = &[
             "text", "flag", "status", "offset", "factor", "any", "list", "map", "json", "other",
         ];
