@@ -87,7 +87,7 @@ pub fn plan(runbook: &Runbook, binding: &Binding) -> Plan {
 
 fn plan_step(runbook: &Runbook, binding: &Binding, index: usize, step: &Step) -> PlannedStep {
     let uses = step.uses();
-    let values = binding.values.with_placeholders(uses.iter());
+    let values = binding.values.with_placeholders(uses.iter().copied());
     let scope = values.scope();
     let templates = &runbook.templates;
     let when = step.when.as_ref().map(|when| PlannedCondition {
@@ -206,12 +206,12 @@ fn plan_step(runbook: &Runbook, binding: &Binding, index: usize, step: &Step) ->
     let uses = uses
         .iter()
         .filter(|name| {
-            !BUILTINS.contains(&name.as_str())
-                && !matches!(name.as_str(), "item" | "response")
-                && !own.contains(&name.as_str())
+            !BUILTINS.contains(*name)
+                && !matches!(**name, "item" | "response")
+                && !own.contains(*name)
         })
         .map(|name| Use {
-            name: name.clone(),
+            name: name.to_string(),
             kind: if runbook.input(name).is_some() {
                 "input"
             } else if runbook.vars.iter().any(|var| var.name == *name) {

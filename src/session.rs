@@ -535,7 +535,10 @@ impl Earlier {
         // halfway.
         for step in runbook.steps.iter().filter(|step| !done.contains(&step.id)) {
             let uses = step.uses();
-            if let Some(missing) = unrecoverable.iter().find(|name| uses.contains(*name)) {
+            if let Some(missing) = unrecoverable
+                .iter()
+                .find(|name| uses.contains(name.as_str()))
+            {
                 return Err(Refusal::new(
                     crate::exit::INPUT,
                     format!(

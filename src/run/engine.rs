@@ -1054,7 +1054,9 @@ impl Engine<'_> {
             let Some(template) = &step.rollback else {
                 continue;
             };
-            let values = self.values.with_placeholders(template.uses().iter());
+            let values = self
+                .values
+                .with_placeholders(template.uses().iter().map(String::as_str));
             let scope = values.scope();
             let mut rendered: Vec<String> = Vec::new();
             let item_list: Vec<Option<&serde_json::Value>> = if items.is_empty() {

@@ -84,7 +84,7 @@ impl Values {
 
     /// A copy with placeholders for the given names that have no value yet, for text that is
     /// shown rather than sent (rollback notes, plans).
-    pub fn with_placeholders<'a>(&self, names: impl IntoIterator<Item = &'a String>) -> Values {
+    pub fn with_placeholders<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Values {
         let mut copy = self.clone();
         for name in names {
             let top = name.split('.').next().unwrap_or(name);

@@ -176,7 +176,7 @@ struct Lint<'a> {
     /// Inputs, vars and captures that hold secrets.
     secrets: &'a BTreeSet<String>,
     /// What each step uses, worked out once.
-    uses: Vec<BTreeSet<String>>,
+    uses: Vec<BTreeSet<&'a str>>,
     /// For each captured name, the steps that capture it, in order.
     capturers: HashMap<&'a str, Vec<usize>>,
 }
@@ -553,10 +553,10 @@ impl Lint<'_> {
     }
 
     fn capture_uses(&mut self, index: usize, step: &Step) {
-        let uses = self.uses[index].clone();
+        let uses: Vec<&str> = self.uses[index].iter().copied().collect();
         let own: Vec<&str> = captured(step).iter().map(|(name, _)| *name).collect();
         for name in &uses {
-            if own.contains(&name.as_str()) {
+            if own.contains(name) {
                 continue;
             }
             let definers: Vec<&Step> = self.capturers_before(name, index);
@@ -676,23 +676,23 @@ impl Lint<'_> {
     }
 
     fn unused_values(&mut self) {
-        let mut used: BTreeSet<String> = BTreeSet::new();
+        let mut used: BTreeSet<&str> = BTreeSet::new();
         for (index, step) in self.runbook.steps.iter().enumerate() {
-            used.extend(self.uses[index].iter().cloned());
+            used.extend(self.uses[index].iter().copied());
             if let Some(rollback) = &step.rollback {
-                used.extend(rollback.uses().iter().cloned());
+                used.extend(rollback.uses().iter().map(String::as_str));
             }
         }
         for var in &self.runbook.vars {
-            used.extend(var.template.uses().iter().cloned());
+            used.extend(var.template.uses().iter().map(String::as_str));
         }
         for input in &self.runbook.inputs {
             for template in input.env.iter().chain(&input.default) {
-                used.extend(template.uses().iter().cloned());
+                used.extend(template.uses().iter().map(String::as_str));
             }
         }
         if let Some(lock) = &self.runbook.lock {
-            used.extend(lock.uses().iter().cloned());
+            used.extend(lock.uses().iter().map(String::as_str));
             let secrets = self.secrets_in(lock.uses());
             if !secrets.is_empty() {
                 self.report(
@@ -710,13 +710,13 @@ impl Lint<'_> {
             .runbook
             .inputs
             .iter()
-            .filter(|input| !used.contains(&input.name))
+            .filter(|input| !used.contains(input.name.as_str()))
             .map(|input| (input.name.clone(), input.span))
             .chain(
                 self.runbook
                     .vars
                     .iter()
-                    .filter(|var| !used.contains(&var.name))
+                    .filter(|var| !used.contains(var.name.as_str()))
                     .map(|var| (var.name.clone(), var.span)),
             )
             .collect();
@@ -733,7 +733,7 @@ impl Lint<'_> {
         let mut unused_captures = Vec::new();
         for (index, step) in self.runbook.steps.iter().enumerate() {
             for capture in &step.captures {
-                if !used.contains(&capture.name) {
+                if !used.contains(capture.name.as_str()) {
                     unused_captures.push((index, capture.name.clone(), capture.span));
                 }
             }

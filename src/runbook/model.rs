@@ -618,7 +618,7 @@ impl Comparison {
 impl Step {
     /// Every top-level name the step's templates and expressions read (inputs, vars, captures,
     /// builtins, `item`, `response`), for the plan and the safety checks.
-    pub fn uses(&self) -> BTreeSet<String> {
+    pub fn uses(&self) -> BTreeSet<&str> {
         let mut sets: Vec<&BTreeSet<String>> = Vec::new();
         sets.extend(self.when.iter().map(Expression::uses));
         match &self.for_each {
@@ -701,8 +701,8 @@ impl Step {
         }
         sets.into_iter()
             .flatten()
+            .map(String::as_str)
             .filter(|name| !name.contains('.'))
-            .cloned()
             .collect()
     }
 }
