@@ -555,6 +555,37 @@ mod tests {
         }
     }
 
+    /// Every YAML file of the test fixtures (most of them broken on purpose): whatever the quick
+    /// reader reads of them, serde-saphyr reads the same way.
+    #[test]
+    fn the_test_fixtures_read_as_serde_saphyr_reads_them_or_not_at_all() {
+        fn files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    files(&path, found);
+                } else if path
+                    .extension()
+                    .is_some_and(|extension| extension == "yaml")
+                {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        files(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+            &mut found,
+        );
+        assert!(found.len() > 10, "fixtures: {found:?}");
+        for path in found {
+            let bytes = std::fs::read(&path).unwrap();
+            if let Ok(text) = String::from_utf8(bytes) {
+                agrees::<RawRunbook>(&text);
+            }
+        }
+    }
+
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
