@@ -714,6 +714,8 @@ mod tests {
         ">\n  folded\n  text\n",
         "|-\n  kept\n",
         "<<",
+        "'<<'",
+        "\"<<\"",
         "é",
         "\"{{ token }}\"",
         "x # a comment",
@@ -739,6 +741,13 @@ mod tests {
         }
         // Not a vacuous agreement: the common spellings are read quickly.
         assert!(read > SCALARS.len() * 4, "read only {read}");
+        // A quoted `<<` is an ordinary key, not a merge.
+        for text in [
+            "json:\n  '<<': {a: 1}\n  b: 2\n",
+            "json:\n  \"<<\": {a: 1}\n  b: 2\n",
+        ] {
+            assert!(agrees::<Typed>(text), "{text}");
+        }
         for (text, expected) in [
             ("status: 201\n", "status: Some(201)"),
             ("flag: true\n", "flag: Some(true)"),
