@@ -56,11 +56,13 @@ fn at_terminal(
 }
 
 /// Runs `runbook ARGS` at a pseudo-terminal of its own (its controlling terminal, on stdin,
-/// stdout and stderr), and types `input` only once the terminal shows `prompt` and its echo is
-/// off: (exit code, everything the terminal showed).
-fn typed_at_hidden_prompt(
+/// stdout and stderr), and types `input` only once the terminal shows `prompt` (and, for a
+/// `hidden` prompt, its echo is off): (exit code, everything the terminal showed).
+fn typed_at_prompt(
     args: &[String],
+    env: &[(&str, &str)],
     prompt: &str,
+    hidden: bool,
     input: &str,
     scratch: &Scratch,
 ) -> (i32, String) {
@@ -110,6 +112,9 @@ fn typed_at_hidden_prompt(
         .stdin(slave.try_clone().expect("the slave for stdin"))
         .stdout(slave.try_clone().expect("the slave for stdout"))
         .stderr(slave);
+    for (name, value) in env {
+        command.env(name, value);
+    }
     // SAFETY: between fork and exec the child only calls async-signal-safe functions: a new
     // session, whose controlling terminal becomes the slave on its stdin (where /dev/tty leads,
     // and what the hidden prompt reads).
@@ -154,13 +159,13 @@ fn typed_at_hidden_prompt(
             libc::tcgetattr(master.as_raw_fd(), &mut termios) == 0
                 && termios.c_lflag & libc::ECHO == 0
         };
-        if prompted && echo_off {
+        if prompted && (echo_off || !hidden) {
             break;
         }
         if let Some(status) = child.try_wait().expect("waiting for runbook") {
             let _ = finished.recv_timeout(Duration::from_secs(5));
             panic!(
-                "runbook ended ({status}) before asking with echo off:\n{}",
+                "runbook ended ({status}) before asking {prompt:?}:\n{}",
                 shown(&screen)
             );
         }
@@ -168,7 +173,7 @@ fn typed_at_hidden_prompt(
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "no prompt {prompt:?} with echo off within 30s:\n{}",
+                "no prompt {prompt:?} (hidden: {hidden}) within 30s:\n{}",
                 shown(&screen)
             );
         }
@@ -308,9 +313,11 @@ fn a_missing_secret_is_asked_for_without_echo() {
     let typed = "typed-canary-secret-4";
     // Typed only once the prompt shows and echo is off, as an operator would: nothing on the
     // screen may show it.
-    let (code, screen) = typed_at_hidden_prompt(
+    let (code, screen) = typed_at_prompt(
         &["exec".into(), file, "--no-journal".into()],
+        &[],
         "(input hidden)",
+        true,
         &format!("{typed}\n"),
         &scratch,
     );
@@ -329,4 +336,26 @@ fn a_missing_secret_is_asked_for_without_echo() {
         !screen.contains(typed),
         "the secret is on the screen: {screen}"
     );
+}
+
+#[test]
+fn ctrl_c_at_the_confirmation_stops_the_run_waiting_for_confirmation() {
+    let (server, seen) = server();
+    let scratch = Scratch::new();
+    let file = runbook(&scratch, &server, IRREVERSIBLE);
+    // Ctrl-C typed once the question shows: the terminal sends the run SIGINT.
+    let (code, screen) = typed_at_prompt(
+        &["exec".into(), file, "--no-journal".into()],
+        &[("THE_TOKEN", "terminal-canary-token-3")],
+        "Type yes to go ahead, anything else to stop:",
+        false,
+        "\u{3}",
+        &scratch,
+    );
+    assert_eq!(code, 130, "{screen}");
+    assert!(
+        screen.contains("interrupted while waiting for confirmation"),
+        "{screen}"
+    );
+    assert_eq!(seen.lock().unwrap().0, 0, "nothing was sent");
 }

@@ -365,6 +365,11 @@ impl Engine<'_> {
         kind: QuestionKind,
         result: &mut StepResult,
     ) -> Result<Answer, StepStatus> {
+        // What a Ctrl-C while asking says the run was waiting for.
+        let waiting_for = match kind {
+            QuestionKind::InDoubt { .. } => "an answer",
+            QuestionKind::Irreversible { .. } | QuestionKind::Manual { .. } => "confirmation",
+        };
         let question = Question {
             step_id: step.id.clone(),
             title: step.title.clone(),
@@ -372,7 +377,7 @@ impl Engine<'_> {
         };
         self.prompt(
             move |confirmer| confirmer.confirm(&question),
-            "an answer",
+            waiting_for,
             result,
         )
         .await
