@@ -721,10 +721,9 @@ fn without_fingerprints(source: &str) -> Cow<'_, str> {
 
 /// The length of the `{{ name | fingerprint }}` that `text` starts with, if it does.
 fn fingerprint_len(text: &str) -> Option<usize> {
-    let skip_space = |text: &str| text.trim_start_matches(char::is_whitespace).len();
-    let mut rest = text.strip_prefix("{{")?;
-    rest = rest.strip_prefix('-').unwrap_or(rest);
-    rest = &rest[rest.len() - skip_space(rest)..];
+    // `trim_start` trims Unicode White_Space, as the regex's `\s` matches.
+    let rest = text.strip_prefix("{{")?;
+    let rest = rest.strip_prefix('-').unwrap_or(rest).trim_start();
     let name_len = rest
         .char_indices()
         .find(|&(index, c)| {
@@ -734,14 +733,9 @@ fn fingerprint_len(text: &str) -> Option<usize> {
     if name_len == 0 {
         return None;
     }
-    rest = &rest[name_len..];
-    rest = &rest[rest.len() - skip_space(rest)..];
-    rest = rest.strip_prefix('|')?;
-    rest = &rest[rest.len() - skip_space(rest)..];
-    rest = rest.strip_prefix("fingerprint")?;
-    rest = &rest[rest.len() - skip_space(rest)..];
-    rest = rest.strip_prefix('-').unwrap_or(rest);
-    rest = rest.strip_prefix("}}")?;
+    let rest = rest[name_len..].trim_start().strip_prefix('|')?;
+    let rest = rest.trim_start().strip_prefix("fingerprint")?.trim_start();
+    let rest = rest.strip_prefix('-').unwrap_or(rest).strip_prefix("}}")?;
     Some(text.len() - rest.len())
 }
 
