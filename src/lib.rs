@@ -25,3 +25,5 @@ pub mod session;
 pub mod step;
 pub mod suggest;
 pub mod template;
+#[cfg(test)]
+mod testing;

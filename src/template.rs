@@ -842,16 +842,10 @@ mod tests {
             "{{token|fingerprint}}",
             "{{ other | fingerprint }}",
         ];
-        let mut seed: u64 = 0x853c_49e6_748f_ea9b;
-        let mut next = move |bound: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % bound as u64) as usize
-        };
+        let mut next = crate::testing::generator(0x853c_49e6_748f_ea9b);
         let regexes = Oracle::new();
         let mut mentions = 0;
-        for _ in 0..20_000 {
+        for _ in 0..crate::testing::cases("RUNBOOK_FINGERPRINT_CASES", 20_000) {
             let text: String = (0..1 + next(8))
                 .map(|_| PIECES[next(PIECES.len())])
                 .collect();

@@ -393,27 +393,8 @@ fn clamp(source: &SourceFile, span: Span) -> Span {
 }
 
 #[cfg(test)]
-pub(super) mod tests_support {
+mod tests_support {
     use super::*;
-
-    /// How many generated cases a randomized test runs: `variable` in the environment, or
-    /// `default`.
-    pub fn cases(variable: &str, default: usize) -> usize {
-        std::env::var(variable)
-            .ok()
-            .and_then(|cases| cases.parse().ok())
-            .unwrap_or(default)
-    }
-
-    /// A small deterministic generator (xorshift): each call gives a number below `bound`.
-    pub fn generator(mut seed: u64) -> impl FnMut(usize) -> usize {
-        move |bound: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % bound as u64) as usize
-        }
-    }
 
     /// A shipped runbook with its steps repeated until the list is long enough to be split.
     pub fn long(name: &str, copies: usize) -> String {
@@ -543,6 +524,7 @@ mod tests {
 #[cfg(test)]
 mod mutations {
     use super::tests_support::*;
+    use crate::testing::{cases, generator};
 
     /// Random edits of a long runbook (dashes, colons, quotes, brackets, anchors, aliases, tabs,
     /// indentation): the split parse and the whole parse always agree, value or diagnostic, and

@@ -518,10 +518,10 @@ mod tests {
     use indexmap::IndexMap;
     use serde::Deserialize;
 
-    use super::super::load::tests_support::{cases, generator};
     use super::super::load::{limits, options};
     use super::super::raw::RawRunbook;
     use super::super::span::Spanned;
+    use crate::testing::{cases, generator};
 
     /// The quick reading and serde-saphyr's, as text (spans included): `None` when the quick
     /// reader gives up.
