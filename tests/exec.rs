@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::leak::assert_no_secret_in;
 use crate::support::server::{Server, closed_port};
-use crate::support::{Runbook, Scratch, assert_contains};
+use crate::support::{Outcome, Runbook, Scratch, assert_contains};
 
 /// The fake's state: tokens by id, and how often `/flaky`, `/slow`, `/slow-create` and
 /// `/limited-date` have been called.
@@ -894,11 +894,7 @@ steps:
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert_eq!(state.lock().unwrap().created, 1);
     assert_eq!(state.lock().unwrap().slow_creates, 1);
-    let run = scratch.home.only_run();
-    let refused = Runbook::new(["resume", &run])
-        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
-        .home(&scratch.home)
-        .run();
+    let refused = resume(&scratch, &[]);
     assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
     assert_contains(
         &refused.stdout,
@@ -910,45 +906,59 @@ steps:
     assert_eq!(state.lock().unwrap().slow_creates, 1);
 }
 
+/// `runbook resume` of the scratch home's only run, with the management token and `extra`.
+fn resume(scratch: &Scratch, extra: &[&str]) -> Outcome {
+    let run = scratch.home.only_run();
+    Runbook::new(["resume", run.as_str()])
+        .args(extra.iter().copied())
+        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
+        .home(&scratch.home)
+        .run()
+}
+
+/// A runbook named `name` whose step `create` POSTs once per item of `items` to
+/// `{{ services.api }}/{{ item }}` (`tokens` creates one; another route is a 404), then `more`:
+/// further lines of that step, and further steps.
+fn looped_create(name: &str, items: &str, more: &str) -> String {
+    format!(
+        r#"runbook: {name}
+title: A looped create
+services:
+  api: http://127.0.0.1:1
+inputs:
+  token: {{ env: [MGMT_TOKEN], secret: true }}
+steps:
+  - id: create
+    title: Create one per item
+    for_each: [{items}]
+    http:
+      post: "{{{{ services.api }}}}/{{{{ item }}}}"
+      bearer: "{{{{ token }}}}"
+      json: {{ name: "{{{{ item }}}}" }}
+    expect:
+      status: 201
+{more}"#
+    )
+}
+
 #[test]
 fn a_looped_change_that_failed_partway_is_not_run_again_from_its_first_item_unasked() {
     let (server, state) = fake();
     let scratch = Scratch::new();
-    let text = r#"runbook: looped-partway
-title: A looped create whose second item fails
-services:
-  api: http://127.0.0.1:1
-inputs:
-  token: { env: [MGMT_TOKEN], secret: true }
-steps:
-  - id: create
-    title: Create one per item
-    for_each: [tokens, no-such-route, tokens]
-    http:
-      post: "{{ services.api }}/{{ item }}"
-      bearer: "{{ token }}"
-      json: { name: "{{ item }}" }
-    expect:
-      status: 201
-    rollback: Delete what was created.
+    let text = looped_create(
+        "looped-partway",
+        "tokens, no-such-route, tokens",
+        r#"    rollback: Delete what was created.
   - id: after
     title: After the loop
     http:
       get: "{{ services.api }}/list"
-"#;
-    let outcome = exec(&scratch, text, &server).run();
+"#,
+    );
+    let outcome = exec(&scratch, &text, &server).run();
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert_eq!(state.lock().unwrap().created, 1);
-    let run = scratch.home.only_run();
-    let resume = |extra: &[&str]| {
-        let mut args = vec!["resume", run.as_str()];
-        args.extend_from_slice(extra);
-        Runbook::new(args)
-            .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
-            .home(&scratch.home)
-            .run()
-    };
-    let refused = resume(&[]);
+    let refused = resume(&scratch, &[]);
     assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
     assert_contains(
         &refused.stdout,
@@ -956,7 +966,7 @@ steps:
     );
     assert_contains(&refused.stdout, "--skip create");
     assert_eq!(state.lock().unwrap().created, 1, "item 1 is not sent again");
-    let skipped = resume(&["--skip", "create"]);
+    let skipped = resume(&scratch, &["--skip", "create"]);
     assert_eq!(skipped.code, 0, "{}\n{}", skipped.stdout, skipped.stderr);
     assert_contains(&skipped.stdout, "counted as done by the operator");
     assert_contains(&skipped.stdout, "ok        after");
@@ -969,30 +979,10 @@ steps:
 fn a_looped_change_that_failed_on_its_first_item_runs_again_on_resume() {
     let (server, state) = fake();
     let scratch = Scratch::new();
-    let text = r#"runbook: looped-first
-title: A looped create whose first item fails
-services:
-  api: http://127.0.0.1:1
-inputs:
-  token: { env: [MGMT_TOKEN], secret: true }
-steps:
-  - id: create
-    title: Create one per item
-    for_each: [no-such-route, tokens]
-    http:
-      post: "{{ services.api }}/{{ item }}"
-      bearer: "{{ token }}"
-      json: { name: "{{ item }}" }
-    expect:
-      status: 201
-"#;
-    let outcome = exec(&scratch, text, &server).run();
+    let text = looped_create("looped-first", "no-such-route, tokens", "");
+    let outcome = exec(&scratch, &text, &server).run();
     assert_eq!(outcome.code, 1, "{outcome:?}");
-    let run = scratch.home.only_run();
-    let resumed = Runbook::new(["resume", run.as_str()])
-        .env("MGMT_TOKEN", MANAGEMENT_TOKEN)
-        .home(&scratch.home)
-        .run();
+    let resumed = resume(&scratch, &[]);
     // Run again (and failing again on the same item), not refused for the operator to decide.
     assert_eq!(resumed.code, 1, "{}\n{}", resumed.stdout, resumed.stderr);
     assert!(
