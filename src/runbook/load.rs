@@ -125,9 +125,10 @@ fn io_reason(error: &std::io::Error) -> String {
 /// A long `steps:` list is parsed on two cores (see [`super::split`]); when that does not work
 /// out, the file is parsed whole, which also reports what is wrong with it.
 pub fn parse(source: &Arc<SourceFile>) -> Result<RawRunbook, Diagnostics> {
-    // Only with a second core to run on: the process may be confined to one.
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if cores >= 2
+    // Only for a file long enough to hold a list worth splitting (asking for the cores reads
+    // cgroup files), and with a second core to run on: the process may be confined to one.
+    if source.text.len() >= super::split::MIN_SPLIT_BYTES
+        && std::thread::available_parallelism().map_or(1, usize::from) >= 2
         && let Some(raw) =
             super::split::split(&source.text).and_then(|split| parse_split(source, &split))
     {
