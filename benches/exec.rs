@@ -4,7 +4,9 @@
 //! A rotation is three HTTP steps: POST create (JSON body, bearer) capturing an id and a secret,
 //! GET with the captured values as headers, DELETE by the captured id. Time is wall-clock of
 //! the whole process (start-up included), the median of several runs; memory is the peak
-//! resident set of the process (getrusage of the child).
+//! resident set of the process (getrusage of the child). The same rotations written by hand
+//! with reqwest run as a process of their own after each run of the runbook, placed the same
+//! way, for the floor this machine allows at that moment.
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -208,12 +210,13 @@ fn check_steps(count: usize) -> String {
 // The child is reaped by wait4 (for its rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 fn measure(
+    program: &std::path::Path,
     args: &[&str],
     env: &[(&str, &str)],
     core: Option<usize>,
 ) -> (Duration, Duration, u64, i32) {
     let started = Instant::now();
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(program);
     if core.is_some() {
         use std::os::unix::process::CommandExt;
         // sched_setaffinity is a plain system call: safe between fork and exec.
@@ -257,8 +260,25 @@ fn median(mut values: Vec<Duration>) -> Duration {
     values[values.len() / 2]
 }
 
-/// (median wall time, median CPU time, peak RSS) of `exec` over `count` rotations, with the
-/// journal on (in `dir`) or off.
+/// What [`bench_exec`] measured: medians over the runs.
+struct Measured {
+    /// Wall time of the whole `runbook exec` process.
+    time: Duration,
+    /// Its CPU time (user and system).
+    cpu: Duration,
+    /// Its peak resident set, KiB.
+    peak: u64,
+    /// The hand-written client's wall time, when it ran alongside.
+    floor: Option<Duration>,
+    /// The median of runbook / hand-written over the pairs of runs.
+    ratio: Option<f64>,
+}
+
+/// `exec` over `count` rotations, `runs` times, with the journal on (in `dir`) or off. With
+/// `alongside`, each run of the runbook is followed by a run of the hand-written client (a
+/// process of its own, placed the same way), so that each pair sees the same machine: this VM's
+/// speed drifts by tens of percent within minutes, and a ratio of medians taken minutes apart
+/// would carry that drift.
 fn bench_exec(
     server: &Server,
     dir: &std::path::Path,
@@ -266,24 +286,26 @@ fn bench_exec(
     runs: usize,
     journal: bool,
     placement: Placement,
-) -> (Duration, Duration, u64) {
+    alongside: bool,
+) -> Measured {
     let base = &server.base;
     place(server.thread, placement.server_core());
     let path = dir.join(format!("rotations-{count}.yaml"));
     std::fs::write(&path, rotations(count)).unwrap();
     let service = format!("api={base}");
     let path = path.display().to_string();
-    let mut times = Vec::new();
-    let mut cpu_times = Vec::new();
+    let state = dir.join("state").display().to_string();
+    let this = std::env::current_exe().unwrap();
+    let count_arg = count.to_string();
+    let (mut times, mut cpu_times, mut floors, mut ratios) = (vec![], vec![], vec![], vec![]);
     let mut peak = 0;
     for _ in 0..runs {
-        let state = dir.join("state");
-        let state = state.display().to_string();
         let mut args = vec!["exec", path.as_str(), "--service", service.as_str()];
         if !journal {
             args.push("--no-journal");
         }
         let (elapsed, cpu, rss, code) = measure(
+            BIN.as_ref(),
             &args,
             &[
                 ("BENCH_TOKEN", TOKEN),
@@ -295,21 +317,36 @@ fn bench_exec(
         times.push(elapsed);
         cpu_times.push(cpu);
         peak = peak.max(rss);
+        if alongside {
+            let (floor, _, _, code) = measure(
+                &this,
+                &["--hand-written", base, &count_arg],
+                &[],
+                placement.client_core(),
+            );
+            assert_eq!(code, 0, "the hand-written client must succeed");
+            floors.push(floor);
+            ratios.push(elapsed.as_secs_f64() / floor.as_secs_f64());
+        }
     }
-    (median(times), median(cpu_times), peak)
+    ratios.sort_by(f64::total_cmp);
+    Measured {
+        time: median(times),
+        cpu: median(cpu_times),
+        peak,
+        floor: alongside.then(|| median(floors)),
+        ratio: ratios.get(ratios.len() / 2).copied(),
+    }
 }
 
-/// The same rotations written by hand with reqwest, in-process: the floor this machine and this
-/// server allow, to compare the engine with.
-fn hand_written(server: &Server, count: usize, placement: Placement) -> Duration {
-    let base = &server.base;
-    place(server.thread, placement.server_core());
-    place(0, placement.client_core());
+/// The same rotations written by hand with reqwest: the floor this machine and this server
+/// allow, to compare the engine with. Runs as a process of its own (`--hand-written BASE
+/// COUNT`), so that its time, like the runbook's, is the whole process's.
+fn hand_written(base: &str, count: usize) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let started = Instant::now();
     runtime.block_on(async {
         let client = reqwest::Client::builder()
             .tcp_nodelay(true)
@@ -349,12 +386,16 @@ fn hand_written(server: &Server, count: usize, placement: Placement) -> Duration
             deleted.bytes().await.unwrap();
         }
     });
-    let elapsed = started.elapsed();
-    place(0, None);
-    elapsed
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, base, count] = args.as_slice()
+        && flag == "--hand-written"
+    {
+        hand_written(base, count.parse().expect("a count of rotations"));
+        return;
+    }
     if std::env::args().any(|arg| arg == "--serve") {
         // For profiling by hand: serve the fake and print its URL until killed.
         println!("{}", server().base);
@@ -382,31 +423,28 @@ fn main() {
     );
     let mut bare_free = (Duration::ZERO, Duration::ZERO);
     for &placement in placements {
-        let (bare, bare_cpu, _) = bench_exec(&server, dir.path(), 200, runs, false, placement);
-        let floor = median(
-            (0..runs)
-                .map(|_| hand_written(&server, 200, placement))
-                .collect(),
-        );
+        let bare = bench_exec(&server, dir.path(), 200, runs, false, placement, true);
         if placement == Placement::Free {
-            bare_free = (bare, bare_cpu);
+            bare_free = (bare.time, bare.cpu);
         }
         println!(
-            "  {:<34} runbook {:>6.3} ms ({:.3} ms CPU); hand-written reqwest loop {:>6.3} ms",
+            "  {:<34} runbook {:>6.3} ms ({:.3} ms CPU); hand-written reqwest client {:>6.3} ms; runbook / client {:.2}",
             match placement {
                 Placement::Free => "anywhere (the scheduler decides):",
                 Placement::OneCore => "both on one core:",
                 Placement::TwoCores => "on two cores:",
             },
-            per_rotation(bare),
-            per_rotation(bare_cpu),
-            per_rotation(floor),
+            per_rotation(bare.time),
+            per_rotation(bare.cpu),
+            per_rotation(bare.floor.unwrap_or_default()),
+            bare.ratio.unwrap_or_default(),
         );
     }
     place(server.thread, None);
-    let (one, _, one_rss) = bench_exec(&server, dir.path(), 1, runs, true, Placement::Free);
-    let (many, many_cpu, many_rss) =
-        bench_exec(&server, dir.path(), 200, runs, true, Placement::Free);
+    let single = bench_exec(&server, dir.path(), 1, runs, true, Placement::Free, false);
+    let (one, one_rss) = (single.time, single.peak);
+    let journaled = bench_exec(&server, dir.path(), 200, runs, true, Placement::Free, false);
+    let (many, many_cpu, many_rss) = (journaled.time, journaled.cpu, journaled.peak);
     let marginal = (many.as_secs_f64() - one.as_secs_f64()) * 1000.0 / 199.0;
     println!(
         "exec, N = 1 rotation (3 HTTP steps):     {:>8.2} ms   peak RSS {:>5.1} MiB",
@@ -439,7 +477,7 @@ fn main() {
     let mut times = Vec::new();
     let mut peak = 0;
     for _ in 0..runs {
-        let (elapsed, _, rss, code) = measure(&["check", &big], &[], None);
+        let (elapsed, _, rss, code) = measure(BIN.as_ref(), &["check", &big], &[], None);
         assert_eq!(code, 0, "the 1,000-step runbook must be valid");
         times.push(elapsed);
         peak = peak.max(rss);
