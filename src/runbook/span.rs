@@ -25,16 +25,26 @@ thread_local! {
 /// The name under which a [`Spanned`] asks the quick reader where its node is.
 pub(super) const QUICK_SPANNED: &str = "__runbook_quick_spanned";
 
-/// Runs `read` with every [`Spanned`] read by the quick reader rather than serde-saphyr.
-pub(super) fn quickly<T>(read: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
-    impl Drop for Restore {
+/// Runs `run` with `cell` set to `value`, and sets it back afterwards, also when `run` panics:
+/// a thread that outlives a caught panic must not keep reading the wrong way.
+fn scoped<V: Copy + 'static, T>(
+    cell: &'static std::thread::LocalKey<std::cell::Cell<V>>,
+    value: V,
+    run: impl FnOnce() -> T,
+) -> T {
+    struct Restore<V: Copy + 'static>(&'static std::thread::LocalKey<std::cell::Cell<V>>, V);
+    impl<V: Copy + 'static> Drop for Restore<V> {
         fn drop(&mut self) {
-            QUICK.set(self.0);
+            self.0.set(self.1);
         }
     }
-    let _restore = Restore(QUICK.replace(true));
-    read()
+    let _restore = Restore(cell, cell.replace(value));
+    run()
+}
+
+/// Runs `read` with every [`Spanned`] read by the quick reader rather than serde-saphyr.
+pub(super) fn quickly<T>(read: impl FnOnce() -> T) -> T {
+    scoped(&QUICK, true, read)
 }
 
 /// Called by the quick reader just before a [`Spanned`] reads its node.
@@ -51,10 +61,7 @@ fn in_file(offset: usize, len: usize) -> Span {
 /// Runs `parse` with every span at or after `from` moved `by` bytes further on: for a part of a
 /// file parsed on its own (see [`super::split`]), so its spans point into the whole file.
 pub fn shifted<T>(from: usize, by: usize, parse: impl FnOnce() -> T) -> T {
-    let before = SHIFT.replace((from, by));
-    let parsed = parse();
-    SHIFT.set(before);
-    parsed
+    scoped(&SHIFT, (from, by), parse)
 }
 
 #[derive(Clone, Debug)]
@@ -129,5 +136,28 @@ impl<T: JsonSchema> JsonSchema for Spanned<T> {
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         T::json_schema(generator)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifts_and_the_quick_switch_are_undone_even_after_a_panic() {
+        let panicked = std::panic::catch_unwind(|| {
+            shifted(10, 5, || quickly(|| panic!("a reader that panics")))
+        });
+        assert!(panicked.is_err());
+        assert_eq!(SHIFT.get(), (usize::MAX, 0));
+        assert!(!QUICK.get());
+        // Nested: the inner shift applies inside, the outer one again after it.
+        shifted(10, 5, || {
+            assert_eq!(in_file(12, 1), Span::new(17, 1));
+            shifted(0, 1, || assert_eq!(in_file(12, 1), Span::new(13, 1)));
+            assert_eq!(in_file(12, 1), Span::new(17, 1));
+            assert_eq!(in_file(9, 1), Span::new(9, 1));
+        });
+        assert_eq!(in_file(12, 1), Span::new(12, 1));
     }
 }
