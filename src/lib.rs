@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod emulator;
 pub mod exit;
+pub mod files;
 pub mod journal;
 pub mod logging;
 pub mod operate;

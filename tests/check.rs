@@ -141,6 +141,73 @@ fn oversized_file_is_rejected_before_parsing() {
 }
 
 #[test]
+fn an_endless_file_is_cut_off_at_the_size_limit() {
+    // A device reports no size: the limit holds while reading, and the process stays small.
+    let outcome = Runbook::new(["check", "/dev/zero"]).run();
+    assert_eq!(outcome.code, 3);
+    assert!(
+        outcome.stderr.contains(
+            "/dev/zero: the file is longer than that; runbooks are limited to 4194304 bytes"
+        ),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn a_runbook_can_come_through_a_pipe() {
+    // As with `runbook check <(generate)`: a file with no size on disk, read to its end.
+    let scratch = Scratch::new();
+    let fifo = scratch.dir.path().join("pipe.yaml");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            std::fs::write(
+                fifo,
+                "runbook: piped\ntitle: Piped\nsteps:\n  - id: a\n    title: A\n    manual: Do it.\n",
+            )
+        })
+    };
+    let outcome = Runbook::new(["check"])
+        .arg(fifo.display().to_string())
+        .run();
+    writer.join().unwrap().unwrap();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+}
+
+#[test]
+fn utf16_is_named_as_such() {
+    let scratch = Scratch::new();
+    let text: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("runbook: x\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let path = scratch.write("utf16.yaml", text);
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert_eq!(outcome.code, 3);
+    assert!(
+        outcome.stderr.contains("error[RB003]")
+            && outcome.stderr.contains(
+                "utf16.yaml: the file is UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8"
+            ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("save the file as UTF-8"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
 fn deep_nesting_hits_the_budget() {
     let scratch = Scratch::new();
     let nested = format!("{}1{}", "[".repeat(200), "]".repeat(200));

@@ -178,8 +178,16 @@ fn identity_path(env: &HashMap<String, String>) -> Option<PathBuf> {
 }
 
 fn read_identity(path: &Path) -> Result<age::x25519::Identity, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| format!("cannot read the identity file {}: {error}", path.display()))?;
+    // An identity file is a few lines; anything far longer (or endless) is not one.
+    let bytes = crate::files::read_at_most(path, 64 * 1024)
+        .map_err(|error| format!("cannot read the identity file {}: {error}", path.display()))?
+        .ok_or_else(|| format!("{} is too long to be an age identity file", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        format!(
+            "{} is not text, so not an age identity file",
+            path.display()
+        )
+    })?;
     text.lines()
         .map(str::trim)
         .find(|line| line.starts_with("AGE-SECRET-KEY-"))
@@ -317,6 +325,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(opener.open(&sealed).unwrap().expose_secret(), "shown-once");
+    }
+
+    #[test]
+    fn an_identity_file_that_is_not_one_is_refused_without_reading_it_all() {
+        let endless = read_identity(Path::new("/dev/zero")).err().unwrap();
+        assert_eq!(endless, "/dev/zero is too long to be an age identity file");
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("identity.txt");
+        std::fs::write(&binary, b"\xff\xfe\x00").unwrap();
+        let error = read_identity(&binary).err().unwrap();
+        assert!(
+            error.ends_with("is not text, so not an age identity file"),
+            "{error}"
+        );
+        let identity = age::x25519::Identity::generate();
+        let good = dir.path().join("good.txt");
+        std::fs::write(
+            &good,
+            format!("# a comment\n{}\n", identity.to_string().expose_secret()),
+        )
+        .unwrap();
+        assert_eq!(
+            read_identity(&good).unwrap().to_public().to_string(),
+            identity.to_public().to_string()
+        );
     }
 
     #[test]

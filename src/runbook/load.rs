@@ -49,30 +49,43 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostics> {
             "pass the runbook's .yaml file, e.g. runbooks/name.yaml",
         ));
     }
-    if metadata.len() > MAX_FILE_BYTES {
-        return Err(file_problem(
-            path,
-            codes::TOO_LARGE,
-            format!(
-                "the file is {} bytes; runbooks are limited to {MAX_FILE_BYTES} bytes",
-                metadata.len()
-            ),
-            "split the procedure into several runbooks",
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|error| {
+    let too_large = |size: String| {
         file_problem(
             path,
-            codes::FILE_UNREADABLE,
-            format!("cannot read the file: {}", io_reason(&error)),
-            "check that you may read the file",
+            codes::TOO_LARGE,
+            format!("the file is {size}; runbooks are limited to {MAX_FILE_BYTES} bytes"),
+            "split the procedure into several runbooks",
         )
-    })?;
+    };
+    if metadata.is_file() && metadata.len() > MAX_FILE_BYTES {
+        return Err(too_large(format!("{} bytes", metadata.len())));
+    }
+    // Bounded while reading: a pipe or a device has no size to check first.
+    let bytes = crate::files::read_at_most(path, MAX_FILE_BYTES)
+        .map_err(|error| {
+            file_problem(
+                path,
+                codes::FILE_UNREADABLE,
+                format!("cannot read the file: {}", io_reason(&error)),
+                "check that you may read the file",
+            )
+        })?
+        .ok_or_else(|| too_large("longer than that".into()))?;
     source_from_bytes(path, bytes)
 }
 
 /// Builds a [`SourceFile`] from bytes: UTF-8 (an optional BOM is dropped), not empty.
 pub fn source_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Arc<SourceFile>, Diagnostics> {
+    if let Some(encoding) = unicode_other_than_utf8(&bytes) {
+        return Err(file_problem(
+            path,
+            codes::NOT_UTF8,
+            format!(
+                "the file is {encoding} (it starts with a {encoding} byte-order mark), not UTF-8"
+            ),
+            "save the file as UTF-8 (in most editors: Save with Encoding, UTF-8)",
+        ));
+    }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
@@ -109,6 +122,15 @@ pub fn source_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Arc<SourceFile>,
         ));
     }
     Ok(Arc::new(SourceFile::new(path, text)))
+}
+
+/// The encoding a byte-order mark says the file is in, when that is UTF-16 or UTF-32.
+fn unicode_other_than_utf8(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0xFF, 0xFE, 0, 0, ..] | [0, 0, 0xFE, 0xFF, ..] => Some("UTF-32"),
+        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => Some("UTF-16"),
+        _ => None,
+    }
 }
 
 fn io_reason(error: &std::io::Error) -> String {
