@@ -397,10 +397,16 @@ fn render_with(code: &Excerpts<'_>, diagnostic: &Diagnostic, color: bool) -> Str
     };
     // With a span, miette's box header names the file, line and column.
     let title = match diagnostic.span {
-        Some(_) => format!("{kind}[{}]: {}", diagnostic.code, diagnostic.message),
+        Some(_) => format!(
+            "{kind}[{}]: {}",
+            diagnostic.code,
+            shorten(&diagnostic.message)
+        ),
         None => format!(
             "{kind}[{}]: {}: {}",
-            diagnostic.code, code.name, diagnostic.message
+            diagnostic.code,
+            code.name,
+            shorten(&diagnostic.message)
         ),
     };
     let mut span = diagnostic.span;
@@ -412,8 +418,33 @@ fn render_with(code: &Excerpts<'_>, diagnostic: &Diagnostic, color: bool) -> Str
         }
         found.len = found.len.min(source.text.len() - found.offset);
     }
+    // A line too long to draw (a minified document, a pasted blob) is named, not printed:
+    // miette would print all of it, and the lines around it.
+    let (span, title) = match span.and_then(|span| too_long_to_show(source, span)) {
+        Some((line, length)) => {
+            let (at_line, at_column) = source.line_column(span.map_or(0, |span| span.offset));
+            let label = diagnostic
+                .label
+                .as_ref()
+                .map(|label| format!(": {}", shorten(label)))
+                .unwrap_or_default();
+            (
+                None,
+                format!(
+                    "{kind}[{}]: {}:{at_line}:{at_column}: {}{label} (line {} is {length} bytes long, too long to show)",
+                    diagnostic.code,
+                    code.name,
+                    shorten(&diagnostic.message),
+                    line + 1,
+                ),
+            )
+        }
+        None => (span, title),
+    };
     let adjusted = Diagnostic {
         span,
+        label: diagnostic.label.as_deref().map(shorten),
+        help: diagnostic.help.as_deref().map(shorten),
         ..diagnostic.clone()
     };
     let report = Report {
@@ -441,6 +472,46 @@ fn render_with(code: &Excerpts<'_>, diagnostic: &Diagnostic, color: bool) -> Str
     out
 }
 
+/// The longest message, label or help a diagnostic shows, in bytes. They quote what the file
+/// says (a key, a variable's name, a value), which can be any length.
+const LONGEST_TEXT_SHOWN: usize = 2000;
+
+/// `text`, or its start and end around a note of how much was left out when it is longer than
+/// [`LONGEST_TEXT_SHOWN`].
+fn shorten(text: &str) -> String {
+    if text.len() <= LONGEST_TEXT_SHOWN {
+        return text.to_string();
+    }
+    let head = floor_char_boundary(text, LONGEST_TEXT_SHOWN * 3 / 4);
+    let mut tail = text.len() - LONGEST_TEXT_SHOWN / 4;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}[... {} bytes left out ...]{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
+/// The longest line a diagnostic shows, in bytes.
+const LONGEST_LINE_SHOWN: usize = 1000;
+
+/// The first of the lines a diagnostic at `span` would show (the span's own, and one on each
+/// side) that is too long to show, with its length in bytes.
+fn too_long_to_show(source: &SourceFile, span: Span) -> Option<(usize, usize)> {
+    let starts = source.line_starts();
+    let first = source.line_of(span.offset).saturating_sub(1);
+    let last = source.line_of(span.offset + span.len.saturating_sub(1)) + 1;
+    (first..=last.min(starts.len() - 1))
+        .map(|line| {
+            let end = starts.get(line + 1).copied().unwrap_or(source.text.len());
+            (line, end - starts[line])
+        })
+        .find(|(_, length)| *length > LONGEST_LINE_SHOWN)
+}
+
 /// A problem with a file as a whole (missing, unreadable, not UTF-8, too big).
 pub fn file_problem(path: &Path, code: &'static str, message: String, help: &str) -> Diagnostics {
     let source = Arc::new(SourceFile::new(path, String::new()));
@@ -452,6 +523,28 @@ mod tests {
     use miette::SourceCode;
 
     use super::*;
+
+    #[test]
+    fn long_texts_keep_their_ends_and_cut_on_character_boundaries() {
+        assert_eq!(shorten("short"), "short");
+        let long = "é".repeat(3000);
+        let shortened = shorten(&long);
+        assert!(shortened.starts_with("éé") && shortened.ends_with("éé"));
+        assert!(
+            shortened.len() < LONGEST_TEXT_SHOWN + 40,
+            "{}",
+            shortened.len()
+        );
+        let kept = shortened.replace(|c| c != 'é', "").len();
+        let left_out: usize = shortened
+            .split("[... ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(kept + left_out, long.len());
+    }
 
     #[test]
     fn line_column_round_trips() {

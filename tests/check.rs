@@ -208,6 +208,51 @@ fn utf16_is_named_as_such() {
 }
 
 #[test]
+fn a_line_too_long_to_show_is_named_with_its_position() {
+    let scratch = Scratch::new();
+    let text = format!("runbook: x\ntitle: {}\nstepz: []\n", "a".repeat(300_000));
+    let path = scratch.write("long.yaml", text);
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert_eq!(outcome.code, 3);
+    assert_eq!(
+        outcome.stderr.lines().next().unwrap().trim(),
+        format!(
+            "x error[RB006]: {}:3:1: unknown key `stepz`: did you mean `steps`? (line 2 is 300008 bytes long, too long to show)",
+            path.display()
+        )
+    );
+    assert!(outcome.stderr.len() < 2_000, "{}", outcome.stderr.len());
+}
+
+#[test]
+fn a_name_too_long_to_quote_whole_is_shortened() {
+    let scratch = Scratch::new();
+    let name = format!("v{}", "b".repeat(100_000));
+    let text = format!(
+        "runbook: x\ntitle: t\nsteps:\n  - id: a\n    title: A\n    http:\n      get: \"https://x.example/{{{{ {name} }}}}\"\n"
+    );
+    let path = scratch.write("name.yaml", text);
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert_eq!(outcome.code, 3);
+    assert!(
+        outcome.stderr.contains("error[RB013]"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.contains(":7:"), "{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains(" bytes left out ...]"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(outcome.stderr.len() < 10_000, "{}", outcome.stderr.len());
+}
+
+#[test]
 fn deep_nesting_hits_the_budget() {
     let scratch = Scratch::new();
     let nested = format!("{}1{}", "[".repeat(200), "]".repeat(200));
