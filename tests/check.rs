@@ -147,7 +147,7 @@ fn an_endless_file_is_cut_off_at_the_size_limit() {
     assert_eq!(outcome.code, 3);
     assert!(
         outcome.stderr.contains(
-            "/dev/zero: the file is longer than that; runbooks are limited to 4194304 bytes"
+            "/dev/zero: the file is longer than the limit; runbooks are limited to 4194304 bytes"
         ),
         "{}",
         outcome.stderr

@@ -70,7 +70,7 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostics> {
                 "check that you may read the file",
             )
         })?
-        .ok_or_else(|| too_large("longer than that".into()))?;
+        .ok_or_else(|| too_large("longer than the limit".into()))?;
     source_from_bytes(path, bytes)
 }
 
