@@ -313,6 +313,8 @@ pub fn show(args: &ShowArgs, env: &HashMap<String, String>, output: &Output) -> 
                     "failures": step.failures,
                     "note": step.note,
                     "retries": step.retries,
+                    // Positions from 1, as the text shows them.
+                    "items_through": step.items_finished.iter().map(|item| item + 1).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -385,6 +387,14 @@ pub fn show(args: &ShowArgs, env: &HashMap<String, String>, output: &Output) -> 
         text.push_str(&format!("  {id:<28} {status}"));
         if step.retries > 0 {
             text.push_str(&format!("  ({} retries)", step.retries));
+        }
+        if step.status.as_deref() != Some("ok") && !step.items_finished.is_empty() {
+            let items: Vec<String> = step
+                .items_finished
+                .iter()
+                .map(|item| (item + 1).to_string())
+                .collect();
+            text.push_str(&format!("  (items through: {})", items.join(", ")));
         }
         text.push('\n');
         for failure in &step.failures {

@@ -8,6 +8,7 @@ use crate::journal::lock::{self, Holder, Lock, LockError};
 use crate::journal::runs::{RunState, RunView};
 use crate::journal::seal::{self, Opener, Sealer};
 use crate::journal::{InputRecord, Journal, Record, RunbookRef, hostname, now};
+use crate::run::durable::Partial;
 use crate::run::inputs::{Binding, Source};
 use crate::run::{Context, Durability, ResumePlan};
 use crate::runbook::Runbook;
@@ -557,18 +558,31 @@ impl Earlier {
             }
         }
         // A looped step that changed something for some items and then stopped: running it
-        // again would send those items again. One that failed stopped at the item that failed,
-        // which did not go through: like a step without a loop that failed, that item may be
-        // sent again, so a loop that failed on its first item simply runs again.
+        // again would send those items again. An item that failed did not go through: like a
+        // step without a loop that failed, it may be sent again, so a loop none of whose items
+        // went through simply runs again. Journals from format 2 on record each item that went
+        // through; before, a failed step's last item sent is taken to be the one that failed.
         let partial = runbook
             .steps
             .iter()
             .filter(|step| step.for_each.is_some() && !done.contains(&step.id))
             .filter_map(|step| {
                 let view = self.view.steps.get(&step.id)?;
-                let failed = usize::from(view.status.as_deref() == Some("failed"));
-                let completed = view.items_sent.len().saturating_sub(failed);
-                (view.pending.is_none() && completed > 0).then(|| (step.id.clone(), completed))
+                let recorded = self.view.format >= 2;
+                let completed = if recorded {
+                    view.items_finished_in_order()
+                } else {
+                    let failed = usize::from(view.status.as_deref() == Some("failed"));
+                    view.items_sent.len().saturating_sub(failed)
+                };
+                (view.pending.is_none() && completed > 0).then(|| {
+                    let partial = Partial {
+                        completed,
+                        items: view.items_sent.clone(),
+                        recorded,
+                    };
+                    (step.id.clone(), partial)
+                })
             })
             .collect();
         Ok(ResumePlan {

@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::{Redactor, Scalars};
 
-/// The journal's format version, in its first record.
-pub const FORMAT: u32 = 1;
+/// The journal's format version, in its first record. Version 2 added `item_finished`: from
+/// it on, a `for_each` step's finished items are recorded, not inferred.
+pub const FORMAT: u32 = 2;
 
 /// One line of the journal.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -91,6 +92,12 @@ pub enum Record {
         sealed: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fingerprint: Option<String>,
+    },
+    /// One item of a `for_each` step went through (answered as expected).
+    ItemFinished {
+        step: String,
+        /// The item's position in the list (from 0).
+        item: usize,
     },
     StepFinished {
         step: String,

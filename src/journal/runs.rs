@@ -11,6 +11,8 @@ use super::{InputRecord, Record, RunbookRef, hostname, journal_path, read};
 /// A run as its journal tells it.
 #[derive(Debug)]
 pub struct RunView {
+    /// The journal's format version (see [`crate::journal::FORMAT`]).
+    pub format: u32,
     pub run_id: String,
     pub runbook: RunbookRef,
     pub started_at: String,
@@ -45,6 +47,17 @@ pub struct StepView {
     pub retries: usize,
     /// The `for_each` items its mutating requests were sent for, each once, in order.
     pub items_sent: Vec<serde_json::Value>,
+    /// The positions of its `for_each` items that went through (journal format 2 on).
+    pub items_finished: std::collections::BTreeSet<usize>,
+}
+
+impl StepView {
+    /// How many of its `for_each` items went through one after the other from the first.
+    pub fn items_finished_in_order(&self) -> usize {
+        (0..)
+            .take_while(|item| self.items_finished.contains(item))
+            .count()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +159,7 @@ pub fn load(state_dir: &Path, run_id: &str) -> Result<RunView, String> {
 fn view(records: Vec<Record>) -> Option<RunView> {
     let mut records = records.into_iter();
     let Some(Record::RunStarted {
+        format,
         run_id,
         runbook,
         inputs,
@@ -163,6 +177,7 @@ fn view(records: Vec<Record>) -> Option<RunView> {
         return None;
     };
     let mut run = RunView {
+        format,
         run_id,
         runbook,
         started_at,
@@ -201,6 +216,13 @@ fn view(records: Vec<Record>) -> Option<RunView> {
                 }
             }
             Record::Retry { step, .. } => run.steps.entry(step).or_default().retries += 1,
+            Record::ItemFinished { step, item } => {
+                run.steps
+                    .entry(step)
+                    .or_default()
+                    .items_finished
+                    .insert(item);
+            }
             Record::Capture {
                 step,
                 name,

@@ -8,7 +8,7 @@ use super::event::{StepResult, StepStatus};
 use crate::journal::seal::Sealer;
 use crate::journal::{Journal, Record, now};
 use crate::runbook::model::{Action, Method, Resume, Step};
-use crate::secret::fingerprint;
+use crate::secret::{Scalars, fingerprint};
 use crate::step::judge::{self, Captured};
 
 /// The journal, the sealer and, for a resume, what the earlier run left behind.
@@ -26,10 +26,22 @@ pub struct ResumePlan {
     pub done: HashSet<String>,
     /// Steps whose mutating request was announced but never answered, with that request.
     pub in_doubt: HashMap<String, String>,
-    /// `for_each` steps that stopped partway after this many of their items went through.
-    pub partial: HashMap<String, usize>,
+    /// `for_each` steps that stopped partway, after some of their items went through.
+    pub partial: HashMap<String, Partial>,
     /// The operator's decisions from the command line: step → repeat (`true`) or skip.
     pub decisions: HashMap<String, bool>,
+}
+
+/// A `for_each` step an earlier attempt stopped partway through.
+#[derive(Clone, Debug)]
+pub struct Partial {
+    /// How many of its items went through, one after the other from the first.
+    pub completed: usize,
+    /// The items its mutating requests were sent for, in order, masked as the journal has them.
+    pub items: Vec<serde_json::Value>,
+    /// Whether the journal records each item that went through (format 2 on); before, the
+    /// count is inferred, and a resume never continues a loop partway on it.
+    pub recorded: bool,
 }
 
 /// How a step left in doubt is settled.
@@ -40,6 +52,8 @@ pub(super) enum Settlement {
     Done(String),
     /// Cannot be settled here; the step ends with this status.
     Stop(StepStatus),
+    /// A loop goes on from this item (from 0): the ones before it went through.
+    Continue(usize),
 }
 
 impl Engine<'_> {
@@ -158,7 +172,7 @@ impl Engine<'_> {
             return Settlement::Run;
         };
         let pending = plan.in_doubt.get(&step.id).cloned();
-        let partial = plan.partial.get(&step.id).copied();
+        let partial = plan.partial.get(&step.id).cloned();
         if let Some(pending) = pending {
             let settlement = self.settle(step, &pending, result).await;
             if let Settlement::Stop(_) = settlement {
@@ -168,7 +182,7 @@ impl Engine<'_> {
             return settlement;
         }
         match partial {
-            Some(completed) => self.settle_partial(step, completed, result).await,
+            Some(partial) => self.settle_partial(step, &partial, result).await,
             None => Settlement::Run,
         }
     }
@@ -304,17 +318,26 @@ impl Engine<'_> {
     }
 
     /// A `for_each` step that stopped partway in an earlier run (a failed item, Ctrl-C): its
-    /// earlier items changed something, so running it again is not for the engine to decide,
-    /// unless repeating is harmless.
+    /// earlier items changed something, so running it again from its first item is not for the
+    /// engine to decide, unless repeating is harmless. It goes on from the first item that did
+    /// not go through when the journal says which items did, the items are the same as then,
+    /// and the step captures nothing (the earlier items' captures would be needed too).
     async fn settle_partial(
         &mut self,
         step: &Step,
-        completed: usize,
+        partial: &Partial,
         result: &mut StepResult,
     ) -> Settlement {
+        let completed = partial.completed;
         let settled = match self.decision(step) {
             Some(repeat) => self.settled(step, repeat, "the operator (command line)", result),
             None if repeating_is_harmless(step) => return Settlement::Run,
+            None if partial.recorded
+                && step.captures.is_empty()
+                && self.same_items(step, partial) =>
+            {
+                return self.continue_at(step, completed, result);
+            }
             None => {
                 let facts = format!(
                     "step `{}` runs once per item of its `for_each`; the earlier run completed {completed} of its items and then stopped before the step finished. Running it again sends every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
@@ -330,6 +353,47 @@ impl Engine<'_> {
             ),
             other => other,
         }
+    }
+
+    /// Whether the step's items now begin with the ones the earlier run sent, as the journal
+    /// has them (masked the same way).
+    fn same_items(&self, step: &Step, partial: &Partial) -> bool {
+        let Ok(items) = self.items(step, &self.values.scope()) else {
+            return false;
+        };
+        partial.items.len() >= partial.completed
+            && items.len() >= partial.completed
+            && items
+                .iter()
+                .zip(&partial.items)
+                .take(partial.completed)
+                .all(|(item, recorded)| {
+                    let item = item.clone().unwrap_or(serde_json::Value::Null);
+                    let (masked, _) = self.context.redactor.redact_json(item, &[], Scalars::Kept);
+                    &masked == recorded
+                })
+    }
+
+    /// Goes on with a loop from item `completed` (from 0), recorded as settled by the journal.
+    fn continue_at(
+        &mut self,
+        step: &Step,
+        completed: usize,
+        result: &mut StepResult,
+    ) -> Settlement {
+        let decision = format!("continue at item {}", completed + 1);
+        if let Err(error) = self.journal(
+            Record::Settled {
+                step: step.id.clone(),
+                decision,
+                by: "the journal".into(),
+            },
+            false,
+        ) {
+            result.failures.push(error);
+            return Settlement::Stop(StepStatus::Failed);
+        }
+        Settlement::Continue(completed)
     }
 
     /// Asks the operator at the terminal (on a blocking thread), with the journal on the disk

@@ -369,8 +369,10 @@ impl Engine<'_> {
             result.duration_ms = millis(started.elapsed());
             result
         };
+        let mut first_item = 0;
         match self.settle_earlier(step, &mut result).await {
             Settlement::Run => {}
+            Settlement::Continue(completed) => first_item = completed,
             Settlement::Done(note) => {
                 result.note = Some(note);
                 return (finish(result, StepStatus::Ok), Vec::new());
@@ -410,8 +412,21 @@ impl Engine<'_> {
         if let Some(status) = self.confirm(step, &items, &mut result, reporter).await {
             return (finish(result, status), items);
         }
-        let mut per_item_captures: Vec<Vec<(String, Captured)>> = Vec::new();
-        for (position, item) in items.iter().enumerate() {
+        if first_item > 0 {
+            let earlier = match first_item {
+                1 => "item 1".to_string(),
+                _ => format!("items 1 to {first_item}"),
+            };
+            result.note = Some(format!(
+                "continued at item {} of {}: the earlier run got {earlier} through",
+                first_item + 1,
+                items.len()
+            ));
+        }
+        // The items the earlier run got through capture nothing (or it would not go on).
+        let mut per_item_captures: Vec<Vec<(String, Captured)>> =
+            (0..first_item).map(|_| Vec::new()).collect();
+        for (position, item) in items.iter().enumerate().skip(first_item) {
             self.item_index = step.for_each.is_some().then_some(position);
             let item_scope = item_scope(&scope, item.as_ref());
             let outcome = match &step.action {
@@ -434,7 +449,22 @@ impl Engine<'_> {
                 Action::Audit(audit) => self.audit(step, audit, &item_scope, &mut result).await,
             };
             match outcome {
-                Ok(captures) => per_item_captures.push(captures),
+                Ok(captures) => {
+                    per_item_captures.push(captures);
+                    // Which items went through, for a resume to go on after them.
+                    if step.for_each.is_some()
+                        && let Err(error) = self.journal(
+                            Record::ItemFinished {
+                                step: step.id.clone(),
+                                item: position,
+                            },
+                            false,
+                        )
+                    {
+                        result.failures.push(error);
+                        return (finish(result, StepStatus::Failed), items);
+                    }
+                }
                 Err(status) => {
                     self.add_hints(step, &item_scope, &mut result);
                     return (finish(result, status), items);
@@ -449,7 +479,11 @@ impl Engine<'_> {
     }
 
     /// The items a step runs for: one `None` without `for_each`.
-    fn items(&self, step: &Step, scope: &Scope) -> Result<Vec<Option<serde_json::Value>>, String> {
+    pub(super) fn items(
+        &self,
+        step: &Step,
+        scope: &Scope,
+    ) -> Result<Vec<Option<serde_json::Value>>, String> {
         let Some(for_each) = &step.for_each else {
             return Ok(vec![None]);
         };
