@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::support::leak::assert_no_secret_in;
 use crate::support::server::{Server, closed_port};
-use crate::support::{Outcome, Runbook, Scratch, assert_contains};
+use crate::support::{Home, Outcome, Runbook, Scratch, assert_contains};
 
 /// The fake's state: tokens by id, and how often `/flaky`, `/slow`, `/slow-create` and
 /// `/limited-date` have been called.
@@ -1030,6 +1030,84 @@ steps:
         "continued at item 2 of 3: the earlier run got item 1 through",
     );
     assert_eq!(state.lock().unwrap().created, 3, "items 2 and 3, once each");
+}
+
+/// A resumed loop's captures are whole: the items the earlier run got through come back from
+/// the journal (a secret one unsealed), the rest are taken now, in item order.
+#[test]
+fn a_resumed_loop_keeps_the_captures_of_its_earlier_items() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = r#"runbook: looped-captures
+title: A looped create that captures
+services:
+  api: http://127.0.0.1:1
+  spare: http://127.0.0.1:1
+inputs:
+  token: { env: [MGMT_TOKEN], secret: true }
+steps:
+  - id: create
+    title: Create one per service
+    for_each: ["{{ services.api }}/tokens", "{{ services.spare }}/tokens", "{{ services.api }}/tokens"]
+    http:
+      post: "{{ item }}"
+      bearer: "{{ token }}"
+      json: { name: looped }
+    expect: { status: 201 }
+    capture:
+      ids: $.result.id
+      secrets: { json: $.result.secret, secret: true }
+  - id: verify-first
+    title: The first item's token, with its secret from the earlier run
+    http:
+      get: "{{ services.api }}/tokens/{{ ids[0] }}"
+      headers: { X-Token-Secret: "{{ secrets[0] }}" }
+    expect: { status: 200 }
+  - id: verify-last
+    title: The last item's token
+    when: ids == ['tok-1', 'tok-2', 'tok-3'] and secrets | length == 3
+    http:
+      get: "{{ services.api }}/tokens/{{ ids[2] }}"
+      headers: { X-Token-Secret: "{{ secrets[2] }}" }
+    expect: { status: 200 }
+"#;
+    let outcome = exec(&scratch, text, &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().created, 1);
+    let spare = format!("spare={}", server.url());
+    let resumed = resume(&scratch, &["--service", &spare]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert_contains(&resumed.stdout, "continued at item 2 of 3");
+    assert_contains(&resumed.stdout, "ok        verify-first");
+    assert_contains(&resumed.stdout, "ok        verify-last");
+    assert_eq!(state.lock().unwrap().created, 3);
+    for secret in state.lock().unwrap().live.values() {
+        assert_no_secret(&resumed.stdout, secret);
+        assert_no_secret(&resumed.stderr, secret);
+    }
+}
+
+/// Without a key, a secret a loop captured was only fingerprinted: its earlier items' values
+/// cannot come back, so the loop cannot go on from the middle, and the operator decides.
+#[test]
+fn a_loop_whose_earlier_secrets_cannot_come_back_is_put_to_the_operator() {
+    let (server, state) = fake();
+    let scratch = Scratch {
+        dir: tempfile::tempdir().unwrap(),
+        home: Home::bare(),
+    };
+    let text = looped_create(
+        "looped-unsealed",
+        "tokens, no-such-route",
+        "    capture:\n      secrets: { json: $.result.secret, secret: true }\n",
+    );
+    let outcome = exec(&scratch, &text, &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().created, 1);
+    let refused = resume(&scratch, &[]);
+    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
+    assert_contains(&refused.stdout, "the earlier run completed 1 of its items");
+    assert_eq!(state.lock().unwrap().created, 1);
 }
 
 /// An item that failed before its request went out (a template that does not render for it)

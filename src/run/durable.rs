@@ -321,7 +321,7 @@ impl Engine<'_> {
     /// earlier items changed something, so running it again from its first item is not for the
     /// engine to decide, unless repeating is harmless. It goes on from the first item that did
     /// not go through when the journal says which items did, the items are the same as then,
-    /// and the step captures nothing (the earlier items' captures would be needed too).
+    /// and the earlier items' captures were put back.
     async fn settle_partial(
         &mut self,
         step: &Step,
@@ -333,7 +333,7 @@ impl Engine<'_> {
             Some(repeat) => self.settled(step, repeat, "the operator (command line)", result),
             None if repeating_is_harmless(step) => return Settlement::Run,
             None if partial.recorded
-                && step.captures.is_empty()
+                && self.earlier_captures(step, completed).is_some()
                 && self.same_items(step, partial) =>
             {
                 return self.continue_at(step, completed, result);
@@ -372,6 +372,29 @@ impl Engine<'_> {
                     let (masked, _) = self.context.redactor.redact_json(item, &[], Scalars::Kept);
                     &masked == recorded
                 })
+    }
+
+    /// The captures of a loop's first `completed` items, as the resume put them back (each a
+    /// list in item order): `None` when one is missing or short, and the loop cannot go on
+    /// without sending those items again.
+    pub(super) fn earlier_captures(
+        &self,
+        step: &Step,
+        completed: usize,
+    ) -> Option<Vec<(String, Vec<minijinja::Value>)>> {
+        step.captures
+            .iter()
+            .map(|capture| {
+                let earlier: Vec<minijinja::Value> = self
+                    .values
+                    .get(&capture.name)?
+                    .try_iter()
+                    .ok()?
+                    .take(completed)
+                    .collect();
+                (earlier.len() == completed).then(|| (capture.name.clone(), earlier))
+            })
+            .collect()
     }
 
     /// Goes on with a loop from item `completed` (from 0), recorded as settled by the journal.

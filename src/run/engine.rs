@@ -423,9 +423,13 @@ impl Engine<'_> {
                 items.len()
             ));
         }
-        // The items the earlier run got through capture nothing (or it would not go on).
-        let mut per_item_captures: Vec<Vec<(String, Captured)>> =
-            (0..first_item).map(|_| Vec::new()).collect();
+        // What the items the earlier run got through captured, put back by the resume: the
+        // step's lists begin with them.
+        let earlier = match first_item {
+            0 => Vec::new(),
+            _ => self.earlier_captures(step, first_item).unwrap_or_default(),
+        };
+        let mut per_item_captures: Vec<Vec<(String, Captured)>> = Vec::new();
         for (position, item) in items.iter().enumerate().skip(first_item) {
             self.item_index = step.for_each.is_some().then_some(position);
             let item_scope = item_scope(&scope, item.as_ref());
@@ -474,7 +478,7 @@ impl Engine<'_> {
         // The bindings are shared with `scope` until it is gone; binding the captures after it
         // adds to them in place instead of copying them.
         drop(scope);
-        self.commit_captures(step, per_item_captures, &mut result);
+        self.commit_captures(step, earlier, per_item_captures, &mut result);
         (finish(result, StepStatus::Ok), items)
     }
 
@@ -1027,11 +1031,12 @@ impl Engine<'_> {
     fn commit_captures(
         &mut self,
         step: &Step,
+        earlier: Vec<(String, Vec<Value>)>,
         per_item: Vec<Vec<(String, Captured)>>,
         result: &mut StepResult,
     ) {
         let looped = step.for_each.is_some();
-        let mut lists: Vec<(String, Vec<Value>)> = Vec::new();
+        let mut lists: Vec<(String, Vec<Value>)> = earlier;
         for captures in per_item {
             for (name, captured) in captures {
                 let secret = matches!(captured, Captured::Secret(_));

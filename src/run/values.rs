@@ -60,6 +60,10 @@ impl Values {
         Scope::new(self.bindings.clone())
     }
 
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.bindings.get(name)
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.bindings.contains_key(name)
     }
