@@ -399,6 +399,18 @@ impl Earlier {
     pub fn load(context: &Context, run_id: &str) -> Result<Earlier, Refusal> {
         let view = crate::journal::runs::load(&context.state_dir, run_id)
             .map_err(|error| Refusal::new(crate::exit::INPUT, error))?;
+        if view.format > crate::journal::FORMAT {
+            // Its records may mean more than this version knows: resuming on a partial reading
+            // could send again what went through.
+            return Err(Refusal::new(
+                crate::exit::INPUT,
+                format!(
+                    "run {run_id} was journaled by a newer runbook (journal format {}, this one reads up to {}): resume it with that version",
+                    view.format,
+                    crate::journal::FORMAT
+                ),
+            ));
+        }
         match view.state() {
             RunState::Completed => {
                 return Err(Refusal::new(

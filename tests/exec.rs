@@ -1171,6 +1171,32 @@ fn a_loop_in_a_format_1_journal_is_put_to_the_operator() {
     assert_eq!(state.lock().unwrap().created, 1);
 }
 
+/// A journal written by a newer version may record what this one does not know: no resume.
+#[test]
+fn a_run_journaled_by_a_newer_version_is_not_resumed() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = looped_create("looped-newer", "tokens, no-such-route", "");
+    let outcome = exec(&scratch, &text, &server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    let run = scratch.home.only_run();
+    let path = scratch
+        .home
+        .state()
+        .join("runs")
+        .join(&run)
+        .join("journal.jsonl");
+    let journal = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, journal.replacen(r#""format":2"#, r#""format":3"#, 1)).unwrap();
+    let refused = resume(&scratch, &[]);
+    assert_eq!(refused.code, 4, "{}\n{}", refused.stdout, refused.stderr);
+    assert_contains(
+        &refused.stderr,
+        "was journaled by a newer runbook (journal format 3, this one reads up to 2): resume it with that version",
+    );
+    assert_eq!(state.lock().unwrap().created, 1);
+}
+
 /// When the items are no longer the ones the earlier run sent (the runbook changed), going on
 /// from the middle could skip or repeat the wrong ones: the operator decides.
 #[test]
