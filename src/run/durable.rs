@@ -52,8 +52,12 @@ pub(super) enum Settlement {
     Done(String),
     /// Cannot be settled here; the step ends with this status.
     Stop(StepStatus),
-    /// A loop goes on from this item (from 0): the ones before it went through.
-    Continue(usize),
+    /// A loop goes on from item `from` (from 0): the ones before it went through, and
+    /// captured `earlier` (each capture's list of their values, in item order).
+    Continue {
+        from: usize,
+        earlier: Vec<(String, Vec<minijinja::Value>)>,
+    },
 }
 
 impl Engine<'_> {
@@ -332,19 +336,13 @@ impl Engine<'_> {
         let settled = match self.decision(step) {
             Some(repeat) => self.settled(step, repeat, "the operator (command line)", result),
             None if repeating_is_harmless(step) => return Settlement::Run,
-            None if partial.recorded
-                && self.earlier_captures(step, completed).is_some()
-                && self.same_items(step, partial) =>
-            {
-                return self.continue_at(step, completed, result);
+            None if partial.recorded && self.same_items(step, partial) => {
+                if let Some(earlier) = self.earlier_captures(step, completed) {
+                    return self.continue_at(step, completed, earlier, result);
+                }
+                self.ask_partial(step, completed, result).await
             }
-            None => {
-                let facts = format!(
-                    "step `{}` runs once per item of its `for_each`; the earlier run completed {completed} of its items and then stopped before the step finished. Running it again sends every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
-                    step.id
-                );
-                self.ask_operator(step, facts, result).await
-            }
+            None => self.ask_partial(step, completed, result).await,
         };
         match settled {
             Settlement::Done(_) => Settlement::Done(
@@ -353,6 +351,21 @@ impl Engine<'_> {
             ),
             other => other,
         }
+    }
+
+    /// Puts a loop stopped partway to the operator: run it again from its first item, or count
+    /// it as done.
+    async fn ask_partial(
+        &mut self,
+        step: &Step,
+        completed: usize,
+        result: &mut StepResult,
+    ) -> Settlement {
+        let facts = format!(
+            "step `{}` runs once per item of its `for_each`; the earlier run completed {completed} of its items and then stopped before the step finished. Running it again sends every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
+            step.id
+        );
+        self.ask_operator(step, facts, result).await
     }
 
     /// Whether the step's items now begin with the ones the earlier run sent, as the journal
@@ -377,7 +390,7 @@ impl Engine<'_> {
     /// The captures of a loop's first `completed` items, as the resume put them back (each a
     /// list in item order): `None` when one is missing or short, and the loop cannot go on
     /// without sending those items again.
-    pub(super) fn earlier_captures(
+    fn earlier_captures(
         &self,
         step: &Step,
         completed: usize,
@@ -402,6 +415,7 @@ impl Engine<'_> {
         &mut self,
         step: &Step,
         completed: usize,
+        earlier: Vec<(String, Vec<minijinja::Value>)>,
         result: &mut StepResult,
     ) -> Settlement {
         let decision = format!("continue at item {}", completed + 1);
@@ -416,7 +430,10 @@ impl Engine<'_> {
             result.failures.push(error);
             return Settlement::Stop(StepStatus::Failed);
         }
-        Settlement::Continue(completed)
+        Settlement::Continue {
+            from: completed,
+            earlier,
+        }
     }
 
     /// Asks the operator at the terminal (on a blocking thread), with the journal on the disk

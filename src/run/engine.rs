@@ -369,10 +369,16 @@ impl Engine<'_> {
             result.duration_ms = millis(started.elapsed());
             result
         };
-        let mut first_item = 0;
+        // Where a resumed loop goes on, and what its earlier items captured.
+        let (mut first_item, mut earlier) = (0, Vec::new());
         match self.settle_earlier(step, &mut result).await {
             Settlement::Run => {}
-            Settlement::Continue(completed) => first_item = completed,
+            Settlement::Continue {
+                from,
+                earlier: captured,
+            } => {
+                (first_item, earlier) = (from, captured);
+            }
             Settlement::Done(note) => {
                 result.note = Some(note);
                 return (finish(result, StepStatus::Ok), Vec::new());
@@ -413,22 +419,16 @@ impl Engine<'_> {
             return (finish(result, status), items);
         }
         if first_item > 0 {
-            let earlier = match first_item {
+            let through = match first_item {
                 1 => "item 1".to_string(),
                 _ => format!("items 1 to {first_item}"),
             };
             result.note = Some(format!(
-                "continued at item {} of {}: the earlier run got {earlier} through",
+                "continued at item {} of {}: the earlier run got {through} through",
                 first_item + 1,
                 items.len()
             ));
         }
-        // What the items the earlier run got through captured, put back by the resume: the
-        // step's lists begin with them.
-        let earlier = match first_item {
-            0 => Vec::new(),
-            _ => self.earlier_captures(step, first_item).unwrap_or_default(),
-        };
         let mut per_item_captures: Vec<Vec<(String, Captured)>> = Vec::new();
         for (position, item) in items.iter().enumerate().skip(first_item) {
             self.item_index = step.for_each.is_some().then_some(position);
