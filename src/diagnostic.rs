@@ -395,19 +395,11 @@ fn render_with(code: &Excerpts<'_>, diagnostic: &Diagnostic, color: bool) -> Str
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
+    let message = shorten(&diagnostic.message);
     // With a span, miette's box header names the file, line and column.
     let title = match diagnostic.span {
-        Some(_) => format!(
-            "{kind}[{}]: {}",
-            diagnostic.code,
-            shorten(&diagnostic.message)
-        ),
-        None => format!(
-            "{kind}[{}]: {}: {}",
-            diagnostic.code,
-            code.name,
-            shorten(&diagnostic.message)
-        ),
+        Some(_) => format!("{kind}[{}]: {message}", diagnostic.code),
+        None => format!("{kind}[{}]: {}: {message}", diagnostic.code, code.name),
     };
     let mut span = diagnostic.span;
     if let Some(found) = span.as_mut() {
@@ -431,10 +423,9 @@ fn render_with(code: &Excerpts<'_>, diagnostic: &Diagnostic, color: bool) -> Str
             (
                 None,
                 format!(
-                    "{kind}[{}]: {}:{at_line}:{at_column}: {}{label} (line {} is {length} bytes long, too long to show)",
+                    "{kind}[{}]: {}:{at_line}:{at_column}: {message}{label} (line {} is {length} bytes long, too long to show)",
                     diagnostic.code,
                     code.name,
-                    shorten(&diagnostic.message),
                     line + 1,
                 ),
             )

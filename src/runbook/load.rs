@@ -49,17 +49,6 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostics> {
             "pass the runbook's .yaml file, e.g. runbooks/name.yaml",
         ));
     }
-    let too_large = |size: String| {
-        file_problem(
-            path,
-            codes::TOO_LARGE,
-            format!("the file is {size}; runbooks are limited to {MAX_FILE_BYTES} bytes"),
-            "split the procedure into several runbooks",
-        )
-    };
-    if metadata.is_file() && metadata.len() > MAX_FILE_BYTES {
-        return Err(too_large(format!("{} bytes", metadata.len())));
-    }
     // Bounded while reading: a pipe or a device has no size to check first.
     let bytes = crate::files::read_at_most(path, MAX_FILE_BYTES)
         .map_err(|error| {
@@ -70,7 +59,18 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostics> {
                 "check that you may read the file",
             )
         })?
-        .ok_or_else(|| too_large("longer than the limit".into()))?;
+        .ok_or_else(|| {
+            let size = match metadata.is_file() {
+                true => format!("{} bytes", metadata.len()),
+                false => "longer than the limit".into(),
+            };
+            file_problem(
+                path,
+                codes::TOO_LARGE,
+                format!("the file is {size}; runbooks are limited to {MAX_FILE_BYTES} bytes"),
+                "split the procedure into several runbooks",
+            )
+        })?;
     source_from_bytes(path, bytes)
 }
 
