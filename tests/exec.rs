@@ -941,6 +941,64 @@ steps:
     )
 }
 
+/// A runbook whose step `create` POSTs once per item to `api`, then `spare` (a closed port,
+/// until a resume points it at the fake), then `api` again; then `more`: further lines of that
+/// step, and further steps.
+fn looped_on_two_services(name: &str, more: &str) -> String {
+    format!(
+        r#"runbook: {name}
+title: A looped create on two services
+services:
+  api: http://127.0.0.1:1
+  spare: http://127.0.0.1:1
+inputs:
+  token: {{ env: [MGMT_TOKEN], secret: true }}
+steps:
+  - id: create
+    title: Create one per service
+    for_each: ["{{{{ services.api }}}}/tokens", "{{{{ services.spare }}}}/tokens", "{{{{ services.api }}}}/tokens"]
+    http:
+      post: "{{{{ item }}}}"
+      bearer: "{{{{ token }}}}"
+      json: {{ name: looped }}
+    expect: {{ status: 201 }}
+{more}"#
+    )
+}
+
+/// Runs `text`, whose loop must stop after its first item went through: exit 1, one token.
+fn stopped_after_first_item(
+    scratch: &Scratch,
+    text: &str,
+    server: &Server,
+    state: &Shared,
+) -> Outcome {
+    let outcome = exec(scratch, text, server).run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().created, 1);
+    outcome
+}
+
+/// Resumes with `extra` and checks that the loop, stopped after its first item, was put to the
+/// operator (exit 5) and nothing was sent again.
+fn put_to_operator(scratch: &Scratch, extra: &[&str], state: &Shared) -> Outcome {
+    let refused = resume(scratch, extra);
+    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
+    assert_contains(
+        &refused.stdout,
+        "the earlier run completed 1 of its items and then stopped before the step finished",
+    );
+    assert_eq!(state.lock().unwrap().created, 1);
+    refused
+}
+
+/// Rewrites the one run's journal, as another version of runbook would have written it.
+fn edit_journal(scratch: &Scratch, edit: impl FnOnce(String) -> String) {
+    let path = scratch.home.journal_path(&scratch.home.only_run());
+    let journal = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(journal)).unwrap();
+}
+
 /// A loop that failed partway goes on from the item that failed on resume: the items before it
 /// went through (the journal says which), and are not sent again.
 #[test]
@@ -957,9 +1015,7 @@ fn a_looped_change_that_failed_partway_goes_on_from_the_item_that_failed() {
       get: "{{ services.api }}/list"
 "#,
     );
-    let outcome = exec(&scratch, &text, &server).run();
-    assert_eq!(outcome.code, 1, "{outcome:?}");
-    assert_eq!(state.lock().unwrap().created, 1);
+    stopped_after_first_item(&scratch, &text, &server, &state);
     let again = resume(&scratch, &[]);
     assert_eq!(again.code, 1, "{}\n{}", again.stdout, again.stderr);
     assert_contains(
@@ -1001,27 +1057,9 @@ fn a_looped_change_that_failed_partway_goes_on_from_the_item_that_failed() {
 fn a_resumed_loop_finishes_its_remaining_items_only() {
     let (server, state) = fake();
     let scratch = Scratch::new();
-    let text = r#"runbook: looped-services
-title: A looped create on two services
-services:
-  api: http://127.0.0.1:1
-  spare: http://127.0.0.1:1
-inputs:
-  token: { env: [MGMT_TOKEN], secret: true }
-steps:
-  - id: create
-    title: Create one per service
-    for_each: ["{{ services.api }}/tokens", "{{ services.spare }}/tokens", "{{ services.api }}/tokens"]
-    http:
-      post: "{{ item }}"
-      bearer: "{{ token }}"
-      json: { name: looped }
-    expect: { status: 201 }
-"#;
-    let outcome = exec(&scratch, text, &server).run();
-    assert_eq!(outcome.code, 1, "{outcome:?}");
+    let text = looped_on_two_services("looped-services", "");
+    let outcome = stopped_after_first_item(&scratch, &text, &server, &state);
     assert_contains(&outcome.stdout, "connection refused");
-    assert_eq!(state.lock().unwrap().created, 1);
     let spare = format!("spare={}", server.url());
     let resumed = resume(&scratch, &["--service", &spare]);
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
@@ -1038,23 +1076,9 @@ steps:
 fn a_resumed_loop_keeps_the_captures_of_its_earlier_items() {
     let (server, state) = fake();
     let scratch = Scratch::new();
-    let text = r#"runbook: looped-captures
-title: A looped create that captures
-services:
-  api: http://127.0.0.1:1
-  spare: http://127.0.0.1:1
-inputs:
-  token: { env: [MGMT_TOKEN], secret: true }
-steps:
-  - id: create
-    title: Create one per service
-    for_each: ["{{ services.api }}/tokens", "{{ services.spare }}/tokens", "{{ services.api }}/tokens"]
-    http:
-      post: "{{ item }}"
-      bearer: "{{ token }}"
-      json: { name: looped }
-    expect: { status: 201 }
-    capture:
+    let text = looped_on_two_services(
+        "looped-captures",
+        r#"    capture:
       ids: $.result.id
       secrets: { json: $.result.secret, secret: true }
   - id: verify-first
@@ -1070,10 +1094,9 @@ steps:
       get: "{{ services.api }}/tokens/{{ ids[2] }}"
       headers: { X-Token-Secret: "{{ secrets[2] }}" }
     expect: { status: 200 }
-"#;
-    let outcome = exec(&scratch, text, &server).run();
-    assert_eq!(outcome.code, 1, "{outcome:?}");
-    assert_eq!(state.lock().unwrap().created, 1);
+"#,
+    );
+    stopped_after_first_item(&scratch, &text, &server, &state);
     let spare = format!("spare={}", server.url());
     let resumed = resume(&scratch, &["--service", &spare]);
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
@@ -1101,13 +1124,8 @@ fn a_loop_whose_earlier_secrets_cannot_come_back_is_put_to_the_operator() {
         "tokens, no-such-route",
         "    capture:\n      secrets: { json: $.result.secret, secret: true }\n",
     );
-    let outcome = exec(&scratch, &text, &server).run();
-    assert_eq!(outcome.code, 1, "{outcome:?}");
-    assert_eq!(state.lock().unwrap().created, 1);
-    let refused = resume(&scratch, &[]);
-    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
-    assert_contains(&refused.stdout, "the earlier run completed 1 of its items");
-    assert_eq!(state.lock().unwrap().created, 1);
+    stopped_after_first_item(&scratch, &text, &server, &state);
+    put_to_operator(&scratch, &[], &state);
 }
 
 /// An item that failed before its request went out (a template that does not render for it)
@@ -1132,9 +1150,7 @@ steps:
       json: { name: looped }
     expect: { status: 201 }
 "#;
-    let outcome = exec(&scratch, text, &server).run();
-    assert_eq!(outcome.code, 1, "{outcome:?}");
-    assert_eq!(state.lock().unwrap().created, 1);
+    stopped_after_first_item(&scratch, text, &server, &state);
     let resumed = resume(&scratch, &[]);
     assert_eq!(resumed.code, 1, "{}\n{}", resumed.stdout, resumed.stderr);
     assert_contains(&resumed.stdout, "continued at item 2 of 2");
@@ -1148,27 +1164,16 @@ fn a_loop_in_a_format_1_journal_is_put_to_the_operator() {
     let (server, state) = fake();
     let scratch = Scratch::new();
     let text = looped_create("looped-format-1", "tokens, no-such-route", "");
-    let outcome = exec(&scratch, &text, &server).run();
-    assert_eq!(outcome.code, 1, "{outcome:?}");
-    let run = scratch.home.only_run();
-    let path = scratch
-        .home
-        .state()
-        .join("runs")
-        .join(&run)
-        .join("journal.jsonl");
-    let journal = std::fs::read_to_string(&path).unwrap();
-    assert!(journal.contains(r#""record":"item_finished","step":"create","item":0"#));
-    let older: String = journal
-        .lines()
-        .filter(|line| !line.contains(r#""record":"item_finished""#))
-        .map(|line| format!("{}\n", line.replacen(r#""format":2"#, r#""format":1"#, 1)))
-        .collect();
-    std::fs::write(&path, older).unwrap();
-    let refused = resume(&scratch, &[]);
-    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
-    assert_contains(&refused.stdout, "the earlier run completed 1 of its items");
-    assert_eq!(state.lock().unwrap().created, 1);
+    stopped_after_first_item(&scratch, &text, &server, &state);
+    edit_journal(&scratch, |journal| {
+        assert!(journal.contains(r#""record":"item_finished","step":"create","item":0"#));
+        journal
+            .lines()
+            .filter(|line| !line.contains(r#""record":"item_finished""#))
+            .map(|line| format!("{}\n", line.replacen(r#""format":2"#, r#""format":1"#, 1)))
+            .collect()
+    });
+    put_to_operator(&scratch, &[], &state);
 }
 
 /// A journal written by a newer version may record what this one does not know: no resume.
@@ -1177,17 +1182,10 @@ fn a_run_journaled_by_a_newer_version_is_not_resumed() {
     let (server, state) = fake();
     let scratch = Scratch::new();
     let text = looped_create("looped-newer", "tokens, no-such-route", "");
-    let outcome = exec(&scratch, &text, &server).run();
-    assert_eq!(outcome.code, 1, "{outcome:?}");
-    let run = scratch.home.only_run();
-    let path = scratch
-        .home
-        .state()
-        .join("runs")
-        .join(&run)
-        .join("journal.jsonl");
-    let journal = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, journal.replacen(r#""format":2"#, r#""format":3"#, 1)).unwrap();
+    stopped_after_first_item(&scratch, &text, &server, &state);
+    edit_journal(&scratch, |journal| {
+        journal.replacen(r#""format":2"#, r#""format":3"#, 1)
+    });
     let refused = resume(&scratch, &[]);
     assert_eq!(refused.code, 4, "{}\n{}", refused.stdout, refused.stderr);
     assert_contains(
@@ -1204,21 +1202,13 @@ fn a_loop_whose_items_changed_is_put_to_the_operator() {
     let (server, state) = fake();
     let scratch = Scratch::new();
     let first = looped_create("looped-changed", "tokens, no-such-route", "");
-    let outcome = exec(&scratch, &first, &server).run();
-    assert_eq!(outcome.code, 1, "{outcome:?}");
-    assert_eq!(state.lock().unwrap().created, 1);
+    stopped_after_first_item(&scratch, &first, &server, &state);
     scratch.write(
         "runbook.yaml",
         looped_create("looped-changed", "other-route, tokens", ""),
     );
-    let refused = resume(&scratch, &["--allow-changed"]);
-    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
-    assert_contains(
-        &refused.stdout,
-        "the earlier run completed 1 of its items and then stopped before the step finished",
-    );
+    let refused = put_to_operator(&scratch, &["--allow-changed"], &state);
     assert_contains(&refused.stdout, "--skip create");
-    assert_eq!(state.lock().unwrap().created, 1);
 }
 
 /// A loop that failed on its first item changed nothing: like a step without a loop that failed,

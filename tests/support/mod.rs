@@ -69,9 +69,14 @@ impl Home {
         runs[0]["run_id"].as_str().unwrap().to_string()
     }
 
+    /// Where a run's journal is.
+    pub fn journal_path(&self, run: &str) -> PathBuf {
+        self.state().join("runs").join(run).join("journal.jsonl")
+    }
+
     /// A run's journal, as it is on disk.
     pub fn journal(&self, run: &str) -> String {
-        let path = self.state().join("runs").join(run).join("journal.jsonl");
+        let path = self.journal_path(run);
         std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
     }
 }
