@@ -322,6 +322,7 @@ fn router(state: AppState) -> Router {
         .merge(github::routes())
         .merge(admin::routes())
         .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), faults))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
@@ -404,6 +405,20 @@ async fn log_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     tracing::debug!(%method, %path, status = response.status().as_u16(), "emulator request");
     response
+}
+
+/// A known path with a method it does not take. Cloudflare says so (405, code 7001); the others
+/// answer as for a path they do not know, as GitHub, Heroku and Infisical's router do.
+async fn method_not_allowed(request: Request) -> Response {
+    if request.uri().path().starts_with("/client/v4") {
+        cloudflare::failure(
+            StatusCode::METHOD_NOT_ALLOWED,
+            7001,
+            "Method not allowed for this endpoint",
+        )
+    } else {
+        unknown_route(request).await
+    }
 }
 
 /// A 404 in the shape of the service the path belongs to.

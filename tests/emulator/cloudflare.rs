@@ -127,6 +127,125 @@ async fn deleted_service_token_is_gone_and_a_second_delete_is_404() {
 }
 
 #[tokio::test]
+async fn one_service_token_reads_without_its_secret_until_it_is_deleted() {
+    let emulator = start().await;
+    let account = credential(&emulator, "CF_ACCOUNT_ID");
+    let id = credential(&emulator, "CF_ACCESS_SVC_TOKEN_ID");
+    let url = format!(
+        "{}/client/v4/accounts/{account}/access/service_tokens/{id}",
+        emulator.url()
+    );
+    let management = bearer(&credential(&emulator, "CF_ACCESS_MGMT"));
+    let client = Client::new();
+
+    let read = send(client.get(&url).header("authorization", management.clone())).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["success"], true);
+    let stored = emulator
+        .world()
+        .cloudflare()
+        .service_token(&id)
+        .expect("seeded")
+        .name
+        .clone();
+    assert_eq!(read.body["result"]["id"], id.as_str());
+    assert_eq!(read.body["result"]["name"], stored.as_str());
+    assert!(read.body["result"]["expires_at"].is_string());
+    assert!(read.body["result"].get("client_secret").is_none());
+
+    let unauthenticated = send(client.get(&url)).await;
+    assert_eq!(unauthenticated.status, 400);
+    assert_eq!(unauthenticated.body["success"], false);
+
+    let deleted = send(
+        client
+            .delete(&url)
+            .header("authorization", management.clone()),
+    )
+    .await;
+    assert_eq!(deleted.status, 200);
+    let gone = send(client.get(&url).header("authorization", management)).await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.body["errors"][0]["code"], 12130);
+}
+
+#[tokio::test]
+async fn one_user_token_reads_with_its_policies_never_its_value() {
+    let emulator = start().await;
+    let cloudflare = emulator.service_urls()[0].1.clone();
+    let rotation = bearer(&credential(&emulator, "CF_ROTATION_TOKEN"));
+    let value = credential(&emulator, "CF_PAGES_DEPLOY");
+    let id = emulator
+        .world()
+        .cloudflare()
+        .user_token("CF_PAGES_DEPLOY")
+        .expect("seeded")
+        .id
+        .clone();
+    let client = Client::new();
+
+    let read = send(
+        client
+            .get(format!("{cloudflare}/user/tokens/{id}"))
+            .header("authorization", rotation.clone()),
+    )
+    .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["result"]["id"], id.as_str());
+    assert_eq!(read.body["result"]["name"], "CF_PAGES_DEPLOY");
+    assert_eq!(read.body["result"]["status"], "active");
+    assert!(
+        !read.body["result"]["policies"]
+            .as_array()
+            .expect("policies")
+            .is_empty()
+    );
+    assert!(
+        !read.body.to_string().contains(&value),
+        "the value is never shown"
+    );
+
+    let unknown = send(
+        client
+            .get(format!("{cloudflare}/user/tokens/0123456789abcdef"))
+            .header("authorization", rotation),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["errors"][0]["code"], 7003);
+
+    // Reading tokens needs the API tokens permission, which a Pages token lacks.
+    let pages = send(
+        client
+            .get(format!("{cloudflare}/user/tokens/{id}"))
+            .header("authorization", bearer(&value)),
+    )
+    .await;
+    assert_eq!(pages.status, 403);
+}
+
+#[tokio::test]
+async fn a_method_a_path_does_not_take_is_405_in_cloudflare_s_envelope() {
+    let emulator = start().await;
+    let cloudflare = emulator.service_urls()[0].1.clone();
+    let client = Client::new();
+
+    let refused = send(client.put(format!("{cloudflare}/user/tokens/verify"))).await;
+    assert_eq!(refused.status, 405);
+    assert_eq!(refused.body["success"], false);
+    assert_eq!(refused.body["errors"][0]["code"], 7001);
+
+    // Outside Cloudflare's prefix a wrong method reads as an unknown route, as those APIs do.
+    let github = send(client.post(format!(
+        "{}/repos/MooseQuest/raxx/actions/secrets/public-key",
+        emulator.url()
+    )))
+    .await;
+    assert_eq!(github.status, 404);
+    assert_eq!(github.body["message"], "Not Found");
+}
+
+#[tokio::test]
 async fn rotate_changes_the_secret_in_place_and_refresh_shows_none() {
     let emulator = start().await;
     let account = credential(&emulator, "CF_ACCOUNT_ID");

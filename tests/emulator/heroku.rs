@@ -46,6 +46,38 @@ async fn requests_need_the_version_3_accept_header_and_the_api_key() {
 }
 
 #[tokio::test]
+async fn the_app_list_names_every_app_behind_the_same_gate() {
+    let emulator = start().await;
+    let url = format!("{}/apps", emulator.url());
+    let client = Client::new();
+    let api_key = credential(&emulator, "HEROKU_API_KEY");
+
+    let listed = send(heroku(client.get(&url), &api_key)).await;
+    assert_eq!(listed.status, 200);
+    let names: Vec<&str> = listed
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|app| app["name"].as_str().expect("a name"))
+        .collect();
+    let stored: Vec<String> = emulator
+        .world()
+        .heroku()
+        .apps()
+        .iter()
+        .map(|app| app.name.clone())
+        .collect();
+    assert_eq!(names, stored);
+    assert!(names.contains(&"raxx-api-prod"));
+
+    let wrong_key = send(heroku(client.get(&url), "not-the-key")).await;
+    assert_eq!(wrong_key.status, 401);
+    let no_accept = send(client.get(&url).header("authorization", bearer(&api_key))).await;
+    assert_eq!(no_accept.status, 406);
+}
+
+#[tokio::test]
 async fn patch_returns_the_full_hash_releases_and_restarts_the_dynos() {
     let emulator = start().await;
     let base = format!("{}/apps/raxx-console-prod", emulator.url());

@@ -106,6 +106,20 @@ pub(super) async fn create(
     Ok(success(StatusCode::CREATED, token.to_json_with_secret()))
 }
 
+/// `GET .../service_tokens/{id}`: the token without its secret.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    Path((account_id, token_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let world = access_writer(&state, &headers, &account_id)?;
+    let token = world
+        .cloudflare
+        .service_token(&token_id)
+        .ok_or_else(not_found)?;
+    Ok(success(StatusCode::OK, token.to_json()))
+}
+
 pub(super) async fn delete(
     State(state): State<AppState>,
     Path((account_id, token_id)): Path<(String, String)>,

@@ -25,7 +25,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(SERVICE_TOKENS, get(access::list).post(access::create))
         .route(
             &format!("{SERVICE_TOKENS}/{{token_id}}"),
-            axum::routing::delete(access::delete),
+            get(access::get).delete(access::delete),
         )
         .route(
             &format!("{SERVICE_TOKENS}/{{token_id}}/refresh"),
@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/client/v4/user/tokens/verify", get(user_tokens::verify))
         .route("/client/v4/user/tokens", get(user_tokens::list))
+        .route("/client/v4/user/tokens/{token_id}", get(user_tokens::get))
         .route(
             "/client/v4/user/tokens/{token_id}/value",
             put(user_tokens::roll),

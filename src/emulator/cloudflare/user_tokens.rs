@@ -66,6 +66,34 @@ pub(super) async fn list(
     Ok(success_page(items, Paging::from_query(&query, 20, (5, 50))))
 }
 
+/// `GET /user/tokens/{id}`: one token's details, never its value.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    Path(token_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Response> {
+    let world = authorized(&state, &headers, Scope::User, Permission::ApiTokensWrite)?;
+    let account = &world.cloudflare;
+    let token = account
+        .user_tokens
+        .iter()
+        .find(|token| token.id == token_id)
+        .ok_or_else(|| no_such_token(&format!("/user/tokens/{token_id}")))?;
+    Ok(success(
+        StatusCode::OK,
+        token.to_json(&account.account_id, &account.user_id),
+    ))
+}
+
+/// Cloudflare's answer to an id that names no token.
+fn no_such_token(path: &str) -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        7003,
+        &format!("Could not route to {path}, perhaps your object identifier is invalid?"),
+    )
+}
+
 /// `PUT /user/tokens/{id}/value`: needs a JSON body (`{}`), answers the new value as a bare
 /// string, and kills the old value at once. id, name, policies and expiry are kept.
 pub(super) async fn roll(
@@ -85,13 +113,7 @@ pub(super) async fn roll(
         .iter_mut()
         .find(|token| token.id == token_id)
     else {
-        return Err(failure(
-            StatusCode::NOT_FOUND,
-            7003,
-            &format!(
-                "Could not route to /user/tokens/{token_id}/value, perhaps your object identifier is invalid?"
-            ),
-        ));
+        return Err(no_such_token(&format!("/user/tokens/{token_id}/value")));
     };
     token.value = random::token(40);
     token.modified_on = Timestamp::now();

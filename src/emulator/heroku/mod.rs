@@ -25,6 +25,7 @@ const REFERENCE_URL: &str = "https://devcenter.heroku.com/articles/platform-api-
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/apps", get(app_list))
         .route("/apps/{app}", get(app_info))
         .route(
             "/apps/{app}/config-vars",
@@ -147,6 +148,21 @@ async fn app_info(
             app.to_json(&heroku.owner_email, &heroku.owner_id),
         )
     })
+}
+
+/// `GET /apps`: the apps the key's owner can see (in the emulator, all of them).
+async fn app_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let world = state.world();
+    if let Err(response) = gate(&world, &headers) {
+        return response;
+    }
+    let heroku = &world.heroku;
+    let apps: Vec<Value> = heroku
+        .apps()
+        .iter()
+        .map(|app| app.to_json(&heroku.owner_email, &heroku.owner_id))
+        .collect();
+    reply(StatusCode::OK, Value::Array(apps))
 }
 
 async fn config_vars(
