@@ -1,10 +1,14 @@
-//! The vendors' official clients against the emulator: `tests/sdk/check_official_clients.py`
-//! drives it with Cloudflare's, GitHub's (PyGithub) and Infisical's Python SDKs, and Heroku's
-//! platform API the way its clients call it.
+//! The vendors' official clients against the emulator:
+//! - `tests/sdk/check_official_clients.py` drives it with Cloudflare's, GitHub's (PyGithub) and
+//!   Infisical's Python SDKs, and Heroku's platform API the way its clients call it;
+//! - `tests/sdk/node/check_official_clients.mjs` with their Node clients: Cloudflare's
+//!   TypeScript SDK, Octokit, Heroku's own `heroku-client` and Infisical's Node SDK.
 //!
-//! The clients come from PyPI, not from this repository: the test runs when
-//! `RUNBOOK_SDK_PYTHON` names a Python that has them (`.ci/run` installs pinned versions into a
-//! virtual environment and sets it), and otherwise says that it did not run.
+//! The clients come from PyPI and npm, not from this repository. Each test runs when its
+//! variable is set, and otherwise says that it did not run: `RUNBOOK_SDK_PYTHON` names a Python
+//! that has the Python clients, `RUNBOOK_SDK_NODE` a Node that can run the script with the
+//! packages `npm ci` installed beside it (`tests/sdk/node/node_modules`). `.ci/run` installs
+//! pinned versions of both and sets both.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -37,14 +41,8 @@ const NEEDED: &[&str] = &[
     "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET",
 ];
 
-#[test]
-fn the_vendors_official_clients_work_against_the_emulator() {
-    let Some(python) = std::env::var_os("RUNBOOK_SDK_PYTHON") else {
-        eprintln!(
-            "not run: set RUNBOOK_SDK_PYTHON to a Python with cloudflare, PyGithub, infisicalsdk and requests (.ci/run does)"
-        );
-        return;
-    };
+/// Starts `runbook emulator` and reads the variables the scripts need from what it prints.
+fn emulator() -> (Emulator, Vec<(String, String)>) {
     let mut child = Command::new(BIN)
         .args(["emulator", "--port", "0"])
         .env_clear()
@@ -54,7 +52,7 @@ fn the_vendors_official_clients_work_against_the_emulator() {
         .spawn()
         .expect("the emulator starts");
     let stdout = child.stdout.take().expect("the emulator's output");
-    let _emulator = Emulator(child);
+    let emulator = Emulator(child);
     let mut env: Vec<(String, String)> = Vec::new();
     let mut lines = BufReader::new(stdout).lines();
     while !NEEDED
@@ -72,12 +70,20 @@ fn the_vendors_official_clients_work_against_the_emulator() {
             env.push((name.to_string(), value.trim_matches('\'').to_string()));
         }
     }
-    let checked = Command::new(python)
-        .arg(root().join("tests/sdk/check_official_clients.py"))
+    // Drained to the end: a closed pipe would kill the emulator at its next line of output.
+    std::thread::spawn(move || lines.for_each(drop));
+    (emulator, env)
+}
+
+/// Runs one check script against a fresh emulator; it must pass every check.
+fn run_checks(interpreter: std::ffi::OsString, script: &str, extra_env: &[(&str, &str)]) {
+    let (_emulator, env) = emulator();
+    let checked = Command::new(interpreter)
+        .arg(root().join(script))
         .envs(env)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .envs(extra_env.iter().copied())
         .output()
-        .expect("python runs");
+        .expect("the interpreter runs");
     let printed = String::from_utf8_lossy(&checked.stdout);
     assert!(
         checked.status.success(),
@@ -85,4 +91,30 @@ fn the_vendors_official_clients_work_against_the_emulator() {
         String::from_utf8_lossy(&checked.stderr)
     );
     assert_contains(&printed, "all official-client checks passed");
+}
+
+#[test]
+fn the_vendors_official_python_clients_work_against_the_emulator() {
+    let Some(python) = std::env::var_os("RUNBOOK_SDK_PYTHON") else {
+        eprintln!(
+            "not run: set RUNBOOK_SDK_PYTHON to a Python with cloudflare, PyGithub, infisicalsdk and requests (.ci/run does)"
+        );
+        return;
+    };
+    run_checks(
+        python,
+        "tests/sdk/check_official_clients.py",
+        &[("PYTHONDONTWRITEBYTECODE", "1")],
+    );
+}
+
+#[test]
+fn the_vendors_official_node_clients_work_against_the_emulator() {
+    let Some(node) = std::env::var_os("RUNBOOK_SDK_NODE") else {
+        eprintln!(
+            "not run: run `npm ci` in tests/sdk/node and set RUNBOOK_SDK_NODE to the node that runs them (.ci/run does)"
+        );
+        return;
+    };
+    run_checks(node, "tests/sdk/node/check_official_clients.mjs", &[]);
 }
