@@ -188,3 +188,34 @@ async fn repository_needs_a_token_and_points_back_at_the_emulator() {
     assert_eq!(info.body["full_name"], "MooseQuest/raxx");
     assert_eq!(info.body["url"], url.as_str());
 }
+
+#[tokio::test]
+async fn environments_list_and_read_one_by_one() {
+    let emulator = start().await;
+    let token = credential(&emulator, "GITHUB_TOKEN");
+    let repository = credential(&emulator, "GITHUB_REPOSITORY");
+    let url = format!("{}/repos/{repository}/environments", emulator.url());
+    let client = Client::new();
+
+    assert_eq!(send(client.get(&url)).await.status, 401);
+    let listed = send(github(client.get(&url), &token)).await;
+    assert_eq!(listed.status, 200);
+    let names: Vec<&str> = listed.body["environments"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|environment| environment["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["production"]);
+    assert_eq!(listed.body["total_count"], 1);
+    assert_eq!(
+        listed.body["environments"][0]["url"],
+        format!("{url}/production").as_str()
+    );
+
+    let one = send(github(client.get(format!("{url}/production")), &token)).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.body, listed.body["environments"][0]);
+    let unknown = send(github(client.get(format!("{url}/staging")), &token)).await;
+    assert_eq!(unknown.status, 404);
+}

@@ -60,6 +60,9 @@ def cloudflare_checks():
     check("cloudflare service_tokens.create() returns a client secret", bool(created.client_secret))
     listed = [token.id for token in tokens.list(account_id=ACCOUNT)]
     check("cloudflare service_tokens.list() includes the new token", created.id in listed)
+    read = tokens.get(created.id, account_id=ACCOUNT)
+    check("cloudflare service_tokens.get() reads it without its secret",
+          read.id == created.id and not getattr(read, "client_secret", None))
     rotated = tokens.rotate(created.id, account_id=ACCOUNT)
     check("cloudflare service_tokens.rotate() returns a new secret",
           rotated.client_secret and rotated.client_secret != created.client_secret)
@@ -76,6 +79,8 @@ def cloudflare_checks():
     rotation = Cloudflare(api_token=os.environ["CF_ROTATION_TOKEN"], base_url=base, max_retries=0)
     by_name = {token.name: token for token in rotation.user.tokens.list()}
     check("cloudflare user.tokens.list() names the tokens", "CF_PAGES_READ" in by_name)
+    details = rotation.user.tokens.get(by_name["CF_PAGES_READ"].id)
+    check("cloudflare user.tokens.get() reads its policies", len(details.policies) > 0)
     old_value = os.environ["CF_PAGES_READ"]
     try:
         # The SDK sends no body unless told to; the API needs `{}`.
@@ -119,6 +124,14 @@ def github_checks():
     stored = {s["name"]: s for s in state()["github"]["environments"]["production"]}
     check("github environment create_secret() stores the decrypted value",
           stored["SDK_ENV_CHECK"]["value_fingerprint"] == fingerprint("environment value"))
+    check("github environment get_secrets() lists it",
+          "SDK_ENV_CHECK" in [secret.name for secret in environment.get_secrets()])
+    check("github get_environments() names the environment",
+          "production" in [listed.name for listed in repository.get_environments()])
+    check("github environment delete_secret() deletes it", environment.delete_secret("SDK_ENV_CHECK"))
+    environments = state()["github"]["environments"]["production"]
+    check("github the environment secret is gone",
+          "SDK_ENV_CHECK" not in [secret["name"] for secret in environments])
     try:
         Github(auth=Auth.Token("ghp_wrong"), base_url=URL).get_repo("MooseQuest/raxx")
         check("github with a wrong token fails", False)

@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
     // tells them apart.
     let mut router = Router::new()
         .route("/repos/{owner}/{repo}", get(repository))
+        .route("/repos/{owner}/{repo}/environments", get(environments))
         .route(
             "/repos/{owner}/{repo}/environments/{environment}",
             get(environment),
@@ -161,14 +162,43 @@ async fn environment(
         Ok(repository) => repository,
         Err(response) => return response,
     };
-    if repository.environment(&environment).is_none() {
+    let Some(index) = repository
+        .environments
+        .iter()
+        .position(|(name, _)| *name == environment)
+    else {
         return not_found();
-    }
+    };
     let base = request_base_url(&headers);
+    axum::Json(environment_json(&base, repository, index)).into_response()
+}
+
+/// `GET /repos/{owner}/{repo}/environments`: every environment, as GitHub pages them.
+async fn environments(
+    State(state): State<AppState>,
+    Path((owner, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let world = state.world();
+    let repository = match repository_for(&world, &headers, &owner, &name) {
+        Ok(repository) => repository,
+        Err(response) => return response,
+    };
+    let base = request_base_url(&headers);
+    let environments: Vec<Value> = (0..repository.environments.len())
+        .map(|index| environment_json(&base, repository, index))
+        .collect();
+    axum::Json(json!({ "total_count": environments.len(), "environments": environments }))
+        .into_response()
+}
+
+/// The environment at `index` of the repository, as GitHub describes one.
+fn environment_json(base: &str, repository: &GithubRepository, index: usize) -> Value {
+    let environment = &repository.environments[index].0;
     let full_name = repository.full_name();
-    axum::Json(json!({
-        "id": repository.id + 1,
-        "node_id": format!("EN_kwDO{}", repository.id),
+    json!({
+        "id": repository.id + 1 + index as u64,
+        "node_id": format!("EN_kwDO{}{index}", repository.id),
         "name": environment,
         "url": format!("{base}/repos/{full_name}/environments/{environment}"),
         "html_url": format!("https://github.com/{full_name}/deployments/activity_log?environments_filter={environment}"),
@@ -176,8 +206,7 @@ async fn environment(
         "updated_at": "2024-03-01T12:00:00Z",
         "protection_rules": [],
         "deployment_branch_policy": null,
-    }))
-    .into_response()
+    })
 }
 
 async fn public_key(
