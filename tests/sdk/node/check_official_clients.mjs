@@ -129,7 +129,6 @@ async function githubChecks() {
   check('github the emulator unsealed the value',
     (await secrets()).NODE_CHECK?.value_fingerprint === fingerprint('sealed by octokit'));
   const first = (await octokit.rest.actions.getRepoSecret({ owner, repo, secret_name: 'NODE_CHECK' })).data;
-  await new Promise((resolve) => setTimeout(resolve, 1100));
   const updated = await put('sealed again');
   check('github updating it answers 204', updated.status === 204);
   const second = (await octokit.rest.actions.getRepoSecret({ owner, repo, secret_name: 'NODE_CHECK' })).data;
