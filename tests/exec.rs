@@ -898,7 +898,11 @@ steps:
     assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
     assert_contains(
         &refused.stdout,
-        "The step runs once per item of its `for_each`",
+        "runs once per item of its `for_each`: item 1 went through, and item 2 was sent (POST",
+    );
+    assert_contains(
+        &refused.stdout,
+        "Repeating sends item 2 again and goes on with the rest",
     );
     assert_contains(&refused.stdout, "--repeat create (send it again)");
     // Neither ended the loop early on the check's word nor sent anything again.
@@ -997,6 +1001,138 @@ fn edit_journal(scratch: &Scratch, edit: impl FnOnce(String) -> String) {
     let path = scratch.home.journal_path(&scratch.home.only_run());
     let journal = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, edit(journal)).unwrap();
+}
+
+/// A runbook whose step `create` creates a token for each of `one`, `two` and `three`, then
+/// `more`: further lines of that step.
+fn looped_names(name: &str, more: &str) -> String {
+    format!(
+        r#"runbook: {name}
+title: A looped create, one token per name
+services:
+  api: http://127.0.0.1:1
+inputs:
+  token: {{ env: [MGMT_TOKEN], secret: true }}
+steps:
+  - id: create
+    title: Create one per name
+    for_each: [one, two, three]
+    http:
+      post: "{{{{ services.api }}}}/tokens"
+      bearer: "{{{{ token }}}}"
+      json: {{ name: "{{{{ item }}}}" }}
+    expect:
+      status: 201
+{more}"#
+    )
+}
+
+/// Runs `text` (whose step `create` loops over three items, each creating a token) to the end, then cuts its
+/// journal after the second item's request was announced: as if the process had died with
+/// item 2 sent and its answer never recorded. Three tokens exist on the server.
+fn died_with_item_2_in_doubt(scratch: &Scratch, text: &str, server: &Server, state: &Shared) {
+    let outcome = exec(scratch, text, server).run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_eq!(state.lock().unwrap().created, 3);
+    edit_journal(scratch, |journal| {
+        let mut kept = String::new();
+        let mut intents = 0;
+        for line in journal.lines() {
+            kept.push_str(line);
+            kept.push('\n');
+            if line.contains(r#""record":"intent","step":"create""#) {
+                intents += 1;
+                if intents == 2 {
+                    return kept;
+                }
+            }
+        }
+        panic!("the journal has no second intent of `create`:\n{journal}");
+    });
+}
+
+/// A loop that died with one item in doubt asks about that item alone: the items before it
+/// went through, and neither answer sends them again.
+#[test]
+fn a_loop_that_died_with_an_item_in_doubt_asks_about_that_item_alone() {
+    let (server, state) = fake();
+    let text = looped_names("looped-in-doubt", "");
+
+    // Without an answer, the operator is asked about item 2, and nothing is sent.
+    let scratch = Scratch::new();
+    died_with_item_2_in_doubt(&scratch, &text, &server, &state);
+    let refused = resume(&scratch, &[]);
+    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
+    assert_contains(
+        &refused.stdout,
+        "item 1 went through, and item 2 was sent (POST",
+    );
+    assert_contains(
+        &refused.stdout,
+        "Repeating sends item 2 again and goes on with the rest; skipping counts item 2 as done and goes on after it",
+    );
+    assert_eq!(state.lock().unwrap().created, 3);
+
+    // --repeat sends item 2 again, then item 3: never item 1.
+    let repeated = resume(&scratch, &["--repeat", "create"]);
+    assert_eq!(repeated.code, 0, "{}\n{}", repeated.stdout, repeated.stderr);
+    assert_contains(
+        &repeated.stdout,
+        "continued at item 2 of 3: the earlier run got item 1 through",
+    );
+    assert_eq!(state.lock().unwrap().created, 5);
+    assert_contains(
+        &scratch.home.journal(&scratch.home.only_run()),
+        r#""decision":"repeat item 2","by":"the operator (command line)""#,
+    );
+
+    // --skip counts item 2 as done and sends item 3 alone.
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    died_with_item_2_in_doubt(&scratch, &text, &server, &state);
+    let skipped = resume(&scratch, &["--skip", "create"]);
+    assert_eq!(skipped.code, 0, "{}\n{}", skipped.stdout, skipped.stderr);
+    assert_contains(
+        &skipped.stdout,
+        "continued at item 3 of 3: the earlier run got items 1 to 2 through",
+    );
+    assert_eq!(state.lock().unwrap().created, 4, "item 3 alone");
+    // Item 2 is recorded as through, so that a crash from here on goes on after it too.
+    let journal = scratch.home.journal(&scratch.home.only_run());
+    assert_contains(
+        &journal,
+        r#""decision":"skip item 2","by":"the operator (command line)""#,
+    );
+    assert_contains(
+        &journal,
+        r#""record":"item_finished","step":"create","item":1"#,
+    );
+}
+
+/// Skipping an item in doubt whose answer held captures cannot go on after it: its captures
+/// were lost with the answer. The whole step counts as done, as the operator is told.
+#[test]
+fn skipping_an_item_in_doubt_that_captured_counts_the_whole_step_as_done() {
+    let (server, state) = fake();
+    let text = looped_names(
+        "looped-in-doubt-captures",
+        "    capture:\n      ids: $.result.id\n",
+    );
+    let scratch = Scratch::new();
+    died_with_item_2_in_doubt(&scratch, &text, &server, &state);
+    let refused = resume(&scratch, &[]);
+    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
+    assert_contains(
+        &refused.stdout,
+        "skipping counts the whole step as done (the item's captures were lost with its answer), so finish any remaining items by hand",
+    );
+    let skipped = resume(&scratch, &["--skip", "create"]);
+    assert_eq!(skipped.code, 0, "{}\n{}", skipped.stdout, skipped.stderr);
+    assert_contains(
+        &skipped.stdout,
+        "took effect before the crash (the operator (command line)): not repeated; any items it had not reached are to be done by hand",
+    );
+    assert_eq!(state.lock().unwrap().created, 3, "nothing is sent again");
 }
 
 /// A loop that failed partway goes on from the item that failed on resume: the items before it

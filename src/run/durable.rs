@@ -178,7 +178,12 @@ impl Engine<'_> {
         let pending = plan.in_doubt.get(&step.id).cloned();
         let partial = plan.partial.get(&step.id).cloned();
         if let Some(pending) = pending {
-            let settlement = self.settle(step, &pending, result).await;
+            let settlement = match partial.filter(|partial| partial.recorded) {
+                Some(partial) if step.for_each.is_some() => {
+                    self.settle_item(step, &pending, &partial, result).await
+                }
+                _ => self.settle(step, &pending, result).await,
+            };
             if let Settlement::Stop(_) = settlement {
                 // Still unsettled: the next resume must face the same question.
                 result.in_doubt = Some(pending);
@@ -319,6 +324,100 @@ impl Engine<'_> {
             );
         }
         self.ask_operator(step, facts, result).await
+    }
+
+    /// A `for_each` step that died with one item in doubt, the items before it through by the
+    /// journal: the question is about that item alone. Repeating sends it again and goes on
+    /// with the rest; skipping counts it as done and goes on after it, unless the step captures
+    /// (the item's answer, and its captures, are lost), when the whole step is counted as done
+    /// as for a step without a loop. Items that changed since, or earlier captures that did not
+    /// come back, leave the whole step to [`Self::settle`].
+    async fn settle_item(
+        &mut self,
+        step: &Step,
+        pending: &str,
+        partial: &Partial,
+        result: &mut StepResult,
+    ) -> Settlement {
+        let through = partial.completed;
+        let earlier = (partial.items.len() == through + 1 && self.same_items(step, partial))
+            .then(|| self.earlier_captures(step, through))
+            .flatten();
+        let Some(earlier) = earlier else {
+            return self.settle(step, pending, result).await;
+        };
+        let item = through + 1;
+        let skip_goes_on = step.captures.is_empty();
+        // The operator's answer at the terminal is journaled by `ask_operator`; the others here.
+        let (repeat, by, journaled) = match self.decision(step) {
+            Some(repeat) => (repeat, "the operator (command line)", false),
+            None if repeating_is_harmless(step) => (true, "the runbook (repeating is safe)", false),
+            None => {
+                let before = match through {
+                    0 => String::new(),
+                    1 => "item 1 went through, and ".into(),
+                    _ => format!("items 1 to {through} went through, and "),
+                };
+                let skipping = if skip_goes_on {
+                    format!("skipping counts item {item} as done and goes on after it")
+                } else {
+                    "skipping counts the whole step as done (the item's captures were lost with its answer), so finish any remaining items by hand".into()
+                };
+                let facts = format!(
+                    "step `{}` runs once per item of its `for_each`: {before}item {item} was sent ({pending}) before the earlier run died, and its answer was never recorded: it may or may not have taken effect. Repeating sends item {item} again and goes on with the rest; {skipping}",
+                    step.id
+                );
+                match self.ask_operator(step, facts, result).await {
+                    Settlement::Run => (true, "the operator", true),
+                    Settlement::Done(_) => (false, "the operator", true),
+                    other => return other,
+                }
+            }
+        };
+        if !journaled {
+            let decision = if repeat {
+                format!("repeat item {item}")
+            } else {
+                format!("skip item {item}")
+            };
+            if let Err(error) = self.journal(
+                Record::Settled {
+                    step: step.id.clone(),
+                    decision,
+                    by: by.into(),
+                },
+                true,
+            ) {
+                result.failures.push(error);
+                return Settlement::Stop(StepStatus::Failed);
+            }
+        }
+        if repeat {
+            return Settlement::Continue {
+                from: through,
+                earlier,
+            };
+        }
+        if !skip_goes_on {
+            return Settlement::Done(format!(
+                "took effect before the crash ({by}): not repeated; any items it had not reached are to be done by hand"
+            ));
+        }
+        // Recorded as through, so that a crash from here on goes on after it too.
+        if let Err(error) = self.journal(
+            Record::ItemFinished {
+                step: step.id.clone(),
+                item: through,
+            },
+            true,
+        ) {
+            result.failures.push(error);
+            return Settlement::Stop(StepStatus::Failed);
+        }
+        Settlement::Continue {
+            from: item,
+            earlier,
+        }
     }
 
     /// A `for_each` step that stopped partway in an earlier run (a failed item, Ctrl-C): its

@@ -418,7 +418,12 @@ impl Engine<'_> {
         if let Some(status) = self.confirm(step, &items, &mut result, reporter).await {
             return (finish(result, status), items);
         }
-        if first_item > 0 {
+        if first_item >= items.len() && first_item > 0 {
+            result.note = Some(format!(
+                "the earlier run got all {} items through",
+                items.len()
+            ));
+        } else if first_item > 0 {
             let through = match first_item {
                 1 => "item 1".to_string(),
                 _ => format!("items 1 to {first_item}"),
