@@ -1109,6 +1109,43 @@ fn a_loop_that_died_with_an_item_in_doubt_asks_about_that_item_alone() {
     );
 }
 
+/// At a terminal the operator answers about the item in doubt: `skip` goes on after it.
+#[test]
+fn at_a_terminal_skip_of_an_item_in_doubt_goes_on_after_it() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    died_with_item_2_in_doubt(
+        &scratch,
+        &looped_names("looped-in-doubt-asked", ""),
+        &server,
+        &state,
+    );
+    let run = scratch.home.only_run();
+    let (code, shown) = crate::interactive::at_terminal(
+        &["resume".to_string(), run.clone()],
+        &[("MGMT_TOKEN", MANAGEMENT_TOKEN)],
+        "skip\n",
+        &scratch,
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert_contains(&shown, "item 1 went through, and item 2 was sent (POST");
+    assert_contains(
+        &shown,
+        "type repeat to send it again, skip if it took effect",
+    );
+    assert_contains(
+        &shown,
+        "continued at item 3 of 3: the earlier run got items 1 to 2 through",
+    );
+    assert_eq!(state.lock().unwrap().created, 4, "item 3 alone");
+    let journal = scratch.home.journal(&run);
+    assert_contains(&journal, r#""decision":"skip","by":"the operator""#);
+    assert_contains(
+        &journal,
+        r#""record":"item_finished","step":"create","item":1"#,
+    );
+}
+
 /// Skipping an item in doubt whose answer held captures cannot go on after it: its captures
 /// were lost with the answer. The whole step counts as done, as the operator is told.
 #[test]

@@ -17,7 +17,7 @@ use crate::support::server::Server;
 use crate::support::{BIN, Scratch};
 
 /// Runs `runbook ARGS` at a pseudo-terminal, typing `input`: (exit code, what the terminal showed).
-fn at_terminal(
+pub(crate) fn at_terminal(
     args: &[String],
     env: &[(&str, &str)],
     input: &str,
