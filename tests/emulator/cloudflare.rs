@@ -3,7 +3,7 @@
 use reqwest::Client;
 use serde_json::json;
 
-use super::{bearer, credential, send, start, with_json};
+use super::{bearer, credential, send, start, user_token_id, with_json};
 
 #[tokio::test]
 async fn create_service_token_answers_201_with_a_secret_shown_once() {
@@ -175,13 +175,7 @@ async fn one_user_token_reads_with_its_policies_never_its_value() {
     let cloudflare = emulator.service_urls()[0].1.clone();
     let rotation = bearer(&credential(&emulator, "CF_ROTATION_TOKEN"));
     let value = credential(&emulator, "CF_PAGES_DEPLOY");
-    let id = emulator
-        .world()
-        .cloudflare()
-        .user_token("CF_PAGES_DEPLOY")
-        .expect("seeded")
-        .id
-        .clone();
+    let id = user_token_id(&emulator, "CF_PAGES_DEPLOY");
     let client = Client::new();
 
     let read = send(
@@ -341,13 +335,7 @@ async fn roll_kills_the_old_value_at_once_and_the_new_one_verifies() {
     let cloudflare = emulator.service_urls()[0].1.clone();
     let rotation = bearer(&credential(&emulator, "CF_ROTATION_TOKEN"));
     let old_value = credential(&emulator, "CF_PAGES_DEPLOY");
-    let id = emulator
-        .world()
-        .cloudflare()
-        .user_token("CF_PAGES_DEPLOY")
-        .expect("seeded")
-        .id
-        .clone();
+    let id = user_token_id(&emulator, "CF_PAGES_DEPLOY");
     let client = Client::new();
 
     let before = send(
@@ -423,13 +411,7 @@ async fn roll_kills_the_old_value_at_once_and_the_new_one_verifies() {
 async fn roll_needs_a_json_body_and_the_api_tokens_permission() {
     let emulator = start().await;
     let cloudflare = emulator.service_urls()[0].1.clone();
-    let id = emulator
-        .world()
-        .cloudflare()
-        .user_token("CF_PAGES_READ")
-        .expect("seeded")
-        .id
-        .clone();
+    let id = user_token_id(&emulator, "CF_PAGES_READ");
     let url = format!("{cloudflare}/user/tokens/{id}/value");
     let client = Client::new();
     let before = credential(&emulator, "CF_PAGES_READ");

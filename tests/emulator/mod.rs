@@ -38,6 +38,17 @@ fn credential(emulator: &Emulator, name: &str) -> String {
         .unwrap_or_else(|| panic!("no credential named {name}"))
 }
 
+/// The id of a seeded Cloudflare user token, by its name.
+fn user_token_id(emulator: &Emulator, name: &str) -> String {
+    emulator
+        .world()
+        .cloudflare()
+        .user_token(name)
+        .unwrap_or_else(|| panic!("no seeded user token {name}"))
+        .id
+        .clone()
+}
+
 /// What came back: status, headers and the body as JSON (`Null` when empty or not JSON).
 struct Reply {
     status: u16,

@@ -4,7 +4,7 @@
 use reqwest::Client;
 use serde_json::json;
 
-use super::{bearer, credential, send, start, with_json};
+use super::{bearer, credential, send, start, user_token_id, with_json};
 
 fn console_pair(emulator: &runbook::emulator::Emulator) -> (String, String) {
     let id = credential(emulator, "CF_ACCESS_SVC_TOKEN_ID");
@@ -176,13 +176,7 @@ async fn api_dependencies_fail_once_a_configured_token_is_rolled() {
     assert_eq!(healthy.status, 200);
     assert_eq!(healthy.body["cloudflare"]["ok"], true);
 
-    let id = emulator
-        .world()
-        .cloudflare()
-        .user_token("CF_PAGES_READ")
-        .expect("seeded")
-        .id
-        .clone();
+    let id = user_token_id(&emulator, "CF_PAGES_READ");
     send(with_json(
         client
             .put(format!(
