@@ -227,6 +227,10 @@ fn exec(
         context.assume_yes = args.yes;
         if let Some(state_dir) = &args.state_dir {
             context.state_dir = state_dir.clone();
+        } else if args.emulate {
+            // A rehearsal keeps its journal, lock and audit record apart from real runs': a
+            // failed one must never hold up a real rotation, nor read as one in the audit log.
+            context.state_dir = context.state_dir.join("emulated");
         }
         if let Some(actor) = &args.actor {
             context.actor = actor.clone();
@@ -316,8 +320,9 @@ async fn emulate(
         context.env.insert(name, value.expose_secret().to_string());
     }
     output.err(&format!(
-        "runbook: emulating every service at {} (fake credentials; nothing real is touched)\n",
-        emulator.url()
+        "runbook: emulating every service at {} (fake credentials; nothing real is touched); the run's journal and audit record go to {}\n",
+        emulator.url(),
+        context.state_dir.display()
     ));
     Ok(emulator)
 }

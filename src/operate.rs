@@ -54,10 +54,15 @@ pub async fn execute(
     if let Some(problem) = &summary.journal_problem {
         output.err(&format!("runbook: {problem}\n"));
     }
+    let emulated = session.emulated;
     if let Some(note) = session.finish(completed, summary.mutated, journaled) {
         output.err(&format!("runbook: {note}\n"));
     }
-    if !completed && journaled && format == Format::Text {
+    if !completed && emulated && format == Format::Text {
+        output.err(
+            "runbook: an --emulate rehearsal cannot be resumed (its emulator ended with it): fix what stopped it and run it again\n",
+        );
+    } else if !completed && journaled && format == Format::Text {
         output.err(&format!(
             "runbook: to continue this run from where it stopped: runbook resume {}{}\n",
             context.run_id,

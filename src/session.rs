@@ -49,19 +49,23 @@ pub struct Session {
     /// A resumed run whose earlier attempts already sent a change: it stays unfinished (and
     /// locked) even if this attempt sends nothing.
     pub earlier_mutated: bool,
+    /// An `--emulate` rehearsal: what it changed died with its emulator, so it never keeps
+    /// its lock and cannot be resumed.
+    pub emulated: bool,
     /// Said before the run starts (a forced unlock, a key in use).
     pub notes: Vec<String>,
 }
 
 impl Session {
     /// Ends the session: the lock is given up when the run completed, when it never changed
-    /// anything, or when it kept no journal (nothing could resume it); otherwise it stays, so a
-    /// second run cannot start a second rotation over the half-done first one. Returns what the
-    /// operator needs to know.
+    /// anything, when it kept no journal (nothing could resume it) or when it was a rehearsal
+    /// against the emulator (what it changed is gone); otherwise it stays, so a second run
+    /// cannot start a second rotation over the half-done first one. Returns what the operator
+    /// needs to know.
     pub fn finish(self, completed: bool, mutated: bool, journaled: bool) -> Option<String> {
         let lock = self.lock?;
         let mutated = mutated || self.earlier_mutated;
-        if completed || !mutated || !journaled {
+        if completed || !mutated || !journaled || self.emulated {
             lock.release();
             return None;
         }
@@ -260,6 +264,7 @@ pub fn start(
             durability: Durability::default(),
             lock: Some(lock),
             earlier_mutated: false,
+            emulated: options.emulated,
             notes,
         });
     }
@@ -313,6 +318,7 @@ pub fn start(
         },
         lock: Some(lock),
         earlier_mutated: false,
+        emulated: options.emulated,
         notes,
     })
 }
@@ -691,6 +697,7 @@ impl Earlier {
             },
             lock: Some(lock),
             earlier_mutated: self.view.mutated,
+            emulated: false,
             notes,
         })
     }

@@ -12,7 +12,7 @@ use crate::support::world::{
     assert_user_token_stored, credential_env, emulator, secret_credentials, seeded_console_token,
     service_args,
 };
-use crate::support::{Outcome, Runbook, Scratch, root, stable};
+use crate::support::{Outcome, Runbook, Scratch, assert_contains, root, stable};
 
 /// `runbook exec FILE --yes` pointed at the emulator: its URLs with `--service`, its
 /// credentials in the environment, the state directory in `scratch`.
@@ -490,4 +490,85 @@ fn both_runbooks_check_and_their_plans_are_stable() {
     let plan = Runbook::new(["plan", USER, "--var", "secret_name=CF_PAGES_READ"]).run();
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     stable().bind(|| insta::assert_snapshot!("plan_user_api_token", plan.stdout));
+}
+
+/// `runbook exec FILE --emulate --yes` with the scratch home's default state directory.
+fn rehearse(file: &Path, scratch: &Scratch) -> Outcome {
+    Runbook::new(["exec"])
+        .arg(file.display().to_string())
+        .args(["--emulate", "--yes"])
+        .home(&scratch.home)
+        .run()
+}
+
+/// The README's main job: both shipped runbooks rotate against the in-process emulator, and
+/// each appends its audit record, apart from real runs' state.
+#[test]
+fn the_readme_main_job_rehearses_both_rotations() {
+    let scratch = Scratch::new();
+    let access = rehearse(&root().join(ACCESS), &scratch);
+    assert_eq!(access.code, 0, "{}\n{}", access.stdout, access.stderr);
+    let user = Runbook::new(["exec"])
+        .arg(root().join(USER).display().to_string())
+        .args(["--emulate", "--yes", "--var", "secret_name=CF_PAGES_DEPLOY"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(user.code, 0, "{}\n{}", user.stdout, user.stderr);
+    let rehearsals = scratch.home.state().join("emulated");
+    let audit = std::fs::read_to_string(rehearsals.join("audit.jsonl")).unwrap();
+    let actions: Vec<String> = audit
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            record["context"]["secret_name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(actions, ["CF_ACCESS_SVC_CONSOLE", "CF_PAGES_DEPLOY"]);
+    assert!(
+        !scratch.home.state().join("audit.jsonl").exists(),
+        "a rehearsal writes nothing to the real audit log"
+    );
+    assert_eq!(
+        std::fs::read_dir(rehearsals.join("runs")).unwrap().count(),
+        2
+    );
+}
+
+/// A rehearsal that fails after changing the emulator's world keeps no lock (the world is
+/// gone with the emulator, and nothing could resume it), so the next rehearsal runs; and it
+/// never shows among, or holds up, real runs.
+#[test]
+fn a_failed_rehearsal_holds_up_nothing() {
+    let scratch = Scratch::new();
+    let failing = std::fs::read_to_string(root().join(ACCESS)).unwrap().replacen(
+        "        CF-Access-Client-Secret: \"{{ new_client_secret }}\"\n    expect:\n      status: 200",
+        "        CF-Access-Client-Secret: \"{{ new_client_secret }}\"\n    expect:\n      status: 299",
+        1,
+    );
+    let file = scratch.write("failing.yaml", failing);
+    for attempt in 1..=2 {
+        let failed = rehearse(&file, &scratch);
+        assert_eq!(
+            failed.code, 1,
+            "attempt {attempt}:\n{}\n{}",
+            failed.stdout, failed.stderr
+        );
+        assert_contains(&failed.stdout, "FAILED    verify-origin");
+        assert_contains(
+            &failed.stderr,
+            "runbook: an --emulate rehearsal cannot be resumed (its emulator ended with it): fix what stopped it and run it again",
+        );
+        assert!(!failed.stderr.contains("stays held"), "{}", failed.stderr);
+        assert!(
+            !failed.stderr.contains("runbook resume"),
+            "{}",
+            failed.stderr
+        );
+    }
+    let runs = Runbook::new(["runs"]).home(&scratch.home).run();
+    assert_eq!(runs.code, 0);
+    assert_contains(&runs.stdout, "no runs in");
 }
