@@ -117,16 +117,13 @@ async fn repository(
     State(state): State<AppState>,
     Path((owner, name)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Response> {
     let world = state.world();
-    let repository = match repository_for(&world, &headers, &owner, &name) {
-        Ok(repository) => repository,
-        Err(response) => return response,
-    };
+    let repository = repository_for(&world, &headers, &owner, &name)?;
     let base = request_base_url(&headers);
     let full_name = repository.full_name();
     let url = format!("{base}/repos/{full_name}");
-    axum::Json(json!({
+    Ok(axum::Json(json!({
         "id": repository.id,
         "node_id": format!("R_kgDO{}", repository.id),
         "name": repository.name,
@@ -149,28 +146,25 @@ async fn repository(
         "updated_at": "2026-05-01T12:00:00Z",
         "pushed_at": "2026-05-01T12:00:00Z",
     }))
-    .into_response()
+    .into_response())
 }
 
 async fn environment(
     State(state): State<AppState>,
     Path((owner, name, environment)): Path<(String, String, String)>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Response> {
     let world = state.world();
-    let repository = match repository_for(&world, &headers, &owner, &name) {
-        Ok(repository) => repository,
-        Err(response) => return response,
-    };
+    let repository = repository_for(&world, &headers, &owner, &name)?;
     let Some(index) = repository
         .environments
         .iter()
         .position(|(name, _)| *name == environment)
     else {
-        return not_found();
+        return Err(not_found());
     };
     let base = request_base_url(&headers);
-    axum::Json(environment_json(&base, repository, index)).into_response()
+    Ok(axum::Json(environment_json(&base, repository, index)).into_response())
 }
 
 /// `GET /repos/{owner}/{repo}/environments`: every environment, as GitHub pages them.
@@ -178,18 +172,17 @@ async fn environments(
     State(state): State<AppState>,
     Path((owner, name)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Response> {
     let world = state.world();
-    let repository = match repository_for(&world, &headers, &owner, &name) {
-        Ok(repository) => repository,
-        Err(response) => return response,
-    };
+    let repository = repository_for(&world, &headers, &owner, &name)?;
     let base = request_base_url(&headers);
     let environments: Vec<Value> = (0..repository.environments.len())
         .map(|index| environment_json(&base, repository, index))
         .collect();
-    axum::Json(json!({ "total_count": environments.len(), "environments": environments }))
-        .into_response()
+    Ok(
+        axum::Json(json!({ "total_count": environments.len(), "environments": environments }))
+            .into_response(),
+    )
 }
 
 /// The environment at `index` of the repository, as GitHub describes one.
@@ -213,17 +206,16 @@ async fn public_key(
     State(state): State<AppState>,
     Path(path): Path<StorePath>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Response> {
     let world = state.world();
-    let repository = match repository_for(&world, &headers, &path.owner, &path.repo) {
-        Ok(repository) => repository,
-        Err(response) => return response,
-    };
+    let repository = repository_for(&world, &headers, &path.owner, &path.repo)?;
     let Some(store) = store(repository, path.environment.as_deref()) else {
-        return not_found();
+        return Err(not_found());
     };
-    axum::Json(json!({ "key_id": store.key.key_id, "key": store.key.public_key_base64() }))
-        .into_response()
+    Ok(
+        axum::Json(json!({ "key_id": store.key.key_id, "key": store.key.public_key_base64() }))
+            .into_response(),
+    )
 }
 
 fn secret_json(secret: &state::GithubSecret) -> Value {
@@ -235,14 +227,11 @@ async fn list(
     Path(path): Path<StorePath>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Response> {
     let world = state.world();
-    let repository = match repository_for(&world, &headers, &path.owner, &path.repo) {
-        Ok(repository) => repository,
-        Err(response) => return response,
-    };
+    let repository = repository_for(&world, &headers, &path.owner, &path.repo)?;
     let Some(store) = store(repository, path.environment.as_deref()) else {
-        return not_found();
+        return Err(not_found());
     };
     let number = |name: &str, default: usize| {
         query
@@ -259,23 +248,23 @@ async fn list(
         .take(per_page)
         .map(secret_json)
         .collect();
-    axum::Json(json!({ "total_count": store.secrets().len(), "secrets": secrets })).into_response()
+    Ok(
+        axum::Json(json!({ "total_count": store.secrets().len(), "secrets": secrets }))
+            .into_response(),
+    )
 }
 
 async fn secret(
     State(state): State<AppState>,
     Path(path): Path<SecretPath>,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Response> {
     let world = state.world();
-    let repository = match repository_for(&world, &headers, &path.owner, &path.repo) {
-        Ok(repository) => repository,
-        Err(response) => return response,
-    };
+    let repository = repository_for(&world, &headers, &path.owner, &path.repo)?;
     let environment = path.environment.as_deref();
     match store(repository, environment).and_then(|store| store.secret(&path.secret_name)) {
-        Some(secret) => axum::Json(secret_json(secret)).into_response(),
-        None => not_found(),
+        Some(secret) => Ok(axum::Json(secret_json(secret)).into_response()),
+        None => Err(not_found()),
     }
 }
 
