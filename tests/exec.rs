@@ -1003,27 +1003,14 @@ fn edit_journal(scratch: &Scratch, edit: impl FnOnce(String) -> String) {
     std::fs::write(&path, edit(journal)).unwrap();
 }
 
-/// A runbook whose step `create` creates a token for each of `one`, `two` and `three`, then
-/// `more`: further lines of that step.
+/// A runbook whose step `create` creates a token for each of `one`, `two` and `three` (items
+/// that differ, as a journal tells items apart by value), then `more`: further lines of that
+/// step.
 fn looped_names(name: &str, more: &str) -> String {
-    format!(
-        r#"runbook: {name}
-title: A looped create, one token per name
-services:
-  api: http://127.0.0.1:1
-inputs:
-  token: {{ env: [MGMT_TOKEN], secret: true }}
-steps:
-  - id: create
-    title: Create one per name
-    for_each: [one, two, three]
-    http:
-      post: "{{{{ services.api }}}}/tokens"
-      bearer: "{{{{ token }}}}"
-      json: {{ name: "{{{{ item }}}}" }}
-    expect:
-      status: 201
-{more}"#
+    looped_create(name, "one, two, three", more).replacen(
+        r#"post: "{{ services.api }}/{{ item }}""#,
+        r#"post: "{{ services.api }}/tokens""#,
+        1,
     )
 }
 
