@@ -1090,6 +1090,27 @@ fn a_loop_that_died_with_an_item_in_doubt_asks_about_that_item_alone() {
     );
 }
 
+/// Equal items are told apart by their position in the journal: the loop still goes on from
+/// the item in doubt.
+#[test]
+fn equal_items_in_doubt_are_told_apart_by_their_position() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = looped_create("looped-equal-items", "tokens, tokens, tokens", "");
+    died_with_item_2_in_doubt(&scratch, &text, &server, &state);
+    let repeated = resume(&scratch, &["--repeat", "create"]);
+    assert_eq!(repeated.code, 0, "{}\n{}", repeated.stdout, repeated.stderr);
+    assert_contains(
+        &repeated.stdout,
+        "continued at item 2 of 3: the earlier run got item 1 through",
+    );
+    assert_eq!(state.lock().unwrap().created, 5, "items 2 and 3, not 1");
+    assert_contains(
+        &scratch.home.journal(&scratch.home.only_run()),
+        r#""item":"tokens","position":1,"attempt""#,
+    );
+}
+
 /// At a terminal the operator answers about the item in doubt: `skip` goes on after it.
 #[test]
 fn at_a_terminal_skip_of_an_item_in_doubt_goes_on_after_it() {

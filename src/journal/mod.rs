@@ -67,6 +67,10 @@ pub enum Record {
         step: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         item: Option<serde_json::Value>,
+        /// The `for_each` item's position (from 0), so that equal items stay apart; absent
+        /// outside a loop, and in journals written before it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<usize>,
         attempt: u32,
         action: String,
         at: String,

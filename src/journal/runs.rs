@@ -45,7 +45,8 @@ pub struct StepView {
     /// died (or stopped) between sending it and recording the answer.
     pub pending: Option<String>,
     pub retries: usize,
-    /// The `for_each` items its mutating requests were sent for, each once, in order.
+    /// The `for_each` items its mutating requests were sent for, each once, by position (in
+    /// journals without positions, equal items once).
     pub items_sent: Vec<serde_json::Value>,
     /// The positions of its `for_each` items that went through (journal format 2 on).
     pub items_finished: std::collections::BTreeSet<usize>,
@@ -204,15 +205,29 @@ fn view(records: Vec<Record>) -> Option<RunView> {
                 run.finished = None;
             }
             Record::Intent {
-                step, action, item, ..
+                step,
+                action,
+                item,
+                position,
+                ..
             } => {
                 run.mutated = true;
                 let view = run.steps.entry(step).or_default();
                 view.pending = Some(action);
-                if let Some(item) = item
-                    && !view.items_sent.contains(&item)
-                {
-                    view.items_sent.push(item);
+                match (item, position) {
+                    // A retry of an item already sent adds nothing; a gap (never written)
+                    // holds nulls, which match no item, so a resume asks the operator.
+                    (Some(item), Some(position)) if position >= view.items_sent.len() => {
+                        view.items_sent.resize(position, serde_json::Value::Null);
+                        view.items_sent.push(item);
+                    }
+                    (Some(_), Some(_)) | (None, _) => {}
+                    // Written before positions were: equal items cannot be told apart.
+                    (Some(item), None) => {
+                        if !view.items_sent.contains(&item) {
+                            view.items_sent.push(item);
+                        }
+                    }
                 }
             }
             Record::Retry { step, .. } => run.steps.entry(step).or_default().retries += 1,

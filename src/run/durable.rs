@@ -107,6 +107,7 @@ impl Engine<'_> {
             Record::Intent {
                 step: step.id.clone(),
                 item: item.cloned(),
+                position: item.and(self.item_index),
                 attempt,
                 action: action(),
                 at: now(),
