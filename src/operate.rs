@@ -275,8 +275,20 @@ pub fn list(args: &StateArgs, env: &HashMap<String, String>, output: &Output) ->
         }
         return exit::OK;
     }
+    // Rehearsals (`exec --emulate`) keep their runs apart: say where, without listing them.
+    let rehearsals = dir.join("emulated");
+    let rehearsed = runs::list(&rehearsals).len();
+    let rehearsed = (rehearsed > 0).then(|| {
+        format!(
+            "({rehearsed} --emulate rehearsal(s) are kept apart: runbook runs --state-dir {})\n",
+            rehearsals.display()
+        )
+    });
     if runs.is_empty() {
         output.out(&format!("no runs in {}\n", dir.display()));
+        if let Some(rehearsed) = &rehearsed {
+            output.out(rehearsed);
+        }
         return exit::OK;
     }
     let mut text = String::new();
@@ -291,6 +303,9 @@ pub fn list(args: &StateArgs, env: &HashMap<String, String>, output: &Output) ->
             )),
             Err(error) => text.push_str(&format!("(unreadable) {error}\n")),
         }
+    }
+    if let Some(rehearsed) = &rehearsed {
+        text.push_str(rehearsed);
     }
     output.out(&text);
     exit::OK

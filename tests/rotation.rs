@@ -570,5 +570,20 @@ fn a_failed_rehearsal_holds_up_nothing() {
     }
     let runs = Runbook::new(["runs"]).home(&scratch.home).run();
     assert_eq!(runs.code, 0);
-    assert_contains(&runs.stdout, "no runs in");
+    let rehearsals = scratch.home.state().join("emulated");
+    assert_eq!(
+        runs.stdout,
+        format!(
+            "no runs in {}\n(2 --emulate rehearsal(s) are kept apart: runbook runs --state-dir {})\n",
+            scratch.home.state().display(),
+            rehearsals.display()
+        )
+    );
+    let listed = Runbook::new(["runs", "--state-dir"])
+        .arg(rehearsals.display().to_string())
+        .home(&scratch.home)
+        .run();
+    assert_eq!(listed.code, 0);
+    assert_eq!(listed.stdout.lines().count(), 2, "{}", listed.stdout);
+    assert_contains(&listed.stdout, "failed at step verify-origin");
 }
