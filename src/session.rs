@@ -576,10 +576,11 @@ impl Earlier {
             }
         }
         // A looped step that changed something for some items and then stopped (or died with
-        // an item in doubt): running it again would send those items again. An item that failed did not go through: like a
-        // step without a loop that failed, it may be sent again, so a loop none of whose items
-        // went through simply runs again. Journals from format 2 on record each item that went
-        // through; before, a failed step's last item sent is taken to be the one that failed.
+        // an item in doubt): running it again would send those items again. An item that
+        // failed did not go through: like a step without a loop that failed, it may be sent
+        // again, so a loop none of whose items went through simply runs again. Journals from
+        // format 2 on record each item that went through; before, a failed step's last item
+        // sent is taken to be the one that failed.
         let partial = runbook
             .steps
             .iter()
@@ -595,8 +596,8 @@ impl Earlier {
                 };
                 // A loop with an item in doubt is kept too (its items through may be none):
                 // the resume settles that one item and goes on after the ones before it.
-                let in_doubt = view.pending.is_some() && recorded;
-                ((view.pending.is_none() && completed > 0) || in_doubt).then(|| {
+                let item_in_doubt = view.pending.is_some() && recorded;
+                ((view.pending.is_none() && completed > 0) || item_in_doubt).then(|| {
                     let partial = Partial {
                         completed,
                         items: view.items_sent.clone(),

@@ -1140,7 +1140,7 @@ fn at_a_terminal_skip_of_an_item_in_doubt_goes_on_after_it() {
         "continued at item 3 of 3: the earlier run got items 1 to 2 through",
     );
     assert_eq!(state.lock().unwrap().created, 4, "item 3 alone");
-    assert_item_2_skipped(&scratch, r#""decision":"skip","by":"the operator""#);
+    assert_item_2_skipped(&scratch, r#""decision":"skip item 2","by":"the operator""#);
 }
 
 /// The journal of the scratch home's run says item 2 was skipped (`settled`, a fragment of

@@ -324,7 +324,7 @@ impl Engine<'_> {
                 ". The step runs once per item of its `for_each`, and any items before the one in doubt had already run: repeating it runs every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
             );
         }
-        self.ask_operator(step, facts, result).await
+        self.ask_operator(step, None, facts, result).await
     }
 
     /// A `for_each` step that died with one item in doubt, the items before it through by the
@@ -349,10 +349,21 @@ impl Engine<'_> {
         };
         let item = through + 1;
         let skip_goes_on = step.captures.is_empty();
-        // The operator's answer at the terminal is journaled by `ask_operator`; the others here.
-        let (repeat, by, journaled) = match self.decision(step) {
-            Some(repeat) => (repeat, "the operator (command line)", false),
-            None if repeating_is_harmless(step) => (true, "the runbook (repeating is safe)", false),
+        let settled = match self.decision(step) {
+            Some(repeat) => self.settled_item(
+                step,
+                Some(item),
+                repeat,
+                "the operator (command line)",
+                result,
+            ),
+            None if repeating_is_harmless(step) => self.settled_item(
+                step,
+                Some(item),
+                true,
+                "the runbook (repeating is safe)",
+                result,
+            ),
             None => {
                 let before = match through {
                     0 => String::new(),
@@ -368,41 +379,23 @@ impl Engine<'_> {
                     "step `{}` runs once per item of its `for_each`: {before}item {item} was sent ({pending}) before the earlier run died, and its answer was never recorded: it may or may not have taken effect. Repeating sends item {item} again and goes on with the rest; {skipping}",
                     step.id
                 );
-                match self.ask_operator(step, facts, result).await {
-                    Settlement::Run => (true, "the operator", true),
-                    Settlement::Done(_) => (false, "the operator", true),
-                    other => return other,
-                }
+                self.ask_operator(step, Some(item), facts, result).await
             }
         };
-        if !journaled {
-            let decision = if repeat {
-                format!("repeat item {item}")
-            } else {
-                format!("skip item {item}")
-            };
-            if let Err(error) = self.journal(
-                Record::Settled {
-                    step: step.id.clone(),
-                    decision,
-                    by: by.into(),
-                },
-                true,
-            ) {
-                result.failures.push(error);
-                return Settlement::Stop(StepStatus::Failed);
+        match settled {
+            Settlement::Run => {
+                return Settlement::Continue {
+                    from: through,
+                    earlier,
+                };
             }
-        }
-        if repeat {
-            return Settlement::Continue {
-                from: through,
-                earlier,
-            };
-        }
-        if !skip_goes_on {
-            return Settlement::Done(format!(
-                "took effect before the crash ({by}): not repeated; any items it had not reached are to be done by hand"
-            ));
+            Settlement::Done(note) if !skip_goes_on => {
+                return Settlement::Done(format!(
+                    "{note}; any items it had not reached are to be done by hand"
+                ));
+            }
+            Settlement::Done(_) => {}
+            other => return other,
         }
         // Recorded as through, so that a crash from here on goes on after it too.
         if let Err(error) = self.journal(
@@ -465,7 +458,7 @@ impl Engine<'_> {
             "step `{}` runs once per item of its `for_each`; the earlier run completed {completed} of its items and then stopped before the step finished. Running it again sends every item again; skipping it counts the whole step as done, so finish any remaining items by hand",
             step.id
         );
-        self.ask_operator(step, facts, result).await
+        self.ask_operator(step, None, facts, result).await
     }
 
     /// Whether the step's items now begin with the ones the earlier run sent, as the journal
@@ -596,11 +589,12 @@ impl Engine<'_> {
             .and_then(|plan| plan.decisions.get(&step.id).copied())
     }
 
-    /// The operator settles a step, with the facts in front of them: at the terminal, or by
-    /// `--repeat`/`--skip` on the next resume.
+    /// The operator settles a step (or one `item` of its loop, from 1), with the facts in
+    /// front of them: at the terminal, or by `--repeat`/`--skip` on the next resume.
     async fn ask_operator(
         &mut self,
         step: &Step,
+        item: Option<usize>,
         facts: String,
         result: &mut StepResult,
     ) -> Settlement {
@@ -613,8 +607,8 @@ impl Engine<'_> {
                 Err(status) => return Settlement::Stop(status),
             };
             return match answer {
-                Answer::Yes => self.settled(step, true, "the operator", result),
-                Answer::Skip => self.settled(step, false, "the operator", result),
+                Answer::Yes => self.settled_item(step, item, true, "the operator", result),
+                Answer::Skip => self.settled_item(step, item, false, "the operator", result),
                 Answer::No => {
                     result
                         .failures
@@ -637,11 +631,28 @@ impl Engine<'_> {
         by: &str,
         result: &mut StepResult,
     ) -> Settlement {
+        self.settled_item(step, None, repeat, by, result)
+    }
+
+    /// Journals how a step, or one `item` of its loop (from 1), was settled: `Run` to send it
+    /// again, `Done` when it took effect.
+    fn settled_item(
+        &mut self,
+        step: &Step,
+        item: Option<usize>,
+        repeat: bool,
+        by: &str,
+        result: &mut StepResult,
+    ) -> Settlement {
         let decision = if repeat { "repeat" } else { "skip" };
+        let decision = match item {
+            Some(item) => format!("{decision} item {item}"),
+            None => decision.to_string(),
+        };
         if let Err(error) = self.journal(
             Record::Settled {
                 step: step.id.clone(),
-                decision: decision.into(),
+                decision,
                 by: by.into(),
             },
             true,

@@ -418,22 +418,22 @@ impl Engine<'_> {
         if let Some(status) = self.confirm(step, &items, &mut result, reporter).await {
             return (finish(result, status), items);
         }
-        if first_item >= items.len() && first_item > 0 {
-            result.note = Some(format!(
+        result.note = match first_item {
+            0 => result.note,
+            all if all >= items.len() => Some(format!(
                 "the earlier run got all {} items through",
                 items.len()
-            ));
-        } else if first_item > 0 {
-            let through = match first_item {
-                1 => "item 1".to_string(),
-                _ => format!("items 1 to {first_item}"),
-            };
-            result.note = Some(format!(
-                "continued at item {} of {}: the earlier run got {through} through",
-                first_item + 1,
+            )),
+            1 => Some(format!(
+                "continued at item 2 of {}: the earlier run got item 1 through",
                 items.len()
-            ));
-        }
+            )),
+            through => Some(format!(
+                "continued at item {} of {}: the earlier run got items 1 to {through} through",
+                through + 1,
+                items.len()
+            )),
+        };
         let mut per_item_captures: Vec<Vec<(String, Captured)>> = Vec::new();
         for (position, item) in items.iter().enumerate().skip(first_item) {
             self.item_index = step.for_each.is_some().then_some(position);
