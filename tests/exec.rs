@@ -1038,6 +1038,39 @@ fn died_with_item_2_in_doubt(scratch: &Scratch, text: &str, server: &Server, sta
     });
 }
 
+/// Resumes a run from [`died_with_item_2_in_doubt`] with `--repeat create`: it goes on from
+/// item 2, which with item 3 makes 5 tokens, never item 1 again.
+fn repeated_from_item_2(scratch: &Scratch, state: &Shared) {
+    let repeated = resume(scratch, &["--repeat", "create"]);
+    assert_eq!(repeated.code, 0, "{}\n{}", repeated.stdout, repeated.stderr);
+    assert_contains(
+        &repeated.stdout,
+        "continued at item 2 of 3: the earlier run got item 1 through",
+    );
+    assert_eq!(state.lock().unwrap().created, 5, "items 2 and 3, not 1");
+}
+
+/// A damaged journal whose item position is past any the run could have written: no
+/// allocation sized by it, and the loop goes to the operator whole.
+#[test]
+fn an_impossible_item_position_puts_the_loop_to_the_operator() {
+    let (server, state) = fake();
+    let scratch = Scratch::new();
+    let text = looped_create("looped-damaged", "tokens, tokens, tokens", "");
+    died_with_item_2_in_doubt(&scratch, &text, &server, &state);
+    edit_journal(&scratch, |journal| {
+        assert!(journal.contains(r#""position":1,"#));
+        journal.replacen(r#""position":1,"#, r#""position":4000000000000000000,"#, 1)
+    });
+    let refused = resume(&scratch, &[]);
+    assert_eq!(refused.code, 5, "{}\n{}", refused.stdout, refused.stderr);
+    assert_contains(
+        &refused.stdout,
+        "repeating it runs every item again; skipping it counts the whole step as done",
+    );
+    assert_eq!(state.lock().unwrap().created, 3);
+}
+
 /// A loop that died with one item in doubt asks about that item alone: the items before it
 /// went through, and neither answer sends them again.
 #[test]
@@ -1061,13 +1094,7 @@ fn a_loop_that_died_with_an_item_in_doubt_asks_about_that_item_alone() {
     assert_eq!(state.lock().unwrap().created, 3);
 
     // --repeat sends item 2 again, then item 3: never item 1.
-    let repeated = resume(&scratch, &["--repeat", "create"]);
-    assert_eq!(repeated.code, 0, "{}\n{}", repeated.stdout, repeated.stderr);
-    assert_contains(
-        &repeated.stdout,
-        "continued at item 2 of 3: the earlier run got item 1 through",
-    );
-    assert_eq!(state.lock().unwrap().created, 5);
+    repeated_from_item_2(&scratch, &state);
     assert_contains(
         &scratch.home.journal(&scratch.home.only_run()),
         r#""decision":"repeat item 2","by":"the operator (command line)""#,
@@ -1098,13 +1125,7 @@ fn equal_items_in_doubt_are_told_apart_by_their_position() {
     let scratch = Scratch::new();
     let text = looped_create("looped-equal-items", "tokens, tokens, tokens", "");
     died_with_item_2_in_doubt(&scratch, &text, &server, &state);
-    let repeated = resume(&scratch, &["--repeat", "create"]);
-    assert_eq!(repeated.code, 0, "{}\n{}", repeated.stdout, repeated.stderr);
-    assert_contains(
-        &repeated.stdout,
-        "continued at item 2 of 3: the earlier run got item 1 through",
-    );
-    assert_eq!(state.lock().unwrap().created, 5, "items 2 and 3, not 1");
+    repeated_from_item_2(&scratch, &state);
     assert_contains(
         &scratch.home.journal(&scratch.home.only_run()),
         r#""item":"tokens","position":1,"attempt""#,

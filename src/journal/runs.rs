@@ -215,12 +215,16 @@ fn view(records: Vec<Record>) -> Option<RunView> {
                 let view = run.steps.entry(step).or_default();
                 view.pending = Some(action);
                 match (item, position) {
-                    // A retry of an item already sent adds nothing; a gap (never written)
-                    // holds nulls, which match no item, so a resume asks the operator.
-                    (Some(item), Some(position)) if position >= view.items_sent.len() => {
-                        view.items_sent.resize(position, serde_json::Value::Null);
+                    (Some(item), Some(position)) if position == view.items_sent.len() => {
                         view.items_sent.push(item);
                     }
+                    // A gap runbook never writes (a damaged journal): one null, which matches
+                    // no item, so a resume asks the operator. Never sized by the file's number.
+                    (Some(item), Some(position)) if position > view.items_sent.len() => {
+                        view.items_sent.push(serde_json::Value::Null);
+                        view.items_sent.push(item);
+                    }
+                    // A retry of an item already sent adds nothing.
                     (Some(_), Some(_)) | (None, _) => {}
                     // Written before positions were: equal items cannot be told apart.
                     (Some(item), None) => {
