@@ -277,7 +277,7 @@ pub fn list(args: &StateArgs, env: &HashMap<String, String>, output: &Output) ->
     }
     // Rehearsals (`exec --emulate`) keep their runs apart: say where, without listing them.
     let rehearsals = dir.join("emulated");
-    let rehearsed = runs::list(&rehearsals).len();
+    let rehearsed = runs::run_ids(&rehearsals).len();
     let rehearsed = (rehearsed > 0).then(|| {
         format!(
             "({rehearsed} --emulate rehearsal(s) are kept apart: runbook runs --state-dir {})\n",

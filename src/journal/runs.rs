@@ -298,6 +298,14 @@ fn view(records: Vec<Record>) -> Option<RunView> {
 
 /// Every run under the state directory, oldest first (run ids sort by start time).
 pub fn list(state_dir: &Path) -> Vec<Result<RunView, String>> {
+    run_ids(state_dir)
+        .iter()
+        .map(|id| load(state_dir, id))
+        .collect()
+}
+
+/// The ids of the runs under the state directory, sorted, without reading their journals.
+pub fn run_ids(state_dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(state_dir.join("runs")) else {
         return Vec::new();
     };
@@ -307,5 +315,5 @@ pub fn list(state_dir: &Path) -> Vec<Result<RunView, String>> {
         .filter_map(|entry| entry.file_name().into_string().ok())
         .collect();
     ids.sort();
-    ids.iter().map(|id| load(state_dir, id)).collect()
+    ids
 }
