@@ -230,7 +230,7 @@ fn exec(
         } else if args.emulate {
             // A rehearsal keeps its journal, lock and audit record apart from real runs': a
             // failed one must never hold up a real rotation, nor read as one in the audit log.
-            context.state_dir = context.state_dir.join("emulated");
+            context.state_dir = crate::run::context::rehearsal_dir(&context.state_dir);
         }
         if let Some(actor) = &args.actor {
             context.actor = actor.clone();

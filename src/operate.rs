@@ -276,7 +276,7 @@ pub fn list(args: &StateArgs, env: &HashMap<String, String>, output: &Output) ->
         return exit::OK;
     }
     // Rehearsals (`exec --emulate`) keep their runs apart: say where, without listing them.
-    let rehearsals = dir.join("emulated");
+    let rehearsals = crate::run::context::rehearsal_dir(&dir);
     let rehearsed = runs::run_ids(&rehearsals).len();
     let rehearsed = (rehearsed > 0).then(|| {
         format!(

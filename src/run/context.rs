@@ -3,7 +3,7 @@
 //! test can hand the engine any world it likes.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::secret::Redactor;
@@ -59,6 +59,12 @@ impl Context {
             .map(String::as_str)
             .filter(|value| !value.is_empty())
     }
+}
+
+/// Where `exec --emulate` rehearsals keep their runs, lock and audit record, under a state
+/// directory: apart from real runs'.
+pub fn rehearsal_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("emulated")
 }
 
 /// `$RUNBOOK_STATE_DIR`, else `$XDG_STATE_HOME/runbook`, else `~/.local/state/runbook` (the XDG
