@@ -492,11 +492,12 @@ fn both_runbooks_check_and_their_plans_are_stable() {
     stable().bind(|| insta::assert_snapshot!("plan_user_api_token", plan.stdout));
 }
 
-/// `runbook exec FILE --emulate --yes` with the scratch home's default state directory.
-fn rehearse(file: &Path, scratch: &Scratch) -> Outcome {
+/// `runbook exec FILE --emulate --yes EXTRA` with the scratch home's default state directory.
+fn rehearse(file: &Path, extra: &[&str], scratch: &Scratch) -> Outcome {
     Runbook::new(["exec"])
         .arg(file.display().to_string())
         .args(["--emulate", "--yes"])
+        .args(extra.iter().copied())
         .home(&scratch.home)
         .run()
 }
@@ -506,13 +507,13 @@ fn rehearse(file: &Path, scratch: &Scratch) -> Outcome {
 #[test]
 fn the_readme_main_job_rehearses_both_rotations() {
     let scratch = Scratch::new();
-    let access = rehearse(&root().join(ACCESS), &scratch);
+    let access = rehearse(&root().join(ACCESS), &[], &scratch);
     assert_eq!(access.code, 0, "{}\n{}", access.stdout, access.stderr);
-    let user = Runbook::new(["exec"])
-        .arg(root().join(USER).display().to_string())
-        .args(["--emulate", "--yes", "--var", "secret_name=CF_PAGES_DEPLOY"])
-        .home(&scratch.home)
-        .run();
+    let user = rehearse(
+        &root().join(USER),
+        &["--var", "secret_name=CF_PAGES_DEPLOY"],
+        &scratch,
+    );
     assert_eq!(user.code, 0, "{}\n{}", user.stdout, user.stderr);
     let rehearsals = scratch.home.state().join("emulated");
     let audit = std::fs::read_to_string(rehearsals.join("audit.jsonl")).unwrap();
@@ -550,7 +551,7 @@ fn a_failed_rehearsal_holds_up_nothing() {
     );
     let file = scratch.write("failing.yaml", failing);
     for attempt in 1..=2 {
-        let failed = rehearse(&file, &scratch);
+        let failed = rehearse(&file, &[], &scratch);
         assert_eq!(
             failed.code, 1,
             "attempt {attempt}:\n{}\n{}",
