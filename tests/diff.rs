@@ -152,7 +152,7 @@ fn json_for_tools() {
 /// A scratch git repository holding one committed runbook. git runs without the user's or the
 /// system's configuration (no signing, hooks or templates of theirs) or a repository the
 /// environment points at (as in a git hook), with an identity of its own.
-fn repository_with(name: &str, contents: &str) -> Scratch {
+fn repository_with(name: &str, contents: impl AsRef<[u8]>) -> Scratch {
     let scratch = Scratch::new();
     scratch.write(name, contents);
     let git = |arguments: &[&str]| {
@@ -187,7 +187,7 @@ fn path(scratch: &Scratch, name: &str) -> String {
 
 #[test]
 fn diff_against_git_head_of_an_unchanged_file() {
-    let scratch = repository_with("rotation.yaml", &base_text());
+    let scratch = repository_with("rotation.yaml", base_text());
     let outcome = Runbook::new(["diff", "--git", "HEAD"])
         .arg(path(&scratch, "rotation.yaml"))
         .run();
@@ -228,7 +228,7 @@ fn diff_against_git_head_of_the_shipped_runbook() {
 
 #[test]
 fn diff_against_git_sees_a_working_copy_change() {
-    let scratch = repository_with("rotation.yaml", &base_text());
+    let scratch = repository_with("rotation.yaml", base_text());
     let changed = std::fs::read_to_string(fixture("diff/secret-in-url.yaml")).unwrap();
     scratch.write("rotation.yaml", changed);
     let outcome = Runbook::new(["diff", "--git", "HEAD"])
@@ -244,7 +244,7 @@ fn diff_against_git_sees_a_working_copy_change() {
 
 #[test]
 fn diff_against_a_revision_that_does_not_exist() {
-    let scratch = repository_with("rotation.yaml", &base_text());
+    let scratch = repository_with("rotation.yaml", base_text());
     let outcome = Runbook::new(["diff", "--git", "no-such-branch"])
         .arg(path(&scratch, "rotation.yaml"))
         .run();
@@ -260,7 +260,7 @@ fn diff_against_a_revision_that_does_not_exist() {
 
 #[test]
 fn diff_against_a_revision_without_the_file() {
-    let scratch = repository_with("rotation.yaml", &base_text());
+    let scratch = repository_with("rotation.yaml", base_text());
     scratch.write("new.yaml", base_text());
     let outcome = Runbook::new(["diff", "--git", "HEAD"])
         .arg(path(&scratch, "new.yaml"))
@@ -270,6 +270,51 @@ fn diff_against_a_revision_without_the_file() {
         outcome
             .stderr
             .contains("new.yaml does not exist at revision `HEAD`"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn an_old_revision_over_the_size_limit_is_refused_without_reading_it_all() {
+    // 5 MiB of comments: over the 4 MiB budget a runbook file has, however it is read.
+    let huge = format!(
+        "{}{}",
+        "# padding\n".repeat(5 * 1024 * 1024 / 10),
+        base_text()
+    );
+    let scratch = repository_with("rotation.yaml", huge);
+    scratch.write("rotation.yaml", base_text());
+    let outcome = Runbook::new(["diff", "--git", "HEAD"])
+        .arg(path(&scratch, "rotation.yaml"))
+        .run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert!(outcome.stdout.is_empty(), "{}", outcome.stdout);
+    assert!(
+        outcome.stderr.contains("RB004")
+            && outcome.stderr.contains("HEAD:")
+            && outcome
+                .stderr
+                .contains("runbooks are limited to 4194304 bytes"),
+        "{}",
+        outcome.stderr
+    );
+}
+
+#[test]
+fn an_old_revision_that_is_not_utf8_is_named_not_mangled() {
+    // Latin-1 "é" in a title: the old reader replaced it with U+FFFD and went on.
+    let mut latin1 = base_text().into_bytes();
+    let at = latin1.iter().position(|&byte| byte == b'\n').unwrap();
+    latin1.splice(at..at, b" # caf\xe9".iter().copied());
+    let scratch = repository_with("rotation.yaml", latin1);
+    scratch.write("rotation.yaml", base_text());
+    let outcome = Runbook::new(["diff", "--git", "HEAD"])
+        .arg(path(&scratch, "rotation.yaml"))
+        .run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert!(
+        outcome.stderr.contains("RB003") && outcome.stderr.contains("invalid byte 0xe9 at line 1"),
         "{}",
         outcome.stderr
     );

@@ -1,15 +1,17 @@
 //! The old side of `runbook diff --git REV FILE`: FILE as it was at REV, read with
-//! `git show REV:./NAME` run in FILE's directory, so the path is relative to the repository
-//! that holds FILE whatever the current directory.
+//! `git cat-file blob REV:./NAME` run in FILE's directory, so the path is relative to the
+//! repository that holds FILE whatever the current directory. The blob's bytes are read as
+//! they are stored (no textconv, no filters) and no more of them than a runbook file may hold.
 
+use std::io::Read;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use super::Problem;
 use crate::exit;
 
-/// The text of `file` at `revision`.
-pub fn show(revision: &str, file: &Path) -> Result<String, Problem> {
+/// The bytes of `file` at `revision`; `Ok(None)` when they are more than `limit`.
+pub fn show(revision: &str, file: &Path, limit: u64) -> Result<Option<Vec<u8>>, Problem> {
     let directory = match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -64,25 +66,75 @@ pub fn show(revision: &str, file: &Path) -> Result<String, Problem> {
         ));
     }
     let relative = format!("{revision}:./{}", name.to_string_lossy());
-    let content = git(directory, &["show", &relative])?;
-    if !content.success {
+    let blob = blob(directory, &relative, limit)?;
+    if !blob.success {
         return Err(Problem::new(
             exit::INVALID_RUNBOOK,
             format!(
                 "runbook diff: {shown} does not exist at revision `{revision}`: {}\n",
-                content.stderr.trim().trim_start_matches("fatal: ")
+                blob.stderr.trim().trim_start_matches("fatal: ")
             ),
         ));
     }
-    Ok(content.stdout)
+    Ok(blob.bytes)
+}
+
+struct Blob {
+    success: bool,
+    /// `None` when the blob is longer than the limit.
+    bytes: Option<Vec<u8>>,
+    stderr: String,
+}
+
+/// Reads a blob, stopping after `limit` bytes: an old revision may hold a file of any size.
+fn blob(directory: &Path, object: &str, limit: u64) -> Result<Blob, Problem> {
+    let cannot_run = |error: std::io::Error| {
+        Problem::new(
+            exit::INTERNAL,
+            format!("runbook diff: cannot run git: {error}\n"),
+        )
+    };
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(directory)
+        .args(["cat-file", "blob", object])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(cannot_run)?;
+    let mut bytes = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        stdout
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(cannot_run)?;
+    }
+    let too_long = bytes.len() as u64 > limit;
+    if too_long {
+        // The rest is not wanted: stop git rather than read it to the end.
+        let _ = child.kill();
+    }
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let mut raw = Vec::new();
+        let _ = pipe.by_ref().take(64 * 1024).read_to_end(&mut raw);
+        stderr = String::from_utf8_lossy(&raw).into_owned();
+    }
+    let status = child.wait().map_err(cannot_run)?;
+    Ok(Blob {
+        success: too_long || status.success(),
+        bytes: (!too_long).then_some(bytes),
+        stderr,
+    })
 }
 
 struct Ran {
     success: bool,
     stdout: String,
-    stderr: String,
 }
 
+/// Runs a git command whose answer is a line or two (`rev-parse`).
 fn git(directory: &Path, arguments: &[&str]) -> Result<Ran, Problem> {
     let output = Command::new("git")
         .arg("-C")
@@ -98,6 +150,5 @@ fn git(directory: &Path, arguments: &[&str]) -> Result<Ran, Problem> {
     Ok(Ran {
         success: output.status.success(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     })
 }

@@ -46,10 +46,11 @@ pub fn load(old: Old, new: &Path, color: bool) -> Result<(Runbook, Runbook), Pro
     let old = match old {
         Old::File(path) => runbook::load_structure(path),
         Old::Git { revision, file } => {
-            let text = git::show(revision, file)?;
+            let limit = runbook::MAX_FILE_BYTES;
+            let bytes = git::show(revision, file, limit)?;
             // Diagnostics name the old version as `REV:FILE`, as git does.
             let label = format!("{revision}:{}", file.display());
-            runbook::structure_from_text(Path::new(&label), &text)
+            runbook::structure_from_bytes(Path::new(&label), bytes)
         }
     };
     let new = runbook::load_structure(new);

@@ -64,14 +64,19 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostics> {
                 true => format!("{} bytes", metadata.len()),
                 false => "longer than the limit".into(),
             };
-            file_problem(
-                path,
-                codes::TOO_LARGE,
-                format!("the file is {size}; runbooks are limited to {MAX_FILE_BYTES} bytes"),
-                "split the procedure into several runbooks",
-            )
+            too_large(path, size)
         })?;
     source_from_bytes(path, bytes)
+}
+
+/// The diagnostic for a file over [`MAX_FILE_BYTES`]; `size` says how large it is.
+pub fn too_large(path: &Path, size: String) -> Diagnostics {
+    file_problem(
+        path,
+        codes::TOO_LARGE,
+        format!("the file is {size}; runbooks are limited to {MAX_FILE_BYTES} bytes"),
+        "split the procedure into several runbooks",
+    )
 }
 
 /// Builds a [`SourceFile`] from bytes: UTF-8 (an optional BOM is dropped), not empty.
