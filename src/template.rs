@@ -30,6 +30,13 @@ use crate::diagnostic::Span;
 
 /// The name expressions assign their value to inside their wrapper template.
 const EXPRESSION_SLOT: &str = "__value";
+/// The most tokens (names, values, operators and brackets) one `{{ … }}`, `{% … %}` or
+/// expression may hold. minijinja's parser bounds the nesting of statements and brackets,
+/// but not chains of operators, filters, calls or subscripts (`1+1+…`, `x|f|f…`, `-----1`):
+/// its code generator recurses once per link, and a chain of a few thousand overflows the
+/// stack, which aborts the process instead of giving an error. Real expressions hold tens.
+const MAX_EXPRESSION_TOKENS: usize = 1000;
+
 const EXPRESSION_PREFIX: &str = "{% set __value = (";
 const EXPRESSION_SUFFIX: &str = ") %}";
 
@@ -158,6 +165,9 @@ impl TemplateSet {
                 span: Span::default(),
             });
         }
+        if let Some((range, tag)) = overlong_tag(source) {
+            return Err(overlong(range, tag));
+        }
         let name = self.next_name("t");
         self.env
             .add_template_owned(name.to_string(), source.to_string())
@@ -197,6 +207,9 @@ impl TemplateSet {
                 uses,
                 span: Span::default(),
             });
+        }
+        if tokens_until(source, None).0 > MAX_EXPRESSION_TOKENS {
+            return Err(overlong(0..source.len(), "expression"));
         }
         let name = self.next_name("e");
         let wrapped = format!("{EXPRESSION_PREFIX}{source}{EXPRESSION_SUFFIX}");
@@ -744,9 +757,111 @@ pub fn to_value<T: serde::Serialize>(value: T) -> Value {
     Value::from(minijinja::value::Serde(value))
 }
 
+fn overlong(range: std::ops::Range<usize>, what: &str) -> TemplateError {
+    TemplateError {
+        message: format!(
+            "this {what} is too long: more than {MAX_EXPRESSION_TOKENS} names, values and \
+             operators; split it, computing its parts in `vars:`"
+        ),
+        range: Some(range),
+    }
+}
+
+/// The byte range and kind of the first `{{ … }}` or `{% … %}` of a template that holds more than
+/// [`MAX_EXPRESSION_TOKENS`] tokens. Errs on the side of counting: a tag that is never closed
+/// runs to the end, and text in comments or raw blocks that looks like a tag is counted too.
+fn overlong_tag(source: &str) -> Option<(std::ops::Range<usize>, &'static str)> {
+    let bytes = source.as_bytes();
+    let mut at = 0;
+    while let Some(found) = source[at..].find('{') {
+        let start = at + found;
+        let (close, tag) = match bytes.get(start + 1) {
+            Some(b'{') => (b'}', "`{{ … }}`"),
+            Some(b'%') => (b'%', "`{% … %}`"),
+            Some(b'#') => {
+                // A comment is not parsed: skip to its end.
+                at = source[start + 2..]
+                    .find("#}")
+                    .map_or(source.len(), |end| start + 2 + end + 2);
+                continue;
+            }
+            _ => {
+                at = start + 1;
+                continue;
+            }
+        };
+        let (tokens, end) = tokens_until(&source[start + 2..], Some(close));
+        let end = start + 2 + end;
+        if tokens > MAX_EXPRESSION_TOKENS {
+            return Some((start..end, tag));
+        }
+        at = end;
+    }
+    None
+}
+
+/// Counts the tokens of an expression up to the closing `close` + `}` of its tag (outside
+/// string literals), or to the end: (tokens, byte offset just after the tag's end).
+/// A run of letters, digits and underscores is one token, a string literal is one, and every
+/// other character that is not white space is one.
+fn tokens_until(source: &str, close: Option<u8>) -> (usize, usize) {
+    let bytes = source.as_bytes();
+    let mut tokens = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if Some(byte) == close && bytes.get(at + 1) == Some(&b'}') {
+            return (tokens, at + 2);
+        }
+        if byte.is_ascii_whitespace() {
+            at += 1;
+            continue;
+        }
+        tokens += 1;
+        if byte == b'"' || byte == b'\'' {
+            at += 1;
+            while at < bytes.len() && bytes[at] != byte {
+                at += if bytes[at] == b'\\' { 2 } else { 1 };
+            }
+            at += 1;
+        } else if byte.is_ascii_alphanumeric() || byte == b'_' {
+            while at < bytes.len() && (bytes[at].is_ascii_alphanumeric() || bytes[at] == b'_') {
+                at += 1;
+            }
+        } else {
+            at += 1;
+        }
+    }
+    (tokens, bytes.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_counted_to_the_end_of_their_tag_not_to_a_brace_in_a_string() {
+        let source = "x ~ 'a}}b' ~ \"c\\\"}}\" }} after";
+        let (tokens, end) = tokens_until(source, Some(b'}'));
+        assert_eq!(tokens, 5);
+        assert_eq!(&source[end..], " after");
+        assert_eq!(tokens_until("a_1 (b) |c", None), (6, 10));
+    }
+
+    #[test]
+    fn the_first_overlong_tag_is_found_and_comments_are_skipped() {
+        let chain = "+1".repeat(600);
+        assert_eq!(
+            overlong_tag(&format!("{{# {{{{ 1{chain} }}}} #}} {{{{ x }}}}")),
+            None
+        );
+        let text = format!("ok {{{{ x }}}} {{% if 1{chain} %}}y{{% endif %}}");
+        let (range, tag) = overlong_tag(&text).unwrap();
+        assert_eq!(tag, "`{% … %}`");
+        assert!(text[range].starts_with("{% if 1+1") && tag.len() > 2);
+        // A tag never closed is counted to the end.
+        assert!(overlong_tag(&format!("{{{{ 1{chain}")).is_some());
+    }
 
     #[test]
     fn a_repeated_source_is_compiled_once_and_a_bad_one_fails_each_time() {

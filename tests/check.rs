@@ -271,6 +271,104 @@ fn deep_nesting_hits_the_budget() {
     );
 }
 
+/// Checks `manual:` text, a `when:` condition and a capture's JSONPath, generated into a
+/// runbook: (exit code, stderr).
+fn check_generated(manual: &str, when: &str, capture: &str) -> (i32, String) {
+    let scratch = Scratch::new();
+    let text = format!(
+        "runbook: generated\ntitle: Generated\ninputs:\n  x: {{ default: \"1\" }}\nsteps:\n  - id: a\n    title: A\n    manual: '{manual}'\n    when: '{when}'\n  - id: b\n    title: B\n    http: {{ get: \"https://example.com/\" }}\n    capture:\n      v: '{capture}'\n"
+    );
+    let path = scratch.write("generated.yaml", text);
+    let outcome = Runbook::new(["check"])
+        .arg(path.display().to_string())
+        .run();
+    assert!(
+        !outcome.stderr.contains("overflow") && !outcome.stderr.contains("panicked"),
+        "{}",
+        outcome.stderr
+    );
+    (outcome.code, outcome.stderr)
+}
+
+#[test]
+fn a_chain_of_thousands_of_operators_is_an_error_not_a_stack_overflow() {
+    // minijinja's code generator recurses once per link of such a chain: at 50,000 links
+    // the process used to abort (SIGABRT, exit 134) with no diagnostic at all.
+    let links = 50_000;
+    let chains = [
+        format!("{}1", "-".repeat(links)),
+        format!("1{}", "+1".repeat(links)),
+        format!("x{}", "|trim".repeat(links)),
+        format!("x{}", "()".repeat(links)),
+        format!("x{}", "[0]".repeat(links)),
+        format!("x{}", " ~ x".repeat(links)),
+    ];
+    for chain in &chains {
+        let (code, stderr) = check_generated(&format!("{{{{ {chain} }}}}"), "true", "$.id");
+        assert_eq!(code, 3, "{stderr}");
+        assert_contains(
+            &stderr,
+            "invalid template: this `{{ … }}` is too long: more than 1000 names, values and operators; split it, computing its parts in `vars:`",
+        );
+        let (code, stderr) = check_generated("Do it.", chain, "$.id");
+        assert_eq!(code, 3, "{stderr}");
+        assert_contains(
+            &stderr,
+            "invalid expression: this expression is too long: more than 1000 names",
+        );
+    }
+    let block = format!("{{% if x{} %}}y{{% endif %}}", " ~ x".repeat(links));
+    let (code, stderr) = check_generated(&block, "true", "$.id");
+    assert_eq!(code, 3, "{stderr}");
+    assert_contains(&stderr, "this `{% … %}` is too long");
+    // A string literal that holds `}}` does not end the tag early.
+    let quoted = format!("{{{{ \"}}}}\"{} }}}}", " ~ x".repeat(links));
+    let (code, stderr) = check_generated(&quoted, "true", "$.id");
+    assert_eq!(code, 3, "{stderr}");
+    assert_contains(&stderr, "this `{{ … }}` is too long");
+}
+
+#[test]
+fn long_expressions_below_the_limit_still_check() {
+    // 333 concatenations: 999 tokens with the first name, so within the limit.
+    let chain = format!("x{}", " ~ x".repeat(499));
+    let (code, stderr) = check_generated(&format!("{{{{ {chain} }}}}"), &chain, "$.id");
+    assert_eq!(code, 0, "{stderr}");
+    // Many tags, each short, are no problem however many there are.
+    let many = "{{ x }} and {{ x ~ 1 }}; ".repeat(5_000);
+    let (code, stderr) = check_generated(&many, "true", "$.id");
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_jsonpath_nested_past_its_limits_is_refused_at_once() {
+    // 100,000 nested brackets used to overflow the parser's stack (exit 134).
+    let deep = format!("$[?{}@.a{}]", "(".repeat(100_000), ")".repeat(100_000));
+    let (code, stderr) = check_generated("Do it.", "true", &deep);
+    assert_eq!(code, 3, "{stderr}");
+    assert_contains(&stderr, "error[RB016]");
+    assert_contains(
+        &stderr,
+        "generated.yaml:14:10: this JSONPath nests brackets and parentheses more than 64 deep",
+    );
+    // Each nested filter made parsing four times slower: 22 took seconds, 30 would take days.
+    let filters = |depth: usize| format!("${}.a{}", "[?@".repeat(depth), "]".repeat(depth));
+    let (code, stderr) = check_generated("Do it.", "true", &filters(30));
+    assert_eq!(code, 3, "{stderr}");
+    assert_contains(
+        &stderr,
+        "error[RB016]: this JSONPath nests filters (`[?…]` in `[?…]`) more than 8 deep",
+    );
+    assert_contains(&stderr, "generated.yaml:14:10]");
+    assert_contains(&stderr, "help: write the path flatter");
+    let (code, stderr) = check_generated("Do it.", "true", &filters(8));
+    assert_eq!(code, 0, "{stderr}");
+    // Brackets inside a string literal are not nesting.
+    let quoted = format!("$[\"{}\"]", "[".repeat(200));
+    let (code, stderr) = check_generated("Do it.", "true", &quoted);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 #[test]
 fn every_error_in_a_file_is_reported_not_just_the_first() {
     let scratch = Scratch::new();

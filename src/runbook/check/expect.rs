@@ -109,6 +109,27 @@ impl Checker {
                 path: path.clone(),
             });
         }
+        let (depth, filters) = nesting(&spanned.value);
+        if depth > MAX_JSONPATH_NESTING || filters > MAX_JSONPATH_FILTERS {
+            let message = if filters > MAX_JSONPATH_FILTERS {
+                format!(
+                    "this JSONPath nests filters (`[?…]` in `[?…]`) more than {MAX_JSONPATH_FILTERS} deep"
+                )
+            } else {
+                format!(
+                    "this JSONPath nests brackets and parentheses more than {MAX_JSONPATH_NESTING} deep"
+                )
+            };
+            self.error(
+                Diagnostic::error(codes::INVALID_JSONPATH, message)
+                    .at(spanned.span)
+                    .label("nested too deep")
+                    .help(
+                        "write the path flatter, or capture a part first and test it with `that:`",
+                    ),
+            );
+            return None;
+        }
         match JsonPath::parse(&spanned.value) {
             Ok(path) => {
                 let path = Arc::new(path);
@@ -361,5 +382,67 @@ impl Checker {
                 )
             }
         }
+    }
+}
+
+/// How deep a JSONPath may nest `[…]` and `(…)`. Its parser recurses once per level, and some
+/// hundreds of levels overflow the stack, which aborts the process instead of giving an error;
+/// real paths nest two or three deep.
+const MAX_JSONPATH_NESTING: usize = 64;
+
+/// How deep a JSONPath may nest filters (`[?…]` inside `[?…]`). Its parser backtracks over
+/// each nested filter, so the time to parse one grows fourfold per level: 22 levels take
+/// seconds, 30 would take days.
+const MAX_JSONPATH_FILTERS: usize = 8;
+
+/// How deep a JSONPath nests, outside its string literals: (brackets and parentheses, filters).
+fn nesting(path: &str) -> (usize, usize) {
+    // One entry per open bracket or parenthesis: whether it holds a filter.
+    let mut open: Vec<bool> = Vec::new();
+    let (mut deepest, mut filters, mut deepest_filters) = (0, 0, 0);
+    let mut quote = None;
+    let mut escaped = false;
+    for character in path.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if character == '\\' => escaped = true,
+            Some(close) if character == close => quote = None,
+            Some(_) => {}
+            None => match character {
+                '\'' | '"' => quote = Some(character),
+                '[' | '(' => {
+                    open.push(false);
+                    deepest = deepest.max(open.len());
+                }
+                ']' | ')' if open.pop() == Some(true) => filters -= 1,
+                '?' => {
+                    if let Some(innermost) = open.last_mut()
+                        && !*innermost
+                    {
+                        *innermost = true;
+                        filters += 1;
+                        deepest_filters = deepest_filters.max(filters);
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    (deepest, deepest_filters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nesting;
+
+    #[test]
+    fn nesting_counts_brackets_and_filters_outside_strings() {
+        assert_eq!(nesting("$.result.id"), (0, 0));
+        assert_eq!(nesting("$.a[0][1]"), (1, 0));
+        assert_eq!(nesting("$[?@.a[?(@.b == 1)]]"), (3, 2));
+        assert_eq!(nesting("$[?@.a][?@.b][?@.c]"), (1, 1));
+        assert_eq!(nesting("$['[[[?', \"]]\\\"[[\"]"), (1, 0));
+        // Unbalanced closers do not underflow.
+        assert_eq!(nesting("$]]])[?@.a]"), (1, 1));
     }
 }
