@@ -37,6 +37,10 @@ const EXPRESSION_SLOT: &str = "__value";
 /// stack, which aborts the process instead of giving an error. Real expressions hold tens.
 const MAX_EXPRESSION_TOKENS: usize = 1000;
 
+/// The fuel of one rendering: about one per instruction and one per 64 bytes built, so about
+/// a million steps or 64 MB. Real templates use hundreds.
+const TEMPLATE_FUEL: u64 = 1_000_000;
+
 const EXPRESSION_PREFIX: &str = "{% set __value = (";
 const EXPRESSION_SUFFIX: &str = ") %}";
 
@@ -84,6 +88,9 @@ fn kind_text(kind: minijinja::ErrorKind) -> &'static str {
         BadEscape => "bad string escape",
         CannotUnpack => "cannot unpack",
         BadSerialization => "cannot represent the value",
+        OutOfFuel => {
+            "the template does too much: one rendering may take about a million steps or build about 64 MB"
+        }
         _ => "template error",
     }
 }
@@ -118,6 +125,9 @@ impl TemplateSet {
             env.set_syntax(syntax);
         }
         env.set_recursion_limit(64);
+        // Bounds each rendering's time and memory: `'a' * 100000000 ~ …` or a loop in a loop
+        // would otherwise hold the run (and hundreds of MB) until it is killed.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_filter("b64encode", |value: String| {
             base64::engine::general_purpose::STANDARD.encode(value)
         });

@@ -370,6 +370,43 @@ fn a_jsonpath_nested_past_its_limits_is_refused_at_once() {
 }
 
 #[test]
+fn a_template_that_builds_hundreds_of_megabytes_fails_its_step_instead() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "big.yaml",
+        "runbook: big\ntitle: Big\nsteps:\n  - id: read-this\n    title: Read this\n    manual: \"{{ ('a' * 100000000) ~ ('a' * 100000000) }}\"\n",
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+        .home(&scratch.home)
+        .run();
+    // It used to print all 200,000,000 bytes, after holding three times that in memory.
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert!(
+        outcome.stdout.len() < 10_000,
+        "{} bytes",
+        outcome.stdout.len()
+    );
+    assert_contains(
+        &outcome.stdout,
+        "cannot render the instructions: the template does too much: one rendering may take about a million steps or build about 64 MB",
+    );
+    // A hundredth of that is well within the budget.
+    let path = scratch.write(
+        "fits.yaml",
+        "runbook: fits\ntitle: Fits\nsteps:\n  - id: read-this\n    title: Read this\n    manual: \"{{ ('a' * 1000000) ~ ('b' * 1000000) }}\"\n",
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert!(outcome.stdout.contains(&format!(
+        "{}{}",
+        "a".repeat(1_000_000),
+        "b".repeat(1_000_000)
+    )));
+}
+
+#[test]
 fn every_error_in_a_file_is_reported_not_just_the_first() {
     let scratch = Scratch::new();
     let path = scratch.write(
