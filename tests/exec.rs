@@ -598,6 +598,18 @@ fn missing_input_names_the_env_vars_tried() {
 }
 
 #[test]
+fn an_env_var_that_is_not_utf8_is_named_not_taken_for_absent() {
+    let outcome = Runbook::new(["exec", "tests/fixtures/bad/inputs.yaml"])
+        .env_bytes("CF_ACCOUNT_ID", b"\xff\xfe0123")
+        .run();
+    assert_eq!(outcome.code, 4, "{outcome:?}");
+    assert_contains(
+        &outcome.stderr,
+        "tried --var account_id, $CF_ACCOUNT_ID, $CLOUDFLARE_ACCOUNT_ID; $CF_ACCOUNT_ID is set but not valid UTF-8, so it was not used",
+    );
+}
+
+#[test]
 fn an_input_failing_its_pattern_is_refused() {
     let outcome = Runbook::new([
         "exec",

@@ -268,11 +268,23 @@ fn missing(input: &Input, tried: &[String]) -> Diagnostic {
     if !input.secret {
         ways.insert(0, format!("--var {}", input.name));
     }
-    let looked = if ways.is_empty() {
+    let mut looked = if ways.is_empty() {
         "it has no environment variables and no default".to_string()
     } else {
         format!("tried {}", ways.join(", "))
     };
+    // The environment is read as UTF-8; a variable that is set to anything else is not absent.
+    let garbled: Vec<String> = tried
+        .iter()
+        .filter(|name| matches!(std::env::var(name), Err(std::env::VarError::NotUnicode(_))))
+        .map(|name| format!("${name}"))
+        .collect();
+    if !garbled.is_empty() {
+        looked.push_str(&format!(
+            "; {} is set but not valid UTF-8, so it was not used",
+            garbled.join(" and ")
+        ));
+    }
     let help = match (input.secret, tried.first()) {
         (true, Some(first)) => format!(
             "export {first}=… (a secret cannot be passed with --var), or run at a terminal to be asked"

@@ -23,7 +23,7 @@ pub fn fixture(name: &str) -> PathBuf {
 /// One invocation of the binary.
 pub struct Runbook {
     args: Vec<String>,
-    env: Vec<(String, String)>,
+    env: Vec<(String, std::ffi::OsString)>,
     stdin: Option<String>,
     home: Option<PathBuf>,
 }
@@ -141,8 +141,15 @@ impl Runbook {
     }
 
     pub fn env(mut self, name: &str, value: impl AsRef<str>) -> Runbook {
+        self.env.push((name.to_string(), value.as_ref().into()));
+        self
+    }
+
+    /// Sets an environment variable to bytes that need not be UTF-8.
+    pub fn env_bytes(mut self, name: &str, value: &[u8]) -> Runbook {
+        use std::os::unix::ffi::OsStrExt;
         self.env
-            .push((name.to_string(), value.as_ref().to_string()));
+            .push((name.to_string(), std::ffi::OsStr::from_bytes(value).into()));
         self
     }
 
@@ -156,7 +163,7 @@ impl Runbook {
         self.env.extend(
             variables
                 .into_iter()
-                .map(|(name, value)| (name.as_ref().to_string(), value.as_ref().to_string())),
+                .map(|(name, value)| (name.as_ref().to_string(), value.as_ref().into())),
         );
         self
     }
