@@ -407,6 +407,33 @@ fn a_template_that_builds_hundreds_of_megabytes_fails_its_step_instead() {
 }
 
 #[test]
+fn a_wait_longer_than_a_day_is_refused_and_calendar_units_are_explained() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "waits.yaml",
+        "runbook: waits\ntitle: Waits\nsteps:\n  - id: poll\n    title: Poll\n    http: { get: \"https://example.com/\", timeout: 24h }\n    retry: { attempts: 2, interval: 876000h }\n  - id: later\n    title: Later\n    http: { get: \"https://example.com/\", timeout: 2d }\n",
+    );
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    // A 100-year interval used to pass, and the run then slept until it was killed.
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert_contains(
+        &outcome.stderr,
+        "error[RB018]: the interval `876000h` is longer than a day",
+    );
+    assert_contains(&outcome.stderr, "waits.yaml:7:");
+    assert_contains(
+        &outcome.stderr,
+        "invalid timeout `2d`: days, weeks, months and years are not durations here: write hours, e.g. 12h",
+    );
+    assert!(!outcome.stderr.contains("jiff"), "{}", outcome.stderr);
+    assert!(
+        !outcome.stderr.contains("`24h`"),
+        "24h is allowed: {}",
+        outcome.stderr
+    );
+}
+
+#[test]
 fn every_error_in_a_file_is_reported_not_just_the_first() {
     let scratch = Scratch::new();
     let path = scratch.write(

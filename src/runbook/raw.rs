@@ -179,7 +179,7 @@ pub struct RawStep {
     #[serde(default)]
     #[schemars(example = serde_json::json!({"attempts": 30, "interval": "1s", "backoff": 1.2, "until": "response.json.cloudflare.ok"}))]
     pub retry: Option<Box<Spanned<RawRetry>>>,
-    /// The longest the whole step may take, retries and polling included (`5m`).
+    /// The longest the whole step may take, retries and polling included (`5m`; at most 24h).
     #[serde(default)]
     #[schemars(example = &"5m")]
     pub timeout: Option<Spanned<String>>,
@@ -482,7 +482,7 @@ pub struct RawHttp {
     #[serde(default)]
     #[schemars(example = &"plain text body")]
     pub body: Option<Spanned<String>>,
-    /// How long to wait for the response (`30s`, `2m`). Default 30s.
+    /// How long to wait for the response (`30s`, `2m`; at most 24h). Default 30s.
     #[serde(default)]
     #[schemars(example = &"30s")]
     pub timeout: Option<Spanned<String>>,
@@ -579,7 +579,7 @@ pub struct RawRetry {
     /// How many attempts in all (at least 1).
     #[schemars(example = 10)]
     pub attempts: Spanned<u32>,
-    /// The wait before the second attempt (`2s`). Default 1s.
+    /// The wait before the second attempt (`2s`; at most 24h). Default 1s.
     #[serde(default)]
     #[schemars(example = &"2s")]
     pub interval: Option<Spanned<String>>,
@@ -587,7 +587,7 @@ pub struct RawRetry {
     #[serde(default)]
     #[schemars(example = 2.0)]
     pub backoff: Option<Spanned<f64>>,
-    /// The longest wait between attempts. Default 60s.
+    /// The longest wait between attempts (at most 24h). Default 60s.
     #[serde(default)]
     #[schemars(example = &"5s")]
     pub max_interval: Option<Spanned<String>>,

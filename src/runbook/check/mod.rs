@@ -725,6 +725,18 @@ impl Checker {
 
     pub(crate) fn duration(&mut self, spanned: &Spanned<String>, what: &str) -> Option<Duration> {
         match parse_duration(&spanned.value) {
+            Ok(duration) if duration > LONGEST_WAIT => {
+                self.error(
+                    Diagnostic::error(
+                        codes::INVALID_DURATION,
+                        format!("the {what} `{}` is longer than a day", spanned.value),
+                    )
+                    .at(spanned.span)
+                    .label("at most 24h")
+                    .help("a step waits at most a day; for longer, end the runbook here and start a second one when the time comes"),
+                );
+                None
+            }
             Ok(duration) => Some(duration),
             Err(reason) => {
                 self.error(
@@ -755,10 +767,19 @@ pub(crate) fn invalid_regex(spanned: &Spanned<String>, error: &regex::Error) -> 
     .help("fix the regular expression (Rust regex syntax; no look-around or backreferences)")
 }
 
+/// The longest timeout or interval a runbook may give a step: a wait of more than a day is a
+/// schedule, not a step, and one of years would hold the run (and its lock) for ever.
+const LONGEST_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Parses `500ms`, `30s`, `2m`, `1h30m`, or ISO 8601 (`PT30S`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration: jiff::SignedDuration = text.trim().parse().map_err(|error: jiff::Error| {
         let message = error.to_string();
+        if message.contains("calendar units") {
+            // jiff's own words suggest one of its types; say what to write instead.
+            return "days, weeks, months and years are not durations here: write hours, e.g. 12h"
+                .to_string();
+        }
         message.split(": ").last().unwrap_or(&message).to_string()
     })?;
     if duration.is_negative() {
@@ -921,6 +942,10 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-5s").is_err());
+        assert_eq!(
+            parse_duration("2d").unwrap_err(),
+            "days, weeks, months and years are not durations here: write hours, e.g. 12h"
+        );
     }
 
     #[test]
