@@ -1464,3 +1464,23 @@ fn a_hint_of_a_looped_step_names_the_item_that_failed() {
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert_contains(&outcome.stdout, "hint: token tok-404 is already gone");
 }
+
+#[test]
+fn a_status_without_a_standard_reason_is_shown_as_its_number_alone() {
+    let router = Router::new().route("/odd", get(|| async { StatusCode::from_u16(299).unwrap() }));
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "odd.yaml",
+        format!(
+            "runbook: odd\ntitle: Odd\nsteps:\n  - id: odd\n    title: Odd\n    http: {{ get: \"{}/odd\" }}\n    expect: {{ status: 200 }}\n",
+            server.url()
+        ),
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--no-journal"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    // It used to read "got 299 " (an empty reason), and a retried 5xx "failed (599 ; …)".
+    assert_contains(&outcome.stdout, "     expected status 200, got 299\n");
+}

@@ -297,10 +297,9 @@ impl Engine<'_> {
                 }
                 Ok(response) => {
                     result.failures.push(format!(
-                        "undoing the earlier `{}` answered {} {}",
+                        "undoing the earlier `{}` answered {}",
                         step.id,
-                        response.status,
-                        response.reason()
+                        response.status_text()
                     ));
                     Settlement::Stop(StepStatus::Failed)
                 }

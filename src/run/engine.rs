@@ -844,10 +844,7 @@ impl Engine<'_> {
                             .as_ref()
                             .is_some_and(|expected| expected.accepts(response.status)) =>
                 {
-                    Some((
-                        format!("{} {}", response.status, response.reason()),
-                        retry_after(response),
-                    ))
+                    Some((response.status_text(), retry_after(response)))
                 }
                 Ok(_) => None,
             };

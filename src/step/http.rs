@@ -98,11 +98,16 @@ impl Response {
             .map_err(String::as_str)
     }
 
-    pub fn reason(&self) -> &'static str {
-        reqwest::StatusCode::from_u16(self.status)
+    /// The status and its standard reason, "404 Not Found"; only the number for a status
+    /// that has no standard reason ("599").
+    pub fn status_text(&self) -> String {
+        match reqwest::StatusCode::from_u16(self.status)
             .ok()
             .and_then(|status| status.canonical_reason())
-            .unwrap_or("")
+        {
+            Some(reason) => format!("{} {reason}", self.status),
+            None => self.status.to_string(),
+        }
     }
 }
 

@@ -39,10 +39,9 @@ pub fn expected_status(expect: &Expect) -> StatusExpectation {
 /// Why a status the step does not accept fails it, with what the answer says (masked).
 pub fn status_failure(expected: &StatusExpectation, response: &Response) -> String {
     let mut message = format!(
-        "expected status {}, got {} {}",
+        "expected status {}, got {}",
         expected.describe(),
-        response.status,
-        response.reason()
+        response.status_text()
     );
     if (300..400).contains(&response.status) {
         // Without its query and fragment: a redirect can carry a code or a token there.
@@ -70,7 +69,7 @@ pub fn status_failure(expected: &StatusExpectation, response: &Response) -> Stri
 
 /// "503 Service Unavailable: [code] message" for an unexpected answer.
 pub fn unexpected(response: &Response) -> String {
-    let mut text = format!("{} {}", response.status, response.reason());
+    let mut text = response.status_text();
     if let Some(summary) = error_summary(response) {
         text.push_str(": ");
         text.push_str(&summary);
