@@ -1484,3 +1484,31 @@ fn a_status_without_a_standard_reason_is_shown_as_its_number_alone() {
     // It used to read "got 299 " (an empty reason), and a retried 5xx "failed (599 ; …)".
     assert_contains(&outcome.stdout, "     expected status 200, got 299\n");
 }
+
+#[test]
+fn json_after_a_byte_order_mark_is_read() {
+    let router = Router::new().route(
+        "/bom",
+        get(|| async {
+            (
+                [("content-type", "application/json")],
+                "\u{feff}{\"id\": \"after-the-mark\"}",
+            )
+        }),
+    );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "bom.yaml",
+        format!(
+            "runbook: bom\ntitle: Bom\nsteps:\n  - id: read\n    title: Read\n    http: {{ get: \"{}/bom\" }}\n    capture:\n      id: $.id\n  - id: show\n    title: Show\n    manual: \"Found {{{{ id }}}}.\"\n",
+            server.url()
+        ),
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--no-journal", "--yes"])
+        .home(&scratch.home)
+        .run();
+    // serde_json refuses the mark: the capture used to fail with "expected value at line 1".
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert_contains(&outcome.stdout, "Found after-the-mark.");
+}

@@ -89,7 +89,12 @@ impl Response {
                 if self.body.iter().all(u8::is_ascii_whitespace) {
                     return Err("the response body is empty".to_string());
                 }
-                serde_json::from_slice(&self.body).map_err(|error| {
+                // A byte-order mark is not JSON, but some servers put one before it.
+                let body = self
+                    .body
+                    .strip_prefix(b"\xef\xbb\xbf")
+                    .unwrap_or(&self.body);
+                serde_json::from_slice(body).map_err(|error| {
                     let kind = self.header("content-type").unwrap_or("no content type");
                     format!("the response body is not JSON ({kind}): {error}")
                 })
