@@ -186,6 +186,8 @@ fn take_lock(
     notes: &mut Vec<String>,
     forced: &mut Option<Holder>,
 ) -> Result<Lock, Refusal> {
+    crate::journal::check_private(&context.state_dir)
+        .map_err(|message| Refusal::new(crate::exit::INPUT, message))?;
     let me = holder(runbook, context, key);
     match lock::acquire(&context.state_dir, me.clone()) {
         Ok(lock) => Ok(lock),

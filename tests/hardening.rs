@@ -421,3 +421,38 @@ steps:
         outcome.stdout
     );
 }
+
+#[test]
+fn a_state_directory_other_users_can_write_is_refused_before_anything_is_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new();
+    let shared = scratch.dir.path().join("shared-state");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = scratch.write(
+        "note.yaml",
+        "runbook: note\ntitle: Note\nsteps:\n  - id: note\n    title: Note\n    manual: Write it down.\n",
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes", "--state-dir"])
+        .arg(shared.display().to_string())
+        .home(&scratch.home)
+        .run();
+    // Anyone could have swapped a journal there for one a resume would trust.
+    assert_eq!(outcome.code, 4, "{outcome:?}");
+    crate::support::assert_contains(
+        &outcome.stderr,
+        &format!(
+            "the state directory {} can be written by other users (mode 1777)",
+            shared.display()
+        ),
+    );
+    assert!(!outcome.stdout.contains("1/1"), "{}", outcome.stdout);
+    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
+    // Once only its owner can write it, the same run goes ahead.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes", "--state-dir"])
+        .arg(shared.display().to_string())
+        .home(&scratch.home)
+        .run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+}

@@ -186,6 +186,37 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
     builder.create(path)
 }
 
+/// Refuses a state directory that another user could write to: they could change a run's
+/// journal before it is resumed, or put a link where the audit log is appended. A directory
+/// that does not exist yet is fine: it is created for this user alone.
+pub fn check_private(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(metadata) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        let mode = metadata.mode() & 0o7777;
+        if metadata.uid() != me {
+            return Err(format!(
+                "the state directory {} belongs to user id {}, not to you (user id {me}): it holds journals a resume trusts. Use a directory of your own: --state-dir DIR, or leave it out",
+                dir.display(),
+                metadata.uid()
+            ));
+        }
+        if mode & 0o022 != 0 {
+            return Err(format!(
+                "the state directory {} can be written by other users (mode {mode:o}): they could change a run's journal or redirect its audit log. Run `chmod go-w {}`, or use a directory only you can write",
+                dir.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
