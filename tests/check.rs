@@ -434,6 +434,24 @@ fn a_wait_longer_than_a_day_is_refused_and_calendar_units_are_explained() {
 }
 
 #[test]
+fn a_runbook_with_too_many_values_is_told_so_in_words() {
+    let scratch = Scratch::new();
+    let mut text = String::from("runbook: big\ntitle: Big\nsteps:\n");
+    for n in 0..40_000 {
+        text.push_str(&format!("  - {{id: s{n}, title: S, manual: m}}\n"));
+    }
+    let path = scratch.write("big.yaml", text);
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    // It used to end in the parser's Rust type: "budget breached: Nodes { nodes: 250001 }".
+    assert_contains(
+        &outcome.stderr,
+        "error[RB004]: the YAML exceeds the reader's budget: more than 250000 values\n",
+    );
+    assert_contains(&outcome.stderr, "big.yaml:35717:10]");
+}
+
+#[test]
 fn every_error_in_a_file_is_reported_not_just_the_first() {
     let scratch = Scratch::new();
     let path = scratch.write(

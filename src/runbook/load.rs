@@ -371,8 +371,13 @@ fn yaml_diagnostic(source: &SourceFile, error: &YamlError) -> Diagnostic {
         )
         .label("second occurrence")
         .help("remove or rename one of them"),
-        YamlError::Budget { .. }
-        | YamlError::AliasReplayLimitExceeded { .. }
+        YamlError::Budget { breach, .. } => Diagnostic::error(
+            codes::TOO_LARGE,
+            format!("the YAML exceeds the reader's budget: {}", budget_words(breach)),
+        )
+        .label("the limit was reached here")
+        .help("runbooks need no deep nesting or repeated aliases; write the values out, or split the runbook"),
+        YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. } => Diagnostic::error(
@@ -418,6 +423,29 @@ fn is_syntax_error(error: &YamlError) -> bool {
 fn clamp(source: &SourceFile, span: Span) -> Span {
     let offset = span.offset.min(source.text.len());
     Span::new(offset, span.len.min(source.text.len() - offset).max(1))
+}
+
+/// What a breach of the YAML budget means, in the words of someone writing a runbook (the
+/// parser's own message is its Rust type, `Nodes { nodes: 250001 }`).
+fn budget_words(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach::*;
+    match breach {
+        Nodes { nodes } => format!("more than {} values", nodes.saturating_sub(1)),
+        Events { events } => format!("more than {} YAML events", events.saturating_sub(1)),
+        Depth { depth } => format!("nested {depth} levels deep"),
+        Aliases { aliases } => format!("{aliases} aliases (`*name`)"),
+        Anchors { anchors } => format!("{anchors} anchors (`&name`)"),
+        AliasAnchorRatio { aliases, anchors } => {
+            format!("{aliases} aliases for {anchors} anchors")
+        }
+        ScalarBytes { total_scalar_bytes } => {
+            format!("{total_scalar_bytes} bytes of text in values")
+        }
+        MergeKeys { merge_keys } => format!("{merge_keys} merge keys (`<<`)"),
+        Documents { documents } => format!("{documents} documents"),
+        InputBytes { input_bytes } => format!("{input_bytes} bytes"),
+        other => format!("{other:?}"),
+    }
 }
 
 #[cfg(test)]
