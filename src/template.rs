@@ -806,8 +806,37 @@ fn overlong_tag(source: &str) -> Option<(std::ops::Range<usize>, &'static str)> 
             return Some((start..end, tag));
         }
         at = end;
+        if close == b'%' && tag_word(&source[start..end]) == "raw" {
+            // A raw block is text: skip to the tag that ends it.
+            at = end_of_raw(source, end);
+        }
     }
     None
+}
+
+/// The word a `{% … %}` tag holds, without its delimiters and whitespace control.
+fn tag_word(tag: &str) -> &str {
+    let inner = tag.strip_prefix("{%").unwrap_or(tag);
+    let inner = inner.strip_suffix("%}").unwrap_or(inner);
+    inner.trim_matches(|c: char| c.is_whitespace() || c == '-' || c == '+')
+}
+
+/// The offset just after the `{% endraw %}` that ends a raw block whose body starts at `from`,
+/// or the end of the source.
+fn end_of_raw(source: &str, from: usize) -> usize {
+    let mut at = from;
+    while let Some(found) = source[at..].find("{%") {
+        let start = at + found;
+        let Some(close) = source[start..].find("%}") else {
+            break;
+        };
+        let end = start + close + 2;
+        if tag_word(&source[start..end]) == "endraw" {
+            return end;
+        }
+        at = start + 2;
+    }
+    source.len()
 }
 
 /// Counts the tokens of an expression up to the closing `close` + `}` of its tag (outside
@@ -871,6 +900,12 @@ mod tests {
         assert!(text[range].starts_with("{% if 1+1") && tag.len() > 2);
         // A tag never closed is counted to the end.
         assert!(overlong_tag(&format!("{{{{ 1{chain}")).is_some());
+        // A raw block is text, even with an unclosed `{{` and a long tail in it.
+        let words = "word ".repeat(2000);
+        let raw = format!("{{%- raw -%}} {{{{ {words} {{% endraw %}} {{{{ x }}}} {words}");
+        assert_eq!(overlong_tag(&raw), None);
+        let after = format!("{{% raw %}}{{{{{{% endraw %}} {{{{ 1{chain} }}}}");
+        assert!(overlong_tag(&after).is_some());
     }
 
     #[test]

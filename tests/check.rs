@@ -338,6 +338,13 @@ fn long_expressions_below_the_limit_still_check() {
     let many = "{{ x }} and {{ x ~ 1 }}; ".repeat(5_000);
     let (code, stderr) = check_generated(&many, "true", "$.id");
     assert_eq!(code, 0, "{stderr}");
+    // Text in a raw block is not counted, even an unclosed `{{` followed by a long text.
+    let raw = format!(
+        "{{% raw %}}Go templates write {{{{ .Name{{% endraw %}}, and {}",
+        "then some more words ".repeat(500)
+    );
+    let (code, stderr) = check_generated(&raw, "true", "$.id");
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]
