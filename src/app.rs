@@ -338,6 +338,13 @@ fn emulator(args: &EmulatorArgs, output: &Output) -> u8 {
     };
     match runtime.block_on(crate::emulator::run_standalone(config)) {
         Ok(()) => exit::OK,
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            output.err(&format!(
+                "runbook: cannot listen on 127.0.0.1:{}: another program uses that port; pick another with --port, or --port 0 for any free one\n",
+                args.port
+            ));
+            exit::INTERNAL
+        }
         Err(error) => {
             output.err(&format!("runbook: the emulator stopped: {error}\n"));
             exit::INTERNAL

@@ -73,3 +73,17 @@ fn background_emulator_serves_synchronous_callers_and_stops_on_drop() {
         "the port is closed after drop"
     );
 }
+
+#[test]
+fn a_port_in_use_is_named_with_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let outcome = crate::support::Runbook::new(["emulator", "--port", &port]).run();
+    assert_eq!(outcome.code, 6, "{outcome:?}");
+    assert_eq!(
+        outcome.stderr,
+        format!(
+            "runbook: cannot listen on 127.0.0.1:{port}: another program uses that port; pick another with --port, or --port 0 for any free one\n"
+        )
+    );
+}
