@@ -459,6 +459,31 @@ fn a_runbook_with_too_many_values_is_told_so_in_words() {
 }
 
 #[test]
+fn infinity_and_nan_in_a_body_are_refused_with_what_to_write() {
+    let scratch = Scratch::new();
+    for value in [".inf", "-.inf", ".nan", "1e400"] {
+        let path = scratch.write(
+            "body.yaml",
+            format!(
+                "runbook: body\ntitle: Body\nsteps:\n  - id: send\n    title: Send\n    http: {{ post: \"https://example.com/\", json: {{ n: {value} }} }}\n    rollback: None needed.\n"
+            ),
+        );
+        let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+        assert_eq!(outcome.code, 3, "{outcome:?}");
+        assert_contains(
+            &outcome.stderr,
+            &format!(
+                "error[RB007]: `{value}` is infinite or not a number (NaN), which JSON cannot carry"
+            ),
+        );
+        assert_contains(
+            &outcome.stderr,
+            "help: write a finite number, or quote the value to send it as text",
+        );
+    }
+}
+
+#[test]
 fn every_error_in_a_file_is_reported_not_just_the_first() {
     let scratch = Scratch::new();
     let path = scratch.write(

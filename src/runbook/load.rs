@@ -386,6 +386,12 @@ fn yaml_diagnostic(source: &SourceFile, error: &YamlError) -> Diagnostic {
         )
         .label("the limit was reached here")
         .help("runbooks need no deep nesting or repeated aliases; write the values out, or split the runbook"),
+        YamlError::NonFiniteFloat { value, .. } => Diagnostic::error(
+            codes::SHAPE,
+            format!("`{value}` is infinite or not a number (NaN), which JSON cannot carry"),
+        )
+        .label("not a finite number")
+        .help("write a finite number, or quote the value to send it as text"),
         YamlError::MultipleDocuments { .. } => Diagnostic::error(
             codes::YAML_SYNTAX,
             "the file holds more than one YAML document",
