@@ -778,8 +778,8 @@ fn overlong(range: std::ops::Range<usize>, what: &str) -> TemplateError {
 }
 
 /// The byte range and kind of the first `{{ … }}` or `{% … %}` of a template that holds more than
-/// [`MAX_EXPRESSION_TOKENS`] tokens. Errs on the side of counting: a tag that is never closed
-/// runs to the end, and text in comments or raw blocks that looks like a tag is counted too.
+/// [`MAX_EXPRESSION_TOKENS`] tokens. Comments and raw blocks are text and are skipped; a tag
+/// that is never closed is counted to the end (minijinja refuses it anyway).
 fn overlong_tag(source: &str) -> Option<(std::ops::Range<usize>, &'static str)> {
     let bytes = source.as_bytes();
     let mut at = 0;
@@ -906,6 +906,12 @@ mod tests {
         assert_eq!(overlong_tag(&raw), None);
         let after = format!("{{% raw %}}{{{{{{% endraw %}} {{{{ 1{chain} }}}}");
         assert!(overlong_tag(&after).is_some());
+        // Cut anywhere, with escapes and multi-byte characters, nothing panics.
+        let tricky = "é{{ 'é\\é' ~ \"\\\"é\" }}{# é #}{% raw %}é{{{% endraw %}{%- if é -%}";
+        for (end, _) in tricky.char_indices() {
+            let _ = overlong_tag(&tricky[..end]);
+            let _ = tokens_until(&tricky[..end], None);
+        }
     }
 
     #[test]
