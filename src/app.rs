@@ -16,30 +16,34 @@ use crate::report::Output;
 use crate::report::human::render_plan;
 use crate::report::json::emit;
 use crate::report::terminal::TerminalPrompter;
+use crate::run::context::Environment;
 use crate::run::{self, Context, Mode};
 use crate::runbook::{self, Runbook};
 use crate::secret::ExposeSecret;
 use crate::secret::Redactor;
 
-/// Runs one command line. `env` is the process environment, read once by `main`.
-pub fn main(cli: Cli, env: HashMap<String, String>, redactor: Arc<Redactor>) -> u8 {
-    let color_out = use_color(cli.color, std::io::stdout().is_terminal(), &env);
-    let color_err = use_color(cli.color, std::io::stderr().is_terminal(), &env);
+/// Runs one command line. `environment` is the process environment, read once by `main`.
+pub fn main(cli: Cli, environment: Environment, redactor: Arc<Redactor>) -> u8 {
+    let env = &environment.vars;
+    let color_out = use_color(cli.color, std::io::stdout().is_terminal(), env);
+    let color_err = use_color(cli.color, std::io::stderr().is_terminal(), env);
     let output = Output::terminal(redactor.clone(), color_out);
     match cli.command {
         Command::Check(args) => check(&args, &output, color_err),
-        Command::Plan(args) => plan(&args, env, redactor, &output, color_err),
-        Command::Exec(args) => exec(args, env, redactor, &output, color_err),
+        Command::Plan(args) => plan(&args, environment, redactor, &output, color_err),
+        Command::Exec(args) => exec(args, environment, redactor, &output, color_err),
         Command::Schema => {
             output.out(&runbook::schema::schema_json());
             exit::OK
         }
         Command::Emulator(args) => emulator(&args, &output),
-        Command::Resume(args) => crate::operate::resume(args, env, redactor, &output, color_err),
-        Command::Runs(args) => crate::operate::list(&args, &env, &output),
-        Command::Show(args) => crate::operate::show(&args, &env, &output),
-        Command::Recover(args) => crate::operate::recover(&args, &env, &output),
-        Command::Keygen(args) => crate::operate::keygen(&args, &env, &output),
+        Command::Resume(args) => {
+            crate::operate::resume(args, environment, redactor, &output, color_err)
+        }
+        Command::Runs(args) => crate::operate::list(&args, env, &output),
+        Command::Show(args) => crate::operate::show(&args, env, &output),
+        Command::Recover(args) => crate::operate::recover(&args, env, &output),
+        Command::Keygen(args) => crate::operate::keygen(&args, env, &output),
         Command::Completions { shell } => {
             let mut buffer = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "runbook", &mut buffer);
@@ -150,8 +154,8 @@ fn load(args: &RunArgs, output: &Output, color: bool) -> Result<Runbook, u8> {
     })
 }
 
-fn context(args: &RunArgs, env: HashMap<String, String>, redactor: Arc<Redactor>) -> Context {
-    let mut context = Context::new(env, redactor);
+fn context(args: &RunArgs, environment: Environment, redactor: Arc<Redactor>) -> Context {
+    let mut context = Context::from_environment(environment, redactor);
     context.vars = args.vars.clone();
     context.services = args.services.clone();
     context.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
@@ -160,7 +164,7 @@ fn context(args: &RunArgs, env: HashMap<String, String>, redactor: Arc<Redactor>
 
 fn plan(
     args: &RunArgs,
-    env: HashMap<String, String>,
+    environment: Environment,
     redactor: Arc<Redactor>,
     output: &Output,
     color: bool,
@@ -169,7 +173,7 @@ fn plan(
         Ok(runbook) => runbook,
         Err(code) => return code,
     };
-    let context = context(args, env, redactor);
+    let context = context(args, environment, redactor);
     let binding = match run::bind(&runbook, &context, Mode::Plan, None) {
         Ok(binding) => binding,
         Err(diagnostics) => {
@@ -207,7 +211,7 @@ fn plan(
 
 fn exec(
     args: ExecArgs,
-    env: HashMap<String, String>,
+    environment: Environment,
     redactor: Arc<Redactor>,
     output: &Output,
     color: bool,
@@ -223,7 +227,7 @@ fn exec(
         Err(code) => return code,
     };
     let code = runtime.block_on(async {
-        let mut context = context(&args.run, env, redactor);
+        let mut context = context(&args.run, environment, redactor);
         context.assume_yes = args.yes;
         if let Some(state_dir) = &args.state_dir {
             context.state_dir = state_dir.clone();

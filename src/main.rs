@@ -7,11 +7,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     runbook::secret::keep_memory_private();
-    let env: std::collections::HashMap<String, String> = std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .collect();
+    let environment = runbook::run::context::Environment::read();
     let redactor = runbook::secret::Redactor::new();
-    runbook::logging::install(redactor.clone(), env.get("RUST_LOG").map(String::as_str));
+    let rust_log = environment.vars.get("RUST_LOG").map(String::as_str);
+    runbook::logging::install(redactor.clone(), rust_log);
     let cli = match runbook::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -23,7 +22,7 @@ fn main() -> ExitCode {
             });
         }
     };
-    let code = runbook::app::main(cli, env, redactor);
+    let code = runbook::app::main(cli, environment, redactor);
     // Leave at once: a prompt thread blocked on the terminal must not hold the exit up.
     std::process::exit(i32::from(code))
 }

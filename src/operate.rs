@@ -137,12 +137,12 @@ pub(crate) fn runtime(output: &Output) -> Result<tokio::runtime::Runtime, u8> {
 /// `runbook resume RUN`.
 pub fn resume(
     args: ResumeArgs,
-    env: HashMap<String, String>,
+    environment: crate::run::context::Environment,
     redactor: Arc<Redactor>,
     output: &Output,
     color: bool,
 ) -> u8 {
-    let mut context = Context::new(env, redactor);
+    let mut context = Context::from_environment(environment, redactor);
     context.state_dir = state_dir(&args.state, &context.env);
     context.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     context.assume_yes = args.yes;

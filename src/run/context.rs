@@ -2,16 +2,50 @@
 //! values, whether a person is at a terminal, the clock. Passed down instead of re-read, so a
 //! test can hand the engine any world it likes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::secret::Redactor;
 
+/// The process environment as `main` reads it, once.
+pub struct Environment {
+    /// The variables whose name and value are UTF-8.
+    pub vars: HashMap<String, String>,
+    /// The variables that are set to something that is not UTF-8: left out of `vars`, and
+    /// named when an input that reads them is missing.
+    pub not_utf8: BTreeSet<String>,
+}
+
+impl Environment {
+    pub fn read() -> Environment {
+        let mut environment = Environment {
+            vars: HashMap::new(),
+            not_utf8: BTreeSet::new(),
+        };
+        for (name, value) in std::env::vars_os() {
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => {
+                    environment.vars.insert(name, value);
+                }
+                Err(_) => {
+                    environment.not_utf8.insert(name);
+                }
+            }
+        }
+        environment
+    }
+}
+
 #[derive(Clone)]
 pub struct Context {
     /// Environment variables (the process's, with any overlay such as the emulator's).
     pub env: HashMap<String, String>,
+    /// Environment variables set to something that is not UTF-8 (see [`Environment`]).
+    pub env_not_utf8: BTreeSet<String>,
     /// `--var NAME=VALUE`, in the order given.
     pub vars: Vec<(String, String)>,
     /// `--service NAME=URL`, in the order given.
@@ -32,6 +66,13 @@ pub struct Context {
 }
 
 impl Context {
+    /// A context for a run started now in the environment `main` read.
+    pub fn from_environment(environment: Environment, redactor: Arc<Redactor>) -> Context {
+        let mut context = Context::new(environment.vars, redactor);
+        context.env_not_utf8 = environment.not_utf8;
+        context
+    }
+
     /// A context for a run started now, with a fresh run id.
     pub fn new(env: HashMap<String, String>, redactor: Arc<Redactor>) -> Context {
         let started_at = jiff::Timestamp::now();
@@ -39,6 +80,7 @@ impl Context {
         let actor = default_actor(&env);
         Context {
             env,
+            env_not_utf8: BTreeSet::new(),
             vars: Vec::new(),
             services: Vec::new(),
             interactive: false,

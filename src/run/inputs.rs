@@ -244,7 +244,7 @@ fn bind_input(
                 tried,
             });
         }
-        return Err(missing(input, &tried));
+        return Err(missing(input, &tried, context));
     };
     validate(input, &value, &source)?;
     let display = if input.secret {
@@ -263,7 +263,7 @@ fn bind_input(
     })
 }
 
-fn missing(input: &Input, tried: &[String]) -> Diagnostic {
+fn missing(input: &Input, tried: &[String], context: &Context) -> Diagnostic {
     let mut ways: Vec<String> = tried.iter().map(|name| format!("${name}")).collect();
     if !input.secret {
         ways.insert(0, format!("--var {}", input.name));
@@ -276,7 +276,7 @@ fn missing(input: &Input, tried: &[String]) -> Diagnostic {
     // The environment is read as UTF-8; a variable that is set to anything else is not absent.
     let garbled: Vec<String> = tried
         .iter()
-        .filter(|name| matches!(std::env::var(name), Err(std::env::VarError::NotUnicode(_))))
+        .filter(|name| context.env_not_utf8.contains(*name))
         .map(|name| format!("${name}"))
         .collect();
     if !garbled.is_empty() {
