@@ -18,8 +18,20 @@ pub fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>>
     if expected > limit {
         return Ok(None);
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    read_bounded(file, limit, expected)
+}
+
+/// Reads `reader` to its end if it gives at most `limit` bytes; `Ok(None)` as soon as it gives
+/// more (the rest is left unread). `expected` sizes the buffer when the length is known.
+pub fn read_bounded(
+    reader: impl Read,
+    limit: u64,
+    expected: u64,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::with_capacity(usize::try_from(expected.min(limit)).unwrap_or(0));
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 

@@ -103,15 +103,11 @@ fn blob(directory: &Path, object: &str, limit: u64) -> Result<Blob, Problem> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(cannot_run)?;
-    let mut bytes = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        stdout
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(cannot_run)?;
-    }
-    let too_long = bytes.len() as u64 > limit;
-    if too_long {
+    let bytes = match child.stdout.take() {
+        Some(stdout) => crate::files::read_bounded(stdout, limit, 0).map_err(cannot_run)?,
+        None => Some(Vec::new()),
+    };
+    if bytes.is_none() {
         // The rest is not wanted: stop git rather than read it to the end.
         let _ = child.kill();
     }
@@ -123,8 +119,8 @@ fn blob(directory: &Path, object: &str, limit: u64) -> Result<Blob, Problem> {
     }
     let status = child.wait().map_err(cannot_run)?;
     Ok(Blob {
-        success: too_long || status.success(),
-        bytes: (!too_long).then_some(bytes),
+        success: bytes.is_none() || status.success(),
+        bytes,
         stderr,
     })
 }
