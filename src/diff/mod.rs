@@ -46,11 +46,17 @@ pub fn load(old: Old, new: &Path, color: bool) -> Result<(Runbook, Runbook), Pro
     let old = match old {
         Old::File(path) => runbook::load_structure(path),
         Old::Git { revision, file } => {
-            let limit = runbook::MAX_FILE_BYTES;
-            let bytes = git::show(revision, file, limit)?;
+            let bytes = git::show(revision, file, runbook::MAX_FILE_BYTES)?;
             // Diagnostics name the old version as `REV:FILE`, as git does.
             let label = format!("{revision}:{}", file.display());
-            runbook::structure_from_bytes(Path::new(&label), bytes)
+            let label = Path::new(&label);
+            match bytes {
+                Some(bytes) => runbook::structure_from_bytes(label, bytes),
+                None => Err(runbook::load::too_large(
+                    label,
+                    "longer than the limit".into(),
+                )),
+            }
         }
     };
     let new = runbook::load_structure(new);

@@ -40,10 +40,9 @@ pub fn load_structure(path: &Path) -> Result<Runbook, Diagnostics> {
     check::check_structure(source, raw)
 }
 
-/// Like [`load_structure`], from the bytes of a file read elsewhere (an old revision in git);
-/// `None` when there were more than [`MAX_FILE_BYTES`] of them.
-pub fn structure_from_bytes(path: &Path, bytes: Option<Vec<u8>>) -> Result<Runbook, Diagnostics> {
-    let bytes = bytes.ok_or_else(|| load::too_large(path, "longer than the limit".into()))?;
+/// Like [`load_structure`], from the bytes of a file read elsewhere (an old revision in git),
+/// at most [`MAX_FILE_BYTES`] of them.
+pub fn structure_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Runbook, Diagnostics> {
     let source = load::source_from_bytes(path, bytes)?;
     let raw = load::parse(&source)?;
     check::check_structure(source, raw)
