@@ -371,18 +371,19 @@ fn yaml_diagnostic(source: &SourceFile, error: &YamlError) -> Diagnostic {
         )
         .label("second occurrence")
         .help("remove or rename one of them"),
-        YamlError::Budget { breach, .. } => Diagnostic::error(
-            codes::TOO_LARGE,
-            format!("the YAML exceeds the reader's budget: {}", budget_words(breach)),
-        )
-        .label("the limit was reached here")
-        .help("runbooks need no deep nesting or repeated aliases; write the values out, or split the runbook"),
-        YamlError::AliasReplayLimitExceeded { .. }
+        YamlError::Budget { .. }
+        | YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. } => Diagnostic::error(
             codes::TOO_LARGE,
-            format!("the YAML exceeds the reader's budget: {message}"),
+            format!(
+                "the YAML exceeds the reader's budget: {}",
+                match inner {
+                    YamlError::Budget { breach, .. } => budget_words(breach),
+                    _ => message.clone(),
+                }
+            ),
         )
         .label("the limit was reached here")
         .help("runbooks need no deep nesting or repeated aliases; write the values out, or split the runbook"),
