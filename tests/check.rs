@@ -484,6 +484,59 @@ fn infinity_and_nan_in_a_body_are_refused_with_what_to_write() {
 }
 
 #[test]
+fn an_integer_too_large_for_64_bits_is_refused_not_rounded() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "body.yaml",
+        r#"runbook: body
+title: Body
+steps:
+  - id: send
+    title: Send
+    http:
+      post: "https://example.com/"
+      json:
+        fits: 18446744073709551615
+        low: -9223372036854775808
+        float: 1e22
+        quoted: "12345678901234567890123"
+        id: 12345678901234567890123
+        ids: [1, -99999999999999999999999]
+    expect:
+      json:
+        $.id: 99999999999999999999
+    rollback: None needed.
+"#,
+    );
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    // It used to be sent as 1.2345678901234568e22 without a word.
+    for (written, sent, at) in [
+        ("12345678901234567890123", "1.2345678901234568e+22", "13:13"),
+        ("-99999999999999999999999", "-1e+23", "14:18"),
+        ("99999999999999999999", "1e+20", "17:15"),
+    ] {
+        assert_contains(
+            &outcome.stderr,
+            &format!(
+                "error[RB007]: `{written}` does not fit in a 64-bit integer, so it would be sent as the approximation {sent}\n    ,-[{}:{at}]",
+                path.display()
+            ),
+        );
+    }
+    assert_eq!(
+        outcome.stderr.matches("error[RB007]").count(),
+        3,
+        "{}",
+        outcome.stderr
+    );
+    assert_contains(
+        &outcome.stderr,
+        "help: quote it to send it as text, as APIs take large ids; or write it with a decimal point if an approximate number is meant",
+    );
+}
+
+#[test]
 fn every_error_in_a_file_is_reported_not_just_the_first() {
     let scratch = Scratch::new();
     let path = scratch.write(

@@ -222,8 +222,82 @@ impl Checker {
             .then_some(expression)
     }
 
-    /// Compiles a JSON value whose strings are templates.
+    /// Compiles a JSON value whose strings are templates, written at `span`.
     pub(crate) fn json_template(
+        &mut self,
+        value: &serde_json::Value,
+        span: Span,
+        locals: &StepLocals,
+    ) -> Option<JsonTemplate> {
+        let mut oversized = Vec::new();
+        oversized_integers(value, &mut oversized);
+        if !oversized.is_empty() && !self.oversized_integers(oversized, span) {
+            return None;
+        }
+        self.json_template_part(value, span, locals)
+    }
+
+    /// Reports each integer written in the value at `span` that 64 bits cannot hold, which the
+    /// YAML reader has made a float (`12345678901234567890123` would go out as
+    /// `1.2345678901234568e22`). `floats` are the candidates, found in the value; only those
+    /// written as plain digits in the file are reported. Whether none was.
+    fn oversized_integers(&mut self, mut floats: Vec<f64>, span: Span) -> bool {
+        let source = self.source.clone();
+        let text = &source.text;
+        let bytes = text.as_bytes();
+        let mut at = span.offset.min(bytes.len());
+        let mut clean = true;
+        while at < bytes.len() && !floats.is_empty() {
+            if !bytes[at].is_ascii_digit() {
+                at += 1;
+                continue;
+            }
+            let digits = at;
+            while at < bytes.len() && bytes[at].is_ascii_digit() {
+                at += 1;
+            }
+            let start = if digits > 0 && bytes[digits - 1] == b'-' {
+                digits - 1
+            } else {
+                digits
+            };
+            let part_of_word = |byte: Option<&u8>| {
+                byte.is_some_and(|byte| byte.is_ascii_alphanumeric() || b"_.+-\"'".contains(byte))
+            };
+            if part_of_word(start.checked_sub(1).and_then(|before| bytes.get(before)))
+                || part_of_word(bytes.get(at))
+            {
+                continue;
+            }
+            let written = &text[start..at];
+            if written.parse::<i64>().is_ok() || written.parse::<u64>().is_ok() {
+                continue;
+            }
+            let Ok(float) = written.parse::<f64>() else {
+                continue;
+            };
+            if let Some(found) = floats.iter().position(|candidate| *candidate == float) {
+                floats.swap_remove(found);
+                clean = false;
+                self.error(
+                    Diagnostic::error(
+                        codes::SHAPE,
+                        format!(
+                            "`{written}` does not fit in a 64-bit integer, so it would be sent \
+                             as the approximation {}",
+                            serde_json::Value::from(float)
+                        ),
+                    )
+                    .at(Span::new(start, at - start))
+                    .label("more than 64 bits")
+                    .help("quote it to send it as text, as APIs take large ids; or write it with a decimal point if an approximate number is meant"),
+                );
+            }
+        }
+        clean
+    }
+
+    fn json_template_part(
         &mut self,
         value: &serde_json::Value,
         span: Span,
@@ -246,7 +320,7 @@ impl Checker {
             serde_json::Value::Array(items) => {
                 let compiled: Vec<Option<JsonTemplate>> = items
                     .iter()
-                    .map(|item| self.json_template(item, span, locals))
+                    .map(|item| self.json_template_part(item, span, locals))
                     .collect();
                 compiled
                     .into_iter()
@@ -258,7 +332,7 @@ impl Checker {
                 let mut ok = true;
                 for (key, item) in entries {
                     let key_template = self.template(&Spanned::new(key.clone(), span), locals);
-                    let item_template = self.json_template(item, span, locals);
+                    let item_template = self.json_template_part(item, span, locals);
                     match (key_template, item_template) {
                         (Some(key), Some(item)) => compiled.push((key, item)),
                         _ => ok = false,
@@ -676,5 +750,25 @@ fn contains_template(value: &serde_json::Value) -> bool {
             .iter()
             .any(|(key, item)| key.contains("{{") || key.contains("{%") || contains_template(item)),
         _ => false,
+    }
+}
+
+/// The floats in `value` that are whole numbers outside what 64 bits hold, signed or not: the
+/// ones an integer written in the runbook may have become.
+fn oversized_integers(value: &serde_json::Value, found: &mut Vec<f64>) {
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or_default();
+            if float.fract() == 0.0 && !(-(2f64.powi(63))..2f64.powi(64)).contains(&float) {
+                found.push(float);
+            }
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .for_each(|item| oversized_integers(item, found)),
+        serde_json::Value::Object(entries) => entries
+            .values()
+            .for_each(|item| oversized_integers(item, found)),
+        _ => {}
     }
 }
