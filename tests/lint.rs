@@ -146,6 +146,36 @@ fn rb103_a_secret_in_the_audit_context_needs_a_fingerprint() {
 }
 
 #[test]
+fn rb103_a_loop_over_a_secret_would_show_its_items() {
+    // Each item is on the step's line, in `--output json` and in the journal.
+    for for_each in [
+        "\"{{ token | split('/') | list }}\"",
+        "[\"a\", \"{{ token[:4] }}\"]",
+    ] {
+        let failing = format!(
+            "{USE_ACCOUNT_AND_MODE}  - id: loop\n    title: Loop\n    for_each: {for_each}\n    http: {{ get: \"{{{{ services.api }}}}/items\" }}\n"
+        );
+        let (status, stderr) = check("RB103-for-each", &runbook(&failing));
+        assert_eq!(status, 3, "{stderr}");
+        assert!(
+            stderr.contains(
+                "error[RB103]: secret `token` flows into the `for_each` items of step `loop`"
+            ),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("help: loop over names or ids, and use the secret inside the step (in a header or the body)"),
+            "{stderr}"
+        );
+    }
+    let passing = format!(
+        "{USE_ACCOUNT_AND_MODE}  - id: loop\n    title: Loop\n    for_each: [a, b]\n    http: {{ get: \"{{{{ services.api }}}}/items/{{{{ item }}}}\", bearer: \"{{{{ token }}}}\" }}\n"
+    );
+    let (status, stderr) = check("RB103-for-each-fixed", &runbook(&passing));
+    assert_eq!(status, 0, "{stderr}");
+}
+
+#[test]
 fn rb104_a_secret_field_captured_as_plain() {
     let failing = format!(
         "{USE_ACCOUNT_AND_MODE}  - id: create\n    title: Create\n    http: {{ post: \"{{{{ services.api }}}}/keys\", bearer: \"{{{{ token }}}}\" }}\n    capture: {{ key: $.result.client_secret }}\n    rollback: Delete the key.\n  - id: use\n    title: Use\n    http: {{ get: \"{{{{ services.api }}}}/me\", headers: {{ X-Key: \"{{{{ key }}}}\" }} }}\n"

@@ -10,8 +10,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::model::{
-    Action, CaptureSource, Effect, HttpRequest, JsonTemplate, Method, Resume, Runbook, SecretKind,
-    Step, TargetKind,
+    Action, CaptureSource, Effect, ForEach, HttpRequest, JsonTemplate, Method, Resume, Runbook,
+    SecretKind, Step, TargetKind,
 };
 use crate::diagnostic::{Diagnostic, Span};
 use crate::template::{Expression, Scope, Template};
@@ -286,6 +286,9 @@ impl Lint<'_> {
         if let Action::Audit(audit) = &step.action {
             self.audit_context(step, &audit.context);
         }
+        if let Some(for_each) = &step.for_each {
+            self.for_each(step, for_each);
+        }
         for (request, value_is_secret) in requests(step) {
             self.request(at, step, request, value_is_secret);
         }
@@ -371,6 +374,30 @@ impl Lint<'_> {
                             .help(format!("record `{{{{ {secret} | fingerprint }}}}` instead: 8 hex digits that tell values apart")),
                     );
                 }
+            }
+        }
+    }
+
+    /// A loop's items carry no secret: each is shown on its step line, in `--output json` and
+    /// in `runbook show`, and written to the journal, which a resume compares them with.
+    fn for_each(&mut self, step: &Step, for_each: &ForEach) {
+        let places: Vec<(&BTreeSet<String>, Span)> = match for_each {
+            ForEach::Expression(expression) => vec![(expression.uses(), expression.span())],
+            ForEach::Items(items) => items
+                .iter()
+                .flat_map(JsonTemplate::texts)
+                .map(|(_, uses, span)| (uses, span))
+                .collect(),
+        };
+        for (uses, span) in places {
+            let secrets = self.secrets_in(uses.iter());
+            if !secrets.is_empty() {
+                self.report(
+                    Diagnostic::error(SECRET_IN_TEXT, format!("secret `{}` flows into the `for_each` items of step `{}`", secrets.join("`, `"), step.id))
+                        .at(span)
+                        .label("each item is shown on the step's line and written to the journal")
+                        .help("loop over names or ids, and use the secret inside the step (in a header or the body)"),
+                );
             }
         }
     }
