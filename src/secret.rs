@@ -5,8 +5,9 @@
 //! becomes a secret during a run is registered with the [`Redactor`], which every sink (terminal,
 //! logs, JSON events, error messages, panics) passes its text through. Besides the raw value it
 //! masks the forms a value takes on its way out: base64 (standard and URL-safe, at every byte
-//! alignment, so a secret inside a larger encoded string is caught too), percent-encoding and
-//! JSON string escaping.
+//! alignment, so a secret inside a larger encoded string is caught too), percent-encoding, JSON
+//! and HTML escaping and hex, each as the common encoders write it; the value trimmed; and the
+//! strings inside a secret that is JSON.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -182,10 +183,12 @@ impl Redactor {
             return;
         }
         inner.registered.insert(value.to_string());
-        for form in encoded_forms(value) {
-            if !inner.known.contains(&form) {
-                inner.add(form.as_bytes());
-                inner.known.insert(form);
+        for part in parts(value) {
+            for form in encoded_forms(&part) {
+                if !inner.known.contains(&form) {
+                    inner.add(form.as_bytes());
+                    inner.known.insert(form);
+                }
             }
         }
     }
@@ -342,12 +345,58 @@ pub fn keep_memory_private() {
     }
 }
 
+/// The shortest string inside a JSON secret that is masked on its own: shorter ones (`id`,
+/// `ok`, `1`) would mask ordinary words everywhere.
+const SHORTEST_PART: usize = 4;
+
+/// What of a secret is masked, each with its encoded forms: the value; the value without the
+/// spaces or line break around it (a server that echoes it, or a message that quotes a line,
+/// may trim them); and when the value is a JSON object or list (a capture of `$.result`, a
+/// service-account key), every string in it of at least [`SHORTEST_PART`] characters, which a
+/// server may echo on its own.
+fn parts(value: &str) -> Vec<String> {
+    let mut parts = vec![value.to_string()];
+    let trimmed = value.trim();
+    if !trimmed.is_empty() && trimmed != value {
+        parts.push(trimmed.to_string());
+    }
+    if trimmed.starts_with(['{', '['])
+        && let Ok(json) = serde_json::from_str::<serde_json::Value>(trimmed)
+    {
+        let mut strings = Vec::new();
+        json_strings(&json, &mut strings);
+        for string in strings {
+            if string.chars().count() >= SHORTEST_PART && !parts.contains(&string) {
+                parts.push(string);
+            }
+        }
+    }
+    parts
+}
+
+/// Every string value in `json`, at any depth (not the keys: they are names).
+fn json_strings(json: &serde_json::Value, strings: &mut Vec<String>) {
+    match json {
+        serde_json::Value::String(string) => strings.push(string.clone()),
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|item| json_strings(item, strings))
+        }
+        serde_json::Value::Object(entries) => entries
+            .values()
+            .for_each(|item| json_strings(item, strings)),
+        _ => {}
+    }
+}
+
 /// RFC 3986 percent-encoding, which leaves the unreserved `-._~` as they are.
 const URI_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// Python's `urllib.parse.quote` by default: the unreserved characters and `/`.
+const URI_PATH: &AsciiSet = &URI_UNRESERVED.remove(b'/');
 
 /// minijinja's `urlencode` filter, which also leaves `/` as it is.
 const JINJA_URLENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -356,50 +405,113 @@ const JINJA_URLENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_');
 
-/// The raw value and the forms it takes when encoded for a URL, a JSON string or base64.
+/// The raw value and the forms it takes on its way out: percent-encoded for a URL or a form,
+/// escaped in a JSON string or in HTML, in hex, in base64. Only the forms that differ from the
+/// value and from each other are kept: for most secrets most forms are the value itself.
 fn encoded_forms(value: &str) -> Vec<String> {
     let mut forms = vec![value.to_string()];
-    // Only the forms that differ from the value and from each other: for most secrets the
-    // percent and JSON encodings are the value itself.
-    let mut push = |form: Cow<'_, str>| {
-        if !form.is_empty() && !forms.iter().any(|known| *known == *form) {
-            forms.push(form.into_owned());
+    let mut push = |form: String| {
+        if !form.is_empty() && !forms.contains(&form) {
+            forms.push(form);
         }
     };
     // Every way a value is percent-encoded on its way into a URL or a form: strict, RFC 3986,
-    // the template filter, and `application/x-www-form-urlencoded` (query pairs, form bodies).
-    push(utf8_percent_encode(value, NON_ALPHANUMERIC).into());
-    push(utf8_percent_encode(value, URI_UNRESERVED).into());
-    push(utf8_percent_encode(value, JINJA_URLENCODE).into());
-    push(form_urlencoded::byte_serialize(value.as_bytes()).collect());
-    push(strict_form_urlencoded(value));
-    if let Ok(json) = serde_json::to_string(value) {
-        push(Cow::Borrowed(&json[1..json.len() - 1]));
+    // a path, the template filter, and `application/x-www-form-urlencoded` (query pairs, form
+    // bodies), which writes a space as `+`; each with upper- or lower-case hex digits.
+    let percent = [
+        utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
+        utf8_percent_encode(value, URI_UNRESERVED).to_string(),
+        utf8_percent_encode(value, URI_PATH).to_string(),
+        utf8_percent_encode(value, JINJA_URLENCODE).to_string(),
+        form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+        plus_for_space(value, NON_ALPHANUMERIC),
+        plus_for_space(value, URI_UNRESERVED),
+    ];
+    for form in percent {
+        push(lower_case_percent(&form));
+        push(form);
     }
-    // An ASCII-only JSON encoder escapes every non-ASCII character as \uXXXX.
-    if !value.is_ascii() {
-        push(Cow::Owned(value.chars().fold(
-            String::new(),
-            |mut escaped, c| {
-                if c.is_ascii() {
-                    escaped.push(c);
-                } else {
-                    let mut units = [0u16; 2];
-                    for unit in c.encode_utf16(&mut units) {
-                        escaped.push_str(&format!("\\u{unit:04x}"));
-                    }
-                }
-                escaped
-            },
-        )));
+    json_forms(value).into_iter().for_each(&mut push);
+    // HTML entities, as Python's `html.escape` and Go's `html.EscapeString` write them.
+    for (double, single) in [("&quot;", "&#x27;"), ("&#34;", "&#39;")] {
+        let mut escaped = String::with_capacity(value.len());
+        for c in value.chars() {
+            match c {
+                '&' => escaped.push_str("&amp;"),
+                '<' => escaped.push_str("&lt;"),
+                '>' => escaped.push_str("&gt;"),
+                '"' => escaped.push_str(double),
+                '\'' => escaped.push_str(single),
+                other => escaped.push(other),
+            }
+        }
+        push(escaped);
     }
     let bytes = value.as_bytes();
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    push(hex.to_ascii_uppercase());
+    push(hex);
     for engine in [&STANDARD, &URL_SAFE] {
-        push(Cow::Owned(engine.encode(bytes)));
+        push(engine.encode(bytes));
     }
     for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
         for core in base64_cores(engine, bytes) {
-            push(Cow::Owned(core));
+            push(core);
+        }
+    }
+    forms
+}
+
+/// `%2F` as `%2f`: some encoders write the hex digits in lower case.
+fn lower_case_percent(encoded: &str) -> String {
+    let mut lowered = String::with_capacity(encoded.len());
+    let mut digits = 0;
+    for c in encoded.chars() {
+        if digits > 0 {
+            lowered.push(c.to_ascii_lowercase());
+            digits -= 1;
+        } else {
+            if c == '%' {
+                digits = 2;
+            }
+            lowered.push(c);
+        }
+    }
+    lowered
+}
+
+/// The value inside a JSON string as encoders write it: serde's escapes, and those that also
+/// escape every non-ASCII character as `\uXXXX` (lower- or upper-case hex, as Python's
+/// `json.dumps` and others), `/` as `\/` (PHP), and `<`, `>` and `&` as `\u003c`… (Go).
+fn json_forms(value: &str) -> Vec<String> {
+    let Ok(quoted) = serde_json::to_string(value) else {
+        return Vec::new();
+    };
+    let escaped = &quoted[1..quoted.len() - 1];
+    let mut forms = Vec::new();
+    for ascii in [None, Some(false), Some(true)] {
+        for slash in [false, true] {
+            for html in [false, true] {
+                let mut form = String::with_capacity(escaped.len());
+                for c in escaped.chars() {
+                    match c {
+                        '/' if slash => form.push_str("\\/"),
+                        '<' | '>' | '&' if html => form.push_str(&format!("\\u{:04x}", c as u32)),
+                        c if !c.is_ascii() && ascii.is_some() => {
+                            let mut units = [0u16; 2];
+                            for unit in c.encode_utf16(&mut units) {
+                                if ascii == Some(true) {
+                                    form.push_str(&format!("\\u{unit:04X}"));
+                                } else {
+                                    form.push_str(&format!("\\u{unit:04x}"));
+                                }
+                            }
+                        }
+                        c => form.push(c),
+                    }
+                }
+                forms.push(form);
+            }
         }
     }
     forms
@@ -429,18 +541,13 @@ fn base64_cores(engine: &base64::engine::GeneralPurpose, bytes: &[u8]) -> Vec<St
     cores
 }
 
-/// Strict percent-encoding with `+` for a space, as some form encoders write it.
-fn strict_form_urlencoded(value: &str) -> Cow<'_, str> {
-    if !value.contains(' ') {
-        return utf8_percent_encode(value, NON_ALPHANUMERIC).into();
-    }
-    Cow::Owned(
-        value
-            .split(' ')
-            .map(|part| utf8_percent_encode(part, NON_ALPHANUMERIC).to_string())
-            .collect::<Vec<_>>()
-            .join("+"),
-    )
+/// Percent-encoding with `+` for a space, as form encoders write it.
+fn plus_for_space(value: &str, set: &'static AsciiSet) -> String {
+    value
+        .split(' ')
+        .map(|part| utf8_percent_encode(part, set).to_string())
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 #[cfg(test)]
@@ -528,7 +635,7 @@ mod tests {
             encoded,
             url,
             json,
-            strict_form_urlencoded(secret).into_owned(),
+            plus_for_space(secret, NON_ALPHANUMERIC),
         ] {
             let line = format!("before {text} after");
             let redacted = redactor.redact(&line);
@@ -547,6 +654,64 @@ mod tests {
             // Whatever survives is too short to recover the secret from.
             assert!(redacted.len() < basic.len());
         }
+    }
+
+    /// The forms other encoders write, as Python 3 and Go write them (computed there, not
+    /// here): hex, lower-case percent-encoding, `quote` and `quote_plus`, `json.dumps` with its
+    /// ASCII escapes, `\/`, Go's `\u003c`, HTML entities.
+    #[test]
+    fn masks_what_other_encoders_make_of_a_value() {
+        let first = r#"ZQ1kv"PW8\jm/TR4+nb=YH6%2Fcs<&>'~GF3xa!"#;
+        let second = "Mw4Rt\"Bq7\\Lp/Dk2+Hs=Vn8%2FJc ä€😀<&>'~Xe5Ug\nKy6Wz";
+        let redactor = redactor_with(first);
+        redactor.register(&SecretString::from(second.to_string()));
+        for form in [
+            "5a51316b76225057385c6a6d2f5452342b6e623d59483625324663733c263e277e474633786121",
+            "5A51316B76225057385C6A6D2F5452342B6E623D59483625324663733C263E277E474633786121",
+            "ZQ1kv%22PW8%5Cjm/TR4%2Bnb%3DYH6%252Fcs%3C%26%3E%27~GF3xa%21",
+            "ZQ1kv%22PW8%5Cjm%2FTR4%2Bnb%3DYH6%252Fcs%3C%26%3E%27~GF3xa%21",
+            "ZQ1kv%22PW8%5cjm%2fTR4%2bnb%3dYH6%252Fcs%3c%26%3e%27~GF3xa%21",
+            r#"ZQ1kv\"PW8\\jm\/TR4+nb=YH6%2Fcs<&>'~GF3xa!"#,
+            r#"ZQ1kv\"PW8\\jm/TR4+nb=YH6%2Fcs\u003c\u0026\u003e'~GF3xa!"#,
+            "ZQ1kv&quot;PW8\\jm/TR4+nb=YH6%2Fcs&lt;&amp;&gt;&#x27;~GF3xa!",
+            "ZQ1kv&#34;PW8\\jm/TR4+nb=YH6%2Fcs&lt;&amp;&gt;&#39;~GF3xa!",
+            "Mw4Rt%22Bq7%5CLp/Dk2%2BHs%3DVn8%252FJc%20%C3%A4%E2%82%AC%F0%9F%98%80%3C%26%3E%27~Xe5Ug%0AKy6Wz",
+            "Mw4Rt%22Bq7%5CLp%2FDk2%2BHs%3DVn8%252FJc+%C3%A4%E2%82%AC%F0%9F%98%80%3C%26%3E%27~Xe5Ug%0AKy6Wz",
+            r#"Mw4Rt\"Bq7\\Lp/Dk2+Hs=Vn8%2FJc \u00e4\u20ac\ud83d\ude00<&>'~Xe5Ug\nKy6Wz"#,
+            r#"Mw4Rt\"Bq7\\Lp\/Dk2+Hs=Vn8%2FJc \u00E4\u20AC\uD83D\uDE00<&>'~Xe5Ug\nKy6Wz"#,
+        ] {
+            let line = format!("error: invalid token {form} (see the docs)");
+            assert_eq!(
+                redactor.redact(&line),
+                "error: invalid token *** (see the docs)",
+                "{form}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_secret_is_masked_without_the_spaces_around_it_too() {
+        let redactor = redactor_with("  TrailQ7wSecretVal99 \n");
+        assert_eq!(redactor.redact("token TrailQ7wSecretVal99."), "token ***.");
+    }
+
+    /// A secret object (a capture of `$.result`, a service-account key): the strings in it are
+    /// masked on their own, and so are their forms; short ones and keys are not.
+    #[test]
+    fn the_strings_inside_a_json_secret_are_masked_on_their_own() {
+        let redactor = redactor_with(
+            r#"{"id": "tok-1", "ok": "yes", "client_secret": "ObjInner/Secret-K8fW2qZr", "keys": ["nested-value-1"]}"#,
+        );
+        assert_eq!(
+            redactor.redact("secret ObjInner/Secret-K8fW2qZr rejected"),
+            "secret *** rejected"
+        );
+        assert_eq!(redactor.redact("ObjInner%2FSecret-K8fW2qZr"), "***");
+        assert_eq!(redactor.redact("[nested-value-1]"), "[***]");
+        assert_eq!(
+            redactor.redact("client_secret tok-1 yes"),
+            "client_secret *** yes"
+        );
     }
 
     #[test]

@@ -210,6 +210,137 @@ steps:
     );
 }
 
+/// What a failure quotes of an answer (its first line, a redirect's target without its query)
+/// is masked before it is cut: a part of a secret is no longer the secret's form.
+#[test]
+fn an_answer_is_masked_whole_before_a_message_quotes_part_of_it() {
+    const MULTILINE: &str = "first-line-canary-41\nsecond-line-canary-42";
+    const SPACED: &str = "  spaced-canary-77  ";
+    const REDIRECT: &str = "redirect-canary?tail-canary-99";
+    const INNER: &str = "inner-canary-5150";
+    let router = Router::new()
+        .route(
+            "/multiline",
+            post(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("error: invalid token {MULTILINE}\n"),
+                )
+            }),
+        )
+        .route(
+            "/spaced",
+            post(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("error: invalid token {SPACED}\n"),
+                )
+            }),
+        )
+        .route(
+            "/redirect",
+            post(|| async {
+                (
+                    StatusCode::FOUND,
+                    [("location", format!("http://127.0.0.1:1/x/{REDIRECT}"))],
+                )
+            }),
+        )
+        .route(
+            "/object",
+            get(|| async {
+                axum::Json(serde_json::json!({"result": {"id": "tok-1", "client_secret": INNER}}))
+            }),
+        )
+        .route(
+            "/inner",
+            post(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("error: secret {INNER} rejected\n"),
+                )
+            }),
+        );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    for (route, expected) in [
+        (
+            "multiline",
+            "got 400 Bad Request: the body says: error: invalid token ***",
+        ),
+        (
+            "spaced",
+            "got 400 Bad Request: the body says: error: invalid token ***",
+        ),
+        (
+            "redirect",
+            "got 302 Found: a redirect to http://127.0.0.1:1/x/***, not followed",
+        ),
+        (
+            "object",
+            "got 400 Bad Request: the body says: error: secret *** rejected",
+        ),
+    ] {
+        let path = scratch.write(
+            "echo.yaml",
+            format!(
+                r#"runbook: echo
+title: Echo
+inputs:
+  token: {{ env: [THE_TOKEN], secret: true }}
+steps:
+  - id: whole
+    title: Read a secret object
+    http: {{ get: "{url}/object" }}
+    capture:
+      whole: {{ json: $.result, secret: true }}
+  - id: send
+    title: Send
+    http:
+      post: "{url}/{post}"
+      json: {{ token: "{{{{ token }}}}", whole: "{{{{ whole }}}}" }}
+      read_only: true
+"#,
+                url = server.url(),
+                post = if route == "object" { "inner" } else { route },
+            ),
+        );
+        let token = match route {
+            "multiline" => MULTILINE,
+            "spaced" => SPACED,
+            "redirect" => REDIRECT,
+            _ => "unused-token-canary",
+        };
+        let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--output", "json"])
+            .home(&scratch.home)
+            .env("THE_TOKEN", token)
+            .run();
+        assert_eq!(outcome.code, 1, "{route}: {}", outcome.stderr);
+        assert!(
+            outcome.stdout.contains(expected),
+            "{route}: {}",
+            outcome.stdout
+        );
+        let run = scratch.home.only_run();
+        let journal = scratch.home.journal(&run);
+        for canary in [
+            "canary-41",
+            "canary-42",
+            "canary-77",
+            "canary-99",
+            "canary?",
+            INNER,
+        ] {
+            assert!(
+                !outcome.all().contains(canary),
+                "{route}: {canary} was shown"
+            );
+            assert!(!journal.contains(canary), "{route}: {canary} was journaled");
+        }
+        std::fs::remove_dir_all(scratch.home.state()).unwrap();
+    }
+}
+
 #[test]
 fn a_looped_steps_captures_come_back_as_a_list_on_resume() {
     #[derive(serde::Deserialize)]

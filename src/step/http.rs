@@ -64,11 +64,13 @@ impl Response {
 
     /// Text from this response, masked, at most `limit` characters: for messages.
     pub fn quote(&self, text: &str, limit: usize) -> String {
-        let masked = self.redactor.redact(text);
-        match masked.char_indices().nth(limit) {
-            Some((cut, _)) => format!("{}…", &masked[..cut]),
-            None => masked.into_owned(),
-        }
+        cut(&self.redactor.redact(text), limit)
+    }
+
+    /// Text from this response with every secret masked. Mask before cutting or trimming:
+    /// a part of a secret is no longer its form.
+    pub fn masked<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        self.redactor.redact(text)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -179,6 +181,14 @@ pub fn humanize(duration: Duration) -> String {
         }
     } else {
         format!("{}m{}s", millis / 60_000, (millis % 60_000) / 1000)
+    }
+}
+
+/// At most `limit` characters of `text`, with `…` when some were left out.
+pub fn cut(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::http::Response;
+use super::http::{Response, cut};
 use crate::runbook::model::{
     Capture, CaptureSource, Comparison, Condition, Expect, JsonTemplate, StatusExpectation,
 };
@@ -48,13 +48,15 @@ pub fn status_failure(expected: &StatusExpectation, response: &Response) -> Stri
         let location = response.header("location").map_or_else(
             || "(no Location header)".to_string(),
             |location| {
-                let bare = location.split(['?', '#']).next().unwrap_or_default();
-                let elided = if bare.len() < location.len() {
+                // Masked whole first: a secret may run across the `?`.
+                let masked = response.masked(location);
+                let bare = masked.split(['?', '#']).next().unwrap_or_default();
+                let elided = if bare.len() < masked.len() {
                     "?…"
                 } else {
                     ""
                 };
-                response.quote(&format!("{bare}{elided}"), 200)
+                cut(&format!("{bare}{elided}"), 200)
             },
         );
         message.push_str(&format!(
@@ -110,9 +112,15 @@ pub fn error_summary(response: &Response) -> Option<String> {
             _ => Some(describe_shape(json)),
         };
     }
+    // Masked whole before its first line is taken: a secret may run past the line's end or
+    // have spaces the trim would take off.
     let text = response.text();
-    let first = text.lines().map(str::trim).find(|line| !line.is_empty())?;
-    Some(format!("the body says: {}", response.quote(first, 200)))
+    let masked = response.masked(&text);
+    let first = masked
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())?;
+    Some(format!("the body says: {}", cut(first, 200)))
 }
 
 /// Takes a capture's value from the response.
@@ -385,7 +393,7 @@ impl Judge<'_> {
         match value {
             _ if secret_path || secret_key => MASK.to_string(),
             serde_json::Value::String(text) => {
-                format!("\"{}\"", truncate(&self.redactor.redact(text), 120))
+                format!("\"{}\"", cut(&self.redactor.redact(text), 120))
             }
             serde_json::Value::Array(_) | serde_json::Value::Object(_) => describe_shape(value),
             other => other.to_string(),
@@ -465,14 +473,6 @@ pub fn describe_shape(value: &serde_json::Value) -> String {
         serde_json::Value::Bool(_) => "a boolean".into(),
         serde_json::Value::Null => "null".into(),
     }
-}
-
-fn truncate(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(limit).collect();
-    format!("{cut}…")
 }
 
 #[cfg(test)]
