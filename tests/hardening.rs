@@ -210,6 +210,41 @@ steps:
     );
 }
 
+/// A run id is a name in the state directory, never a path: `../` would reach a journal in a
+/// directory whose privacy nobody checked.
+#[test]
+fn a_run_id_that_is_a_path_is_refused_before_any_journal_is_read() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "note.yaml",
+        "runbook: note\ntitle: Note\nsteps:\n  - id: note\n    title: Note\n    manual: Write it down.\n",
+    );
+    let outcome = exec(&scratch, &path, &[]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let run = scratch.home.only_run();
+    let shown = Runbook::new(["show", &run]).home(&scratch.home).run();
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+    // The same journal, reached by a path: it was read and shown (exit 0) before.
+    for id in [
+        format!("../runs/{run}"),
+        format!("runs/../{run}"),
+        "/etc/passwd".to_string(),
+        ".".to_string(),
+    ] {
+        for verb in ["show", "resume"] {
+            let outcome = Runbook::new([verb, id.as_str()]).home(&scratch.home).run();
+            assert_eq!(outcome.code, 4, "{verb} {id}: {}", outcome.all());
+            assert!(
+                outcome.stderr.contains(&format!(
+                    "runbook: `{id}` is not a run id: run ids look like 20261123T204403974Z-0b295bcf, a name inside the state directory, never a path (`runbook runs` lists them)"
+                )),
+                "{verb} {id}: {}",
+                outcome.stderr
+            );
+        }
+    }
+}
+
 /// What a failure quotes of an answer (its first line, a redirect's target without its query)
 /// is masked before it is cut: a part of a secret is no longer the secret's form.
 #[test]

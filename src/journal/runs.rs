@@ -138,8 +138,27 @@ impl RunView {
     }
 }
 
+/// Whether `text` can name a run: one file name of letters, digits, `-`, `_` and `.`, not
+/// starting with a dot. Anything else (`../other/runs/x`, `/tmp/x`) would reach a journal
+/// outside the state directory, whose privacy was checked, and is refused before any path is
+/// built from it.
+pub fn is_run_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && !text.starts_with('.')
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+}
+
 /// Reads one run's journal.
 pub fn load(state_dir: &Path, run_id: &str) -> Result<RunView, String> {
+    if !is_run_id(run_id) {
+        return Err(format!(
+            "`{run_id}` is not a run id: run ids look like 20261123T204403974Z-0b295bcf, a \
+             name inside the state directory, never a path (`runbook runs` lists them)"
+        ));
+    }
     let path = journal_path(state_dir, run_id);
     if !path.exists() {
         return Err(format!(
