@@ -546,6 +546,17 @@ impl Earlier {
             })
             .map(|(id, _)| id.clone())
             .collect();
+        let skipped = done
+            .iter()
+            .filter(|id| {
+                self.view
+                    .steps
+                    .get(id.as_str())
+                    .and_then(|step| step.status.as_deref())
+                    == Some("skipped")
+            })
+            .cloned()
+            .collect();
         let in_doubt = self
             .view
             .steps
@@ -611,6 +622,7 @@ impl Earlier {
             .collect();
         Ok(ResumePlan {
             done,
+            skipped,
             in_doubt,
             partial,
             decisions,

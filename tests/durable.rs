@@ -339,6 +339,35 @@ killed_at! {
     user_killed_while_confirming_revocation: "GET", "/client/v4/user/tokens/verify", 2, false;
 }
 
+/// The journal records a step when it finishes, and a mutating request before it goes out: a
+/// run killed in a read-only step died *after* the last step recorded, and a step the earlier
+/// run skipped is skipped again, not shown as done.
+#[test]
+fn a_run_killed_in_a_read_only_step_died_after_the_last_step_it_recorded() {
+    let rig = Rig::new(USER);
+    // The second verify is `verify-new`; `roll-in-dashboard` before it was skipped.
+    rig.hold(Hold {
+        method: "GET".into(),
+        path: "/client/v4/user/tokens/verify".into(),
+        skip: 1,
+        after_applying: false,
+    });
+    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
+    rig.wait_held(&mut child);
+    kill(&mut child);
+    rig.release();
+    let runs = rig.command(["runs"]).run();
+    // It said "died during step roll-in-dashboard", a step that never ran.
+    assert_contains(&runs.stdout, "died after step roll-in-dashboard");
+    let run = rig.home.only_run();
+    let resumed = rig.resume(&run, &[]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert_contains(
+        &resumed.stdout,
+        " 4/15  skipped   roll-in-dashboard     skipped in the earlier run\n",
+    );
+}
+
 #[test]
 fn a_second_run_of_the_same_rotation_is_refused_while_the_first_holds_the_lock() {
     let rig = Rig::new(ACCESS);

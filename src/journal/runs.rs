@@ -84,9 +84,12 @@ pub enum RunState {
         status: String,
         step: Option<String>,
     },
-    /// No end recorded and the process is gone: it was killed or crashed.
+    /// No end recorded and the process is gone: it was killed or crashed. `step` is the one
+    /// with a request in flight (`during`), else the last one that finished: the journal
+    /// records a step when it finishes, and a mutating request before it goes out.
     Died {
         step: Option<String>,
+        during: bool,
     },
 }
 
@@ -100,8 +103,15 @@ impl RunState {
                 step: Some(step),
             } => format!("{status} at step {step}"),
             RunState::Ended { status, step: None } => status.clone(),
-            RunState::Died { step: Some(step) } => format!("died during step {step}"),
-            RunState::Died { step: None } => "died".into(),
+            RunState::Died {
+                step: Some(step),
+                during: true,
+            } => format!("died during step {step}"),
+            RunState::Died {
+                step: Some(step),
+                during: false,
+            } => format!("died after step {step}"),
+            RunState::Died { step: None, .. } => "died".into(),
         }
     }
 
@@ -120,21 +130,30 @@ impl RunView {
                 step: step.clone(),
             },
             None if self.host == hostname() && process_alive(self.pid) => RunState::Running,
-            None => RunState::Died {
-                step: self.last_step(),
-            },
+            None => {
+                let stopped = self.where_it_stopped();
+                RunState::Died {
+                    during: stopped.as_ref().is_some_and(|(_, during)| *during),
+                    step: stopped.map(|(step, _)| step),
+                }
+            }
         }
     }
 
-    /// The step the run was in when it stopped: one with a pending request, else the last
-    /// recorded one.
-    pub fn last_step(&self) -> Option<String> {
+    /// Where the run stopped: the step with a request in flight (`true`), else the last one
+    /// recorded, which had finished (`false`).
+    pub fn where_it_stopped(&self) -> Option<(String, bool)> {
         self.steps
             .iter()
             .rev()
             .find(|(_, step)| step.pending.is_some())
-            .or_else(|| self.steps.iter().next_back())
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| (id.clone(), true))
+            .or_else(|| {
+                self.steps
+                    .iter()
+                    .next_back()
+                    .map(|(id, step)| (id.clone(), step.status.is_none()))
+            })
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Durability {
 pub struct ResumePlan {
     /// Steps that finished (ok or skipped) in the earlier run: not run again.
     pub done: HashSet<String>,
+    /// Those of them that were skipped (their `when` was false): reported as skipped again.
+    pub skipped: HashSet<String>,
     /// Steps whose mutating request was announced but never answered, with that request.
     pub in_doubt: HashMap<String, String>,
     /// `for_each` steps that stopped partway, after some of their items went through.

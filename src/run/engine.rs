@@ -322,8 +322,21 @@ pub(super) struct Attempt {
 }
 
 impl Engine<'_> {
-    /// A step the earlier run finished, reported without running it again.
+    /// A step the earlier run finished, reported without running it again: as done, or as
+    /// skipped when the earlier run skipped it (it changed nothing, so it has no rollback).
     fn done_earlier(&mut self, index: usize, step: &Step) -> StepResult {
+        let skipped = self
+            .durability
+            .resume
+            .as_ref()
+            .is_some_and(|plan| plan.skipped.contains(&step.id));
+        if skipped {
+            return StepResult {
+                status: StepStatus::Skipped,
+                note: Some("skipped in the earlier run".into()),
+                ..StepResult::new(index, step)
+            };
+        }
         self.completed.push((index, Vec::new()));
         StepResult {
             note: Some("done in the earlier run".into()),
