@@ -547,6 +547,113 @@ fn render_sets_run_id_before_a_var_that_reads_it() {
     assert!(!outcome.stdout.contains("old-default-canary-111"));
 }
 
+/// A store's read-back is a GET like any other: a 503 is waited out and the GET sent again,
+/// and the target's line says so. It failed the step at once before.
+#[test]
+fn a_store_read_back_that_gets_503_is_sent_again_and_said() {
+    let reads = Arc::new(Mutex::new(0u32));
+    let router = Router::new()
+        .route(
+            "/apps/app-prod/config-vars",
+            axum::routing::patch(|| async { axum::Json(serde_json::json!({})) }).get(
+                |State(reads): State<Arc<Mutex<u32>>>| async move {
+                    let mut reads = reads.lock().unwrap();
+                    *reads += 1;
+                    if *reads == 1 {
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            axum::Json(serde_json::json!({})),
+                        )
+                    } else {
+                        (
+                            StatusCode::OK,
+                            axum::Json(serde_json::json!({"TOKEN": "store-value-canary-31"})),
+                        )
+                    }
+                },
+            ),
+        )
+        .with_state(reads.clone());
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "store.yaml",
+        format!(
+            r#"runbook: store
+title: Store
+inputs:
+  heroku_key: {{ env: [HEROKU_API_KEY], secret: true }}
+  value: {{ env: [NEW_VALUE], secret: true }}
+services:
+  heroku: {}
+steps:
+  - id: push
+    title: Push
+    propagate:
+      values: {{ TOKEN: "{{{{ value }}}}" }}
+      targets:
+        - heroku: {{ app: app-prod, token: "{{{{ heroku_key }}}}" }}
+    rollback: Set the old value back.
+"#,
+            server.url()
+        ),
+    );
+    let outcome = exec(
+        &scratch,
+        &path,
+        &[
+            ("HEROKU_API_KEY", "heroku-key-canary-32"),
+            ("NEW_VALUE", "store-value-canary-31"),
+        ],
+    );
+    assert_eq!(outcome.code, 0, "{}\n{}", outcome.stdout, outcome.stderr);
+    assert_eq!(*reads.lock().unwrap(), 2);
+    assert!(
+        outcome.stdout.contains(&format!(
+            "retried: GET {}/apps/app-prod/config-vars: 503 Service Unavailable; sent again",
+            server.url()
+        )),
+        "{}",
+        outcome.stdout
+    );
+    assert!(!outcome.all().contains("canary-3"), "a secret was shown");
+}
+
+/// A step with its own `retry` is sent again at its pace only: a poll of 3 attempts against a
+/// service that is down makes 3 requests, not 3 × 4.
+#[test]
+fn a_polling_step_against_a_dead_service_gives_up_after_its_own_attempts() {
+    let port = crate::support::server::closed_port();
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "poll.yaml",
+        format!(
+            r#"runbook: poll
+title: Poll
+steps:
+  - id: poll
+    title: Poll
+    http: {{ get: "http://127.0.0.1:{port}/status" }}
+    retry: {{ attempts: 3, interval: 100ms, until: "response.json.ok" }}
+"#
+        ),
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--output", "json"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(outcome.code, 1, "{}", outcome.stderr);
+    let finished = outcome
+        .json_lines()
+        .into_iter()
+        .find(|event| event["event"] == "step_finished")
+        .expect("the step finished");
+    assert_eq!(
+        finished["requests"].as_array().unwrap().len(),
+        3,
+        "{finished}"
+    );
+}
+
 #[test]
 fn render_shows_the_loop_item_of_a_propagate_step_as_a_variable() {
     let scratch = Scratch::new();

@@ -37,32 +37,11 @@ use crate::journal::Record;
 use crate::runbook::Runbook;
 use crate::runbook::model::{Action, Body, CaptureSource, ForEach, HttpRequest, Step};
 use crate::secret::{MASK, fingerprint};
-use crate::step::http::{self, Client, Response, TransportError};
+use crate::step::http::{
+    self, Client, RETRY_AFTER_CAP, Response, TRANSPORT_TRIES, TransportError, backoff, retry_after,
+};
 use crate::step::judge::{self, Captured, Judge};
 use crate::template::Scope;
-
-/// How many times a request is sent at most on connection errors, 429 and 5xx.
-const TRANSPORT_TRIES: u32 = 4;
-/// The longest Retry-After this waits for; longer, and the step fails with the reason.
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
-
-/// Exponential backoff with jitter: about 0.5s, 1s, 2s … (±25%), at most 30s.
-fn backoff(tries: u32) -> Duration {
-    let base = 0.5 * 2f64.powi(tries.saturating_sub(1).min(16) as i32);
-    let jitter = 0.75 + rand::random::<f64>() * 0.5;
-    Duration::from_secs_f64((base * jitter).min(30.0))
-}
-
-/// Retry-After, in seconds or as an HTTP date (RFC 9110 §10.2.3).
-fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.header("retry-after")?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let date = jiff::fmt::rfc2822::parse(value).ok()?;
-    let wait = date.timestamp().duration_since(jiff::Timestamp::now());
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
-}
 
 /// Receives the run's events as they happen.
 pub trait Reporter {
@@ -864,7 +843,13 @@ impl Engine<'_> {
             let Some((reason, asked)) = transient else {
                 return Ok((url, sent));
             };
-            if tries >= TRANSPORT_TRIES || !step.retry_transport(request.method) {
+            // A step with its own `retry` is sent again by it, at its pace: retrying inside
+            // each of its attempts as well multiplied the wait (a poll of 30 attempts against a
+            // dead service took 30 × 4 requests and almost four minutes to give up).
+            if tries >= TRANSPORT_TRIES
+                || step.retry.is_some()
+                || !step.retry_transport(request.method)
+            {
                 return Ok((url, sent));
             }
             let wait = match asked {

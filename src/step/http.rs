@@ -184,6 +184,29 @@ pub fn humanize(duration: Duration) -> String {
     }
 }
 
+/// How many times a request is sent at most on connection errors, 429 and 5xx.
+pub const TRANSPORT_TRIES: u32 = 4;
+/// The longest Retry-After this waits for; longer, and the step fails with the reason.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
+
+/// Exponential backoff with jitter: about 0.5s, 1s, 2s … (±25%), at most 30s.
+pub fn backoff(tries: u32) -> Duration {
+    let base = 0.5 * 2f64.powi(tries.saturating_sub(1).min(16) as i32);
+    let jitter = 0.75 + rand::random::<f64>() * 0.5;
+    Duration::from_secs_f64((base * jitter).min(30.0))
+}
+
+/// Retry-After, in seconds or as an HTTP date (RFC 9110 §10.2.3).
+pub fn retry_after(response: &Response) -> Option<Duration> {
+    let value = response.header("retry-after")?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = jiff::fmt::rfc2822::parse(value).ok()?;
+    let wait = date.timestamp().duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
 /// At most `limit` characters of `text`, with `…` when some were left out.
 pub fn cut(text: &str, limit: usize) -> String {
     match text.char_indices().nth(limit) {

@@ -10,11 +10,15 @@ mod github;
 mod heroku;
 mod infisical;
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::http::{Client, Request, Response};
+use super::http::{
+    Client, RETRY_AFTER_CAP, Request, Response, TRANSPORT_TRIES, TransportError, backoff,
+    retry_after,
+};
 use super::judge::unexpected;
 use crate::runbook::model::Method;
 use crate::secret::SecretString;
@@ -86,9 +90,41 @@ impl Failure {
     }
 }
 
-/// Writes one target; on success says how the values were confirmed. A token the provider
-/// obtains along the way is masked from the moment it arrives (see [`Client::register`]).
+tokio::task_local! {
+    /// Why each request of the write in progress was sent again, for its target's line.
+    static RETRIES: RefCell<Vec<String>>;
+}
+
+/// Writes one target; on success says how the values were confirmed, and which requests were
+/// sent again and why. A token the provider obtains along the way is masked from the moment it
+/// arrives (see [`Client::register`]).
 pub async fn write(
+    client: &Client,
+    provider: &Provider,
+    base_url: &str,
+    values: &[(String, SecretString)],
+    timeout: Duration,
+) -> Result<String, Failure> {
+    let (written, retries) = RETRIES
+        .scope(RefCell::new(Vec::new()), async {
+            let written = write_provider(client, provider, base_url, values, timeout).await;
+            (written, RETRIES.with(RefCell::take))
+        })
+        .await;
+    if retries.is_empty() {
+        return written;
+    }
+    let retried = format!("retried: {}", retries.join("; "));
+    match written {
+        Ok(detail) => Ok(format!("{detail}; {retried}")),
+        Err(mut failure) => {
+            failure.message = format!("{} ({retried})", failure.message);
+            Err(failure)
+        }
+    }
+}
+
+async fn write_provider(
     client: &Client,
     provider: &Provider,
     base_url: &str,
@@ -141,18 +177,42 @@ async fn call(
     timeout: Duration,
 ) -> Result<Response, String> {
     let has_body = body.is_some();
-    let request = Request {
-        method,
-        url: url.clone(),
-        headers,
-        body: body.map(|body| body.to_string().into_bytes()),
-        content_type: has_body.then_some("application/json"),
-        timeout,
-    };
-    client
-        .send(request)
-        .await
-        .map_err(|error| error.describe(&url))
+    let body = body.map(|body| body.to_string().into_bytes());
+    // Sent again like a step's request: on connection errors, 429 and 5xx, for the methods
+    // that may be repeated (a read-back, a PUT); a POST or PATCH is sent once.
+    let repeatable = matches!(method, Method::Get | Method::Put | Method::Delete);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let request = Request {
+            method,
+            url: url.clone(),
+            headers: headers.clone(),
+            body: body.clone(),
+            content_type: has_body.then_some("application/json"),
+            timeout,
+        };
+        let sent = client.send(request).await;
+        let bare = url.split('?').next().unwrap_or_default();
+        let (reason, asked) = match &sent {
+            Err(TransportError::InvalidRequest(_) | TransportError::TooLarge) => {
+                return sent.map_err(|error| error.describe(&url));
+            }
+            Err(error) => (error.describe(&url), None),
+            Ok(response) if response.status == 429 || response.status >= 500 => (
+                format!("{} {bare}: {}", method.as_str(), response.status_text()),
+                retry_after(response),
+            ),
+            Ok(_) => return sent.map_err(|error| error.describe(&url)),
+        };
+        let wait = asked.unwrap_or_else(|| backoff(tries));
+        if !repeatable || tries >= TRANSPORT_TRIES || wait > RETRY_AFTER_CAP {
+            return sent.map_err(|error| error.describe(&url));
+        }
+        let _ =
+            RETRIES.try_with(|retries| retries.borrow_mut().push(format!("{reason}; sent again")));
+        tokio::time::sleep(wait).await;
+    }
 }
 
 /// What a path segment must not carry as it is (RFC 3986: only unreserved characters and
