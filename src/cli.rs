@@ -119,8 +119,9 @@ pub struct ExecArgs {
 /// Flags of the journal, the lock and the clock, shared by `exec` and `resume`.
 #[derive(Debug, Args)]
 pub struct DurableArgs {
-    /// Seal shown-once secrets to this age recipient (age1…). Default: $RUNBOOK_SEAL_RECIPIENT,
-    /// $RUNBOOK_SEAL_PASSPHRASE, or the key `runbook keygen` made.
+    /// Seal shown-once secrets to this age recipient (age1…), whatever the environment says.
+    /// Default: $RUNBOOK_SEAL_PASSPHRASE, $RUNBOOK_SEAL_RECIPIENT, or the key `runbook keygen`
+    /// made, in that order.
     #[arg(long, value_name = "RECIPIENT")]
     pub seal_to: Option<String>,
     /// Do not keep a journal (no resume; refused for runbooks with shown-once secrets).

@@ -443,6 +443,61 @@ fn a_runbook_with_a_shown_once_secret_refuses_to_start_without_a_key() {
     assert_eq!(live, 2, "nothing was created");
 }
 
+/// `--seal-to` on the command line wins over the environment's passphrase, and is checked:
+/// it used to be ignored, unchecked, whenever $RUNBOOK_SEAL_PASSPHRASE was set.
+#[test]
+fn seal_to_wins_over_the_environment_and_is_checked() {
+    let rig = Rig::new(ACCESS);
+    let bare = Home::bare();
+    let run = |extra: &[&str]| {
+        rig.command_at(&bare, ["exec"])
+            .arg(rig.runbook.display().to_string())
+            .arg("--yes")
+            .args(rig.services())
+            .args(extra.iter().copied())
+            .env("RUNBOOK_SEAL_PASSPHRASE", "a passphrase")
+            .run()
+    };
+    let refused = run(&["--seal-to", "age1bad"]);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("`age1bad` is not an age X25519 recipient (age1…)"),
+        "{}",
+        refused.stderr
+    );
+    let live = rig
+        .emulator
+        .world()
+        .cloudflare()
+        .live_service_tokens()
+        .len();
+    assert_eq!(live, 2, "nothing was created");
+    let elsewhere = Home::bare();
+    let shown = Runbook::new(["keygen"]).home(&elsewhere).run();
+    let recipient = shown
+        .stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("age1"))
+        .expect("keygen prints the public key")
+        .to_string();
+    let outcome = run(&["--seal-to", &recipient]);
+    assert_eq!(outcome.code, 0, "{}\n{}", outcome.stdout, outcome.stderr);
+    assert!(
+        outcome
+            .all()
+            .contains(&format!("the recipient {recipient}")),
+        "{}",
+        outcome.all()
+    );
+    assert!(
+        !outcome.all().contains("RUNBOOK_SEAL_PASSPHRASE"),
+        "{}",
+        outcome.all()
+    );
+}
+
 #[test]
 fn keygen_writes_a_private_identity_once() {
     let home = Home::bare();

@@ -198,11 +198,15 @@ fn read_identity(path: &Path) -> Result<age::x25519::Identity, String> {
         })
 }
 
-/// The key to seal with, if one is set up. `recipient` is `--seal-to`.
+/// The key to seal with, if one is set up. `recipient` is `--seal-to`: given on the command
+/// line, it wins over every environment variable, and is checked whatever they say.
 pub fn seal_source(
     env: &HashMap<String, String>,
     recipient: Option<&str>,
 ) -> Result<Option<KeySource>, String> {
+    if let Some(text) = recipient {
+        return parse_recipient(text).map(Some);
+    }
     if let Some(passphrase) = env
         .get("RUNBOOK_SEAL_PASSPHRASE")
         .filter(|value| !value.is_empty())
@@ -211,18 +215,11 @@ pub fn seal_source(
             passphrase.clone(),
         ))));
     }
-    let given = recipient.map(str::to_string).or_else(|| {
-        env.get("RUNBOOK_SEAL_RECIPIENT")
-            .filter(|value| !value.is_empty())
-            .cloned()
-    });
-    if let Some(text) = given {
-        let parsed = age::x25519::Recipient::from_str(text.trim())
-            .map_err(|error| format!("`{text}` is not an age X25519 recipient (age1…): {error}"))?;
-        return Ok(Some(KeySource::Recipient(
-            parsed,
-            format!("the recipient {}", text.trim()),
-        )));
+    if let Some(text) = env
+        .get("RUNBOOK_SEAL_RECIPIENT")
+        .filter(|value| !value.is_empty())
+    {
+        return parse_recipient(text).map(Some);
     }
     match identity_path(env) {
         Some(path) if path.exists() => {
@@ -234,6 +231,15 @@ pub fn seal_source(
         }
         _ => Ok(None),
     }
+}
+
+fn parse_recipient(text: &str) -> Result<KeySource, String> {
+    let parsed = age::x25519::Recipient::from_str(text.trim())
+        .map_err(|error| format!("`{text}` is not an age X25519 recipient (age1…): {error}"))?;
+    Ok(KeySource::Recipient(
+        parsed,
+        format!("the recipient {}", text.trim()),
+    ))
 }
 
 /// The key to unseal with.
