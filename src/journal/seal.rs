@@ -330,7 +330,10 @@ mod tests {
     #[test]
     fn an_identity_file_that_is_not_one_is_refused_without_reading_it_all() {
         let endless = read_identity(Path::new("/dev/zero")).err().unwrap();
-        assert_eq!(endless, "/dev/zero is too long to be an age identity file");
+        assert_eq!(
+            endless,
+            "cannot read the identity file /dev/zero: this is a character device, not a regular file"
+        );
         let dir = tempfile::tempdir().unwrap();
         let binary = dir.path().join("identity.txt");
         std::fs::write(&binary, b"\xff\xfe\x00").unwrap();
