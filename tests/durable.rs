@@ -444,6 +444,49 @@ fn keygen_writes_a_private_identity_once() {
 }
 
 #[test]
+fn keygen_refuses_to_write_over_what_is_not_a_regular_file() {
+    let home = Home::bare();
+    let fifo = home.path().join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    for force in [&[][..], &["--force"][..]] {
+        let outcome = Runbook::new(["keygen", "--output", fifo.to_str().unwrap()])
+            .args(force)
+            .home(&home)
+            .run();
+        assert_eq!(outcome.code, 4, "{}", outcome.stderr);
+        assert_eq!(
+            outcome.stderr,
+            format!(
+                "runbook: {} is a FIFO (named pipe), not a regular file: keygen writes the identity only to a file of its own; give --output the path of a file\n",
+                fifo.display()
+            )
+        );
+        use std::os::unix::fs::FileTypeExt;
+        let kept = std::fs::metadata(&fifo).unwrap().file_type();
+        assert!(kept.is_fifo(), "the FIFO is still a FIFO");
+    }
+    let dir = home.path().join("keys");
+    std::fs::create_dir(&dir).unwrap();
+    for force in [&[][..], &["--force"][..]] {
+        let outcome = Runbook::new(["keygen", "--output", dir.to_str().unwrap()])
+            .args(force)
+            .home(&home)
+            .run();
+        assert_eq!(outcome.code, 4, "{}", outcome.stderr);
+        assert_eq!(
+            outcome.stderr,
+            format!(
+                "runbook: {} is a directory: give --output the path of the file to create, e.g. {}/identity.txt\n",
+                dir.display(),
+                dir.display()
+            )
+        );
+        assert!(dir.is_dir());
+    }
+}
+
+#[test]
 fn a_passphrase_seals_and_resumes_too() {
     let rig = Rig::new(USER);
     let bare = Home::bare();

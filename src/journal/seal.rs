@@ -264,12 +264,7 @@ pub const SETUP_HELP: &str = "run `runbook keygen` once (it writes an age identi
 
 /// `runbook keygen`: writes a new identity file (0600) and returns the recipient.
 pub fn keygen(path: &Path, force: bool) -> Result<String, String> {
-    if path.exists() && !force {
-        return Err(format!(
-            "{} exists already; keep it (runs sealed to it need it to resume) or pass --force to replace it",
-            path.display()
-        ));
-    }
+    refuse_to_replace(path, force)?;
     if let Some(parent) = path.parent() {
         super::private_dir(parent)
             .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
@@ -304,6 +299,36 @@ pub fn keygen(path: &Path, force: bool) -> Result<String, String> {
             format!("cannot write {}: {error}", path.display())
         })?;
     Ok(recipient)
+}
+
+/// Refuses to write the identity over what is at `path`: anything that is not a regular file
+/// (a device, a FIFO, a socket, a directory: `--force` does not make them files, and replacing
+/// `/dev/null` would break the system), or an identity without `--force`.
+fn refuse_to_replace(path: &Path, force: bool) -> Result<(), String> {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if metadata.is_dir() {
+        return Err(format!(
+            "{} is a directory: give --output the path of the file to create, e.g. {}",
+            path.display(),
+            path.join("identity.txt").display()
+        ));
+    }
+    if !metadata.is_file() {
+        return Err(format!(
+            "{} is {}, not a regular file: keygen writes the identity only to a file of its own; give --output the path of a file",
+            path.display(),
+            crate::files::kind_of(&metadata.file_type())
+        ));
+    }
+    if !force {
+        return Err(format!(
+            "{} exists already; keep it (runs sealed to it need it to resume) or pass --force to replace it",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
