@@ -131,14 +131,24 @@ pub fn kind_of(file_type: &FileType) -> &'static str {
     }
 }
 
-/// What `path` is when it exists and is not a regular file (following symbolic links), for
-/// refusing to write over it: writing to a device or a FIFO, or replacing it, is never what
-/// the user meant.
-pub fn existing_non_file(path: &Path) -> Option<&'static str> {
-    std::fs::metadata(path)
-        .ok()
-        .filter(|metadata| !metadata.is_file())
-        .map(|metadata| kind_of(&metadata.file_type()))
+/// Whether two paths name the same file (one inode, whatever the links or spellings); `false`
+/// when either cannot be looked at.
+pub fn same_file(one: &Path, other: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (Ok(one), Ok(other)) = (std::fs::metadata(one), std::fs::metadata(other)) else {
+            return false;
+        };
+        one.dev() == other.dev() && one.ino() == other.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        match (std::fs::canonicalize(one), std::fs::canonicalize(other)) {
+            (Ok(one), Ok(other)) => one == other,
+            _ => false,
+        }
+    }
 }
 
 fn is_fifo(file_type: &FileType) -> bool {

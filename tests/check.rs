@@ -188,35 +188,15 @@ fn an_endless_pipe_is_cut_off_at_the_size_limit() {
 /// Makes a FIFO (a named pipe) in the scratch directory.
 fn make_fifo(scratch: &Scratch, name: &str) -> std::path::PathBuf {
     let fifo = scratch.dir.path().join(name);
-    let status = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    fifo
-}
-
-/// A FIFO that nothing writes to. Should the program under test wait for a writer, one comes
-/// after 20 s and leaves at once, so that the test fails instead of hanging.
-fn unwritten_fifo(scratch: &Scratch, name: &str) -> std::path::PathBuf {
-    let fifo = make_fifo(scratch, name);
-    let rescue = fifo.clone();
-    std::thread::spawn(move || {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::thread::sleep(std::time::Duration::from_secs(20));
-        // Without a reader waiting this fails at once (ENXIO): nothing to rescue.
-        let _ = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(rescue);
-    });
+    crate::support::make_fifo(&fifo);
     fifo
 }
 
 #[test]
 fn a_fifo_that_nothing_writes_to_is_refused_by_every_verb_without_waiting() {
     let scratch = Scratch::new();
-    let fifo = unwritten_fifo(&scratch, "fifo.yaml");
+    let fifo = scratch.dir.path().join("fifo.yaml");
+    crate::support::idle_fifo(&fifo);
     let fifo = fifo.display().to_string();
     let valid = "runbooks/cloudflare-user-api-token.yaml";
     let started = std::time::Instant::now();
