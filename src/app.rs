@@ -27,8 +27,12 @@ pub fn main(cli: Cli, environment: Environment, redactor: Arc<Redactor>) -> u8 {
     let env = &environment.vars;
     let color_out = use_color(cli.color, std::io::stdout().is_terminal(), env);
     let color_err = use_color(cli.color, std::io::stderr().is_terminal(), env);
-    let output = Output::terminal(redactor.clone(), color_out);
-    match cli.command {
+    let mut output = Output::terminal(redactor.clone(), color_out);
+    let run = matches!(cli.command, Command::Exec(_) | Command::Resume(_));
+    if run {
+        output = output.warning_when_stdout_fails();
+    }
+    let code = match cli.command {
         Command::Check(args) => check(&args, &output, color_err),
         Command::Plan(args) => plan(&args, environment, redactor, &output, color_err),
         Command::Exec(args) => exec(args, environment, redactor, &output, color_err),
@@ -52,6 +56,27 @@ pub fn main(cli: Cli, environment: Environment, redactor: Arc<Redactor>) -> u8 {
         }
         Command::Render(args) => render(&args, &output, color_err),
         Command::Diff(args) => diff(&args, &output, color_err),
+    };
+    if run {
+        code
+    } else {
+        fail_on_lost_output(code, &output)
+    }
+}
+
+/// The exit code of a verb whose output could not all be written to stdout (a full disk, a
+/// closed pipe): a script must not take a truncated schema, plan or list for a whole one. The
+/// verb's own failure code stands; a success becomes [`exit::INTERNAL`], with the reason on
+/// stderr.
+fn fail_on_lost_output(code: u8, output: &Output) -> u8 {
+    let Some(reason) = output.stdout_failure() else {
+        return code;
+    };
+    output.err(&format!("runbook: cannot write the output: {reason}\n"));
+    if code == exit::OK {
+        exit::INTERNAL
+    } else {
+        code
     }
 }
 
@@ -359,6 +384,13 @@ fn emulator(args: &EmulatorArgs, output: &Output) -> u8 {
 // Reviewer verbs: `render` and `diff`.
 
 fn render(args: &RenderArgs, output: &Output, color: bool) -> u8 {
+    // Before anything is read: a path that cannot take the SOP is the user's to fix.
+    if let Some(path) = &args.out
+        && let Err(problem) = check_render_out(path, &args.file)
+    {
+        output.err(&format!("runbook: {problem}\n"));
+        return exit::INPUT;
+    }
     let runbook = match runbook::load_structure(&args.file) {
         Ok(runbook) => runbook,
         Err(diagnostics) => {
@@ -378,12 +410,72 @@ fn render(args: &RenderArgs, output: &Output, color: bool) -> u8 {
             exit::OK
         }
         Err(error) => {
-            output.err(&format!(
-                "runbook: cannot write {}: {error}\n",
-                path.display()
-            ));
-            exit::INTERNAL
+            output.err(&format!("runbook: {}\n", cannot_write(path, &error)));
+            exit::INPUT
         }
+    }
+}
+
+/// Refuses an `--out` path that is not a regular file to write (a directory, a FIFO that
+/// would block with no reader, a device), or that is the runbook itself, which the SOP would
+/// replace.
+fn check_render_out(out: &std::path::Path, file: &std::path::Path) -> Result<(), String> {
+    let Ok(metadata) = std::fs::metadata(out) else {
+        return Ok(());
+    };
+    let suggestion = file
+        .file_stem()
+        .map_or_else(|| "sop".into(), |stem| stem.to_string_lossy().into_owned())
+        + ".md";
+    if metadata.is_dir() {
+        return Err(format!(
+            "cannot write {}: it is a directory; give --out the path of a file, e.g. {}",
+            out.display(),
+            out.join(suggestion).display()
+        ));
+    }
+    if !metadata.is_file() {
+        return Err(format!(
+            "cannot write {}: it is {}, not a regular file; give --out the path of a file, or leave --out out to print the SOP",
+            out.display(),
+            crate::files::kind_of(&metadata.file_type())
+        ));
+    }
+    if crate::files::same_file(out, file) {
+        return Err(format!(
+            "cannot write {}: it is the runbook being rendered, and the SOP would replace it; give --out another file, e.g. {suggestion}",
+            out.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Why a file could not be written, and what to do.
+fn cannot_write(path: &std::path::Path, error: &std::io::Error) -> String {
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    match error.kind() {
+        std::io::ErrorKind::NotFound => format!(
+            "cannot write {}: the directory {} does not exist; create it, or give a path in an existing directory",
+            path.display(),
+            parent.display()
+        ),
+        std::io::ErrorKind::NotADirectory => format!(
+            "cannot write {}: {} is not a directory; give a path in an existing directory",
+            path.display(),
+            parent.display()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "cannot write {}: permission denied; give a path you may write",
+            path.display()
+        ),
+        _ => format!(
+            "cannot write {}: {}",
+            path.display(),
+            crate::files::reason(error)
+        ),
     }
 }
 

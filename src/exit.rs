@@ -8,11 +8,14 @@ pub const STEP_FAILED: u8 = 1;
 pub const USAGE: u8 = 2;
 /// A runbook file is missing, unreadable or invalid.
 pub const INVALID_RUNBOOK: u8 = 3;
-/// An input is missing or invalid, or a `--var`/`--service` names nothing in the runbook.
+/// An input is missing or invalid, a `--var`/`--service` names nothing in the runbook, the
+/// state directory cannot be used (not a directory, not writable, not private), an output path
+/// cannot be written (`render --out`, `keygen --output`), or another run holds the lock.
 pub const INPUT: u8 = 4;
 /// An irreversible or manual step was not confirmed (declined, or no terminal and no `--yes`).
 pub const NOT_CONFIRMED: u8 = 5;
-/// Something outside the runbook failed: the HTTP client, the terminal, a bug.
+/// Something outside the runbook failed: the HTTP client, the terminal, stdout (a full disk,
+/// a closed pipe; except for a run, which finishes), a bug.
 pub const INTERNAL: u8 = 6;
 /// Stopped by Ctrl-C or SIGTERM (128 + SIGINT).
 pub const INTERRUPTED: u8 = 130;
@@ -24,7 +27,7 @@ Exit codes:
   1    a step failed (HTTP error, failed expectation, capture found nothing)
   2    usage error (bad flags or arguments)
   3    a runbook file is missing, unreadable or invalid
-  4    an input is missing or invalid, or --var/--service names nothing
+  4    an input is missing or invalid, --var/--service names nothing, the state directory or an output path is unusable, or another run holds the lock
   5    an irreversible or manual step was not confirmed
-  6    internal error
+  6    internal error, or stdout cannot be written
   130  interrupted (Ctrl-C or SIGTERM)";

@@ -64,9 +64,8 @@ pub async fn execute(
         );
     } else if !completed && journaled && format == Format::Text {
         output.err(&format!(
-            "runbook: to continue this run from where it stopped: runbook resume {}{}\n",
-            context.run_id,
-            state_dir_flag(context)
+            "runbook: to continue this run from where it stopped: {}\n",
+            session::resume_command(context, &context.run_id)
         ));
     }
     match summary.status {
@@ -74,15 +73,6 @@ pub async fn execute(
         RunStatus::Failed => exit::STEP_FAILED,
         RunStatus::Refused => exit::NOT_CONFIRMED,
         RunStatus::Aborted => exit::INTERRUPTED,
-    }
-}
-
-/// ` --state-dir DIR` when the state directory is not the default one.
-fn state_dir_flag(context: &Context) -> String {
-    if context.state_dir == crate::run::context::default_state_dir(&context.env) {
-        String::new()
-    } else {
-        format!(" --state-dir {}", context.state_dir.display())
     }
 }
 
@@ -254,7 +244,13 @@ pub(crate) fn leave(runtime: tokio::runtime::Runtime) {
 /// `runbook runs`.
 pub fn list(args: &StateArgs, env: &HashMap<String, String>, output: &Output) -> u8 {
     let dir = state_dir(args, env);
-    let runs = runs::list(&dir);
+    let runs = match runs::list(&dir) {
+        Ok(runs) => runs,
+        Err(error) => {
+            output.err(&format!("runbook: {error}\n"));
+            return exit::INPUT;
+        }
+    };
     if args.output == Format::Json {
         for run in &runs {
             match run {
@@ -277,7 +273,7 @@ pub fn list(args: &StateArgs, env: &HashMap<String, String>, output: &Output) ->
     }
     // Rehearsals (`exec --emulate`) keep their runs apart: say where, without listing them.
     let rehearsals = crate::run::context::rehearsal_dir(&dir);
-    let rehearsed = runs::run_ids(&rehearsals).len();
+    let rehearsed = runs::run_ids(&rehearsals).map_or(0, |ids| ids.len());
     let rehearsed = (rehearsed > 0).then(|| {
         format!(
             "({rehearsed} --emulate rehearsal(s) are kept apart: runbook runs --state-dir {})\n",

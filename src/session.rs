@@ -148,8 +148,22 @@ fn holder(runbook: &Runbook, context: &Context, key: &str) -> Holder {
     }
 }
 
-fn held_message(holder: &Holder, key: &str, state_dir: &std::path::Path) -> String {
-    let resumable = crate::journal::journal_path(state_dir, &holder.run_id).exists();
+/// The command that continues run `run_id`: with `--state-dir DIR` when the state directory
+/// is not the default one, or the command would not find the run.
+pub fn resume_command(context: &Context, run_id: &str) -> String {
+    let default = crate::run::context::default_state_dir(&context.env);
+    if context.state_dir == default {
+        format!("runbook resume {run_id}")
+    } else {
+        format!(
+            "runbook resume {run_id} --state-dir {}",
+            context.state_dir.display()
+        )
+    }
+}
+
+fn held_message(holder: &Holder, key: &str, context: &Context) -> String {
+    let resumable = crate::journal::journal_path(&context.state_dir, &holder.run_id).exists();
     if !resumable {
         let state = if holder.is_stale(&hostname()) {
             "has stopped; its process is gone (a stale lock)"
@@ -163,20 +177,21 @@ fn held_message(holder: &Holder, key: &str, state_dir: &std::path::Path) -> Stri
     }
     if holder.is_stale(&hostname()) {
         format!(
-            "another run holds the lock `{key}` and has stopped: {}; its process is gone (a stale lock). Continue it with `runbook resume {}`, or start over with --force-unlock once you know what it left behind",
+            "another run holds the lock `{key}` and has stopped: {}; its process is gone (a stale lock). Continue it with `{}`, or start over with --force-unlock once you know what it left behind",
             holder.describe(),
-            holder.run_id
+            resume_command(context, &holder.run_id)
         )
     } else {
         format!(
-            "another run holds the lock `{key}`: {}. Two runs of one rotation must not overlap: wait for it, or resume it (`runbook resume {}`) if it stopped",
+            "another run holds the lock `{key}`: {}. Two runs of one rotation must not overlap: wait for it, or resume it (`{}`) if it stopped",
             holder.describe(),
-            holder.run_id
+            resume_command(context, &holder.run_id)
         )
     }
 }
 
-/// Takes the lock, breaking it first with `--force-unlock` (the journal records that).
+/// Takes the lock, breaking it first with `--force-unlock` (the journal records that). A lock
+/// held by another run is an input problem (exit 4): the run was not refused a confirmation.
 fn take_lock(
     runbook: &Runbook,
     context: &Context,
@@ -186,7 +201,7 @@ fn take_lock(
     notes: &mut Vec<String>,
     forced: &mut Option<Holder>,
 ) -> Result<Lock, Refusal> {
-    crate::journal::check_private(&context.state_dir)
+    crate::journal::prepare_state_dir(&context.state_dir)
         .map_err(|message| Refusal::new(crate::exit::INPUT, message))?;
     let me = holder(runbook, context, key);
     match lock::acquire(&context.state_dir, me.clone()) {
@@ -199,8 +214,8 @@ fn take_lock(
             let own_stale = own_run == Some(holder.run_id.as_str()) && holder.is_stale(&hostname());
             if !force && !own_stale {
                 return Err(Refusal::new(
-                    crate::exit::NOT_CONFIRMED,
-                    held_message(&holder, key, &context.state_dir),
+                    crate::exit::INPUT,
+                    held_message(&holder, key, context),
                 ));
             }
             let previous = lock::break_lock(&context.state_dir, key);
@@ -212,10 +227,9 @@ fn take_lock(
                 *forced = previous;
             }
             lock::acquire(&context.state_dir, me).map_err(|error| match error {
-                LockError::Held(holder) => Refusal::new(
-                    crate::exit::NOT_CONFIRMED,
-                    held_message(&holder, key, &context.state_dir),
-                ),
+                LockError::Held(holder) => {
+                    Refusal::new(crate::exit::INPUT, held_message(&holder, key, context))
+                }
                 LockError::Io(error) => Refusal::new(
                     crate::exit::INTERNAL,
                     format!("cannot take the lock `{key}`: {error}"),
@@ -426,9 +440,10 @@ impl Earlier {
                     format!("run {run_id} completed; there is nothing to resume"),
                 ));
             }
+            // Its live process holds the run: like a lock held by another run.
             RunState::Running => {
                 return Err(Refusal::new(
-                    crate::exit::NOT_CONFIRMED,
+                    crate::exit::INPUT,
                     format!(
                         "run {run_id} is still running (process {} on {}); wait for it or stop it first",
                         view.pid, view.host

@@ -141,16 +141,84 @@ fn oversized_file_is_rejected_before_parsing() {
 }
 
 #[test]
-fn an_endless_file_is_cut_off_at_the_size_limit() {
-    // A device reports no size: the limit holds while reading, and the process stays small.
+fn a_device_is_refused_before_it_is_read() {
+    // /dev/zero never ends and a terminal waits for typing: a runbook is a file, or a pipe.
     let outcome = Runbook::new(["check", "/dev/zero"]).run();
-    assert_eq!(outcome.code, 3);
+    assert_eq!(outcome.code, 3, "{}", outcome.stderr);
+    assert_contains(&outcome.stderr, "error[RB001]");
+    assert_contains(
+        &outcome.stderr,
+        "/dev/zero: this is a character device, not a regular file",
+    );
+}
+
+#[test]
+fn an_endless_pipe_is_cut_off_at_the_size_limit() {
+    let scratch = Scratch::new();
+    let fifo = make_fifo(&scratch, "endless.yaml");
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo)?;
+            let chunk = [b'#'; 65536];
+            // Until the reader goes away (a broken pipe): the limit holds while reading.
+            loop {
+                pipe.write_all(&chunk)?;
+            }
+            #[allow(unreachable_code)]
+            std::io::Result::Ok(())
+        })
+    };
+    let outcome = Runbook::new(["check"])
+        .arg(fifo.display().to_string())
+        .run();
     assert!(
-        outcome.stderr.contains(
-            "/dev/zero: the file is longer than the limit; runbooks are limited to 4194304 bytes"
-        ),
-        "{}",
-        outcome.stderr
+        writer.join().unwrap().is_err(),
+        "the reader stopped reading"
+    );
+    assert_eq!(outcome.code, 3, "{}", outcome.stderr);
+    assert_contains(&outcome.stderr, "error[RB004]");
+    assert_contains(
+        &outcome.stderr,
+        "endless.yaml: the file is longer than the limit; runbooks are limited to 4194304 bytes",
+    );
+}
+
+/// Makes a FIFO (a named pipe) in the scratch directory.
+fn make_fifo(scratch: &Scratch, name: &str) -> std::path::PathBuf {
+    let fifo = scratch.dir.path().join(name);
+    crate::support::make_fifo(&fifo);
+    fifo
+}
+
+#[test]
+fn a_fifo_that_nothing_writes_to_is_refused_by_every_verb_without_waiting() {
+    let scratch = Scratch::new();
+    let fifo = scratch.dir.path().join("fifo.yaml");
+    crate::support::idle_fifo(&fifo);
+    let fifo = fifo.display().to_string();
+    let valid = "runbooks/cloudflare-user-api-token.yaml";
+    let started = std::time::Instant::now();
+    for command in [
+        vec!["check", &fifo],
+        vec!["plan", &fifo],
+        vec!["exec", &fifo, "--yes"],
+        vec!["render", &fifo],
+        vec!["diff", &fifo, valid],
+        vec!["diff", valid, &fifo],
+    ] {
+        let outcome = Runbook::new(&command).home(&scratch.home).run();
+        assert_eq!(outcome.code, 3, "{command:?}: {}", outcome.stderr);
+        assert_contains(&outcome.stderr, "error[RB001]");
+        assert_contains(
+            &outcome.stderr,
+            "fifo.yaml: this is a FIFO (named pipe) that nothing writes to, not a regular file",
+        );
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "a verb waited for a writer"
     );
 }
 
@@ -158,12 +226,7 @@ fn an_endless_file_is_cut_off_at_the_size_limit() {
 fn a_runbook_can_come_through_a_pipe() {
     // As with `runbook check <(generate)`: a file with no size on disk, read to its end.
     let scratch = Scratch::new();
-    let fifo = scratch.dir.path().join("pipe.yaml");
-    let status = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let fifo = make_fifo(&scratch, "pipe.yaml");
     let writer = {
         let fifo = fifo.clone();
         std::thread::spawn(move || {

@@ -379,7 +379,7 @@ fn a_second_run_of_the_same_rotation_is_refused_while_the_first_holds_the_lock()
     let mut first = rig.spawn(&[]);
     rig.wait_held(&mut first);
     let second = rig.exec(&[]);
-    assert_eq!(second.code, 5, "{}", second.stderr);
+    assert_eq!(second.code, 4, "{}", second.stderr);
     assert!(
         second.stderr.contains(
             "another run holds the lock `cloudflare-access-service-token:CF_ACCESS_SVC_CONSOLE`"
@@ -396,7 +396,7 @@ fn a_second_run_of_the_same_rotation_is_refused_while_the_first_holds_the_lock()
     rig.release();
     // The holder is gone: a plain exec is still refused, but now says the lock is stale.
     let third = rig.exec(&[]);
-    assert_eq!(third.code, 5);
+    assert_eq!(third.code, 4);
     assert!(third.stderr.contains("stale lock"), "{}", third.stderr);
     assert!(third.stderr.contains("runbook resume"), "{}", third.stderr);
     // --force-unlock starts over, and the new run's journal says so.
@@ -525,6 +525,49 @@ fn keygen_writes_a_private_identity_once() {
     let again = Runbook::new(["keygen"]).home(&home).run();
     assert_eq!(again.code, 4);
     assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+}
+
+#[test]
+fn keygen_refuses_to_write_over_what_is_not_a_regular_file() {
+    let home = Home::bare();
+    let fifo = home.path().join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    for force in [&[][..], &["--force"][..]] {
+        let outcome = Runbook::new(["keygen", "--output", fifo.to_str().unwrap()])
+            .args(force)
+            .home(&home)
+            .run();
+        assert_eq!(outcome.code, 4, "{}", outcome.stderr);
+        assert_eq!(
+            outcome.stderr,
+            format!(
+                "runbook: {} is a FIFO (named pipe), not a regular file: keygen writes the identity only to a file of its own; give --output the path of a file\n",
+                fifo.display()
+            )
+        );
+        use std::os::unix::fs::FileTypeExt;
+        let kept = std::fs::metadata(&fifo).unwrap().file_type();
+        assert!(kept.is_fifo(), "the FIFO is still a FIFO");
+    }
+    let dir = home.path().join("keys");
+    std::fs::create_dir(&dir).unwrap();
+    for force in [&[][..], &["--force"][..]] {
+        let outcome = Runbook::new(["keygen", "--output", dir.to_str().unwrap()])
+            .args(force)
+            .home(&home)
+            .run();
+        assert_eq!(outcome.code, 4, "{}", outcome.stderr);
+        assert_eq!(
+            outcome.stderr,
+            format!(
+                "runbook: {} is a directory: give --output the path of the file to create, e.g. {}/identity.txt\n",
+                dir.display(),
+                dir.display()
+            )
+        );
+        assert!(dir.is_dir());
+    }
 }
 
 #[test]
@@ -803,13 +846,162 @@ fn a_failed_run_that_changed_something_keeps_the_lock_unless_it_kept_no_journal(
         first.all()
     );
     let second = exec(&[]);
-    assert_eq!(second.code, 5, "{}", second.stderr);
+    assert_eq!(second.code, 4, "{}", second.stderr);
     assert!(second.stderr.contains("stale lock"), "{}", second.stderr);
     assert!(
         second.stderr.contains("runbook resume"),
         "{}",
         second.stderr
     );
+}
+
+/// A server where the runbook of [`change_then_check`] changes something and then fails.
+fn changed_then_failing() -> crate::support::server::Server {
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::post;
+    let router = Router::new().route("/tokens", post(|| async { StatusCode::CREATED }));
+    crate::support::server::Server::start(router)
+}
+
+#[test]
+fn a_run_refused_by_a_lock_exits_4_and_its_resume_command_names_the_state_dir() {
+    let server = changed_then_failing();
+    let scratch = crate::support::Scratch::new();
+    let path = scratch.write(
+        "changed.yaml",
+        change_then_check(
+            &format!("{}/tokens", server.url()),
+            &format!("{}/nothing-here", server.url()),
+        ),
+    );
+    let state = scratch.dir.path().join("state");
+    let state_dir = state.display().to_string();
+    let exec = || {
+        Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+            .args(["--state-dir", &state_dir])
+            .home(&scratch.home)
+            .run()
+    };
+    let first = exec();
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    let run = Runbook::new(["runs", "--output", "json", "--state-dir", &state_dir])
+        .home(&scratch.home)
+        .run()
+        .json_lines()[0]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resume = format!("runbook resume {run} --state-dir {state_dir}");
+    assert_contains(
+        &first.stderr,
+        &format!("runbook: to continue this run from where it stopped: {resume}\n"),
+    );
+    let second = exec();
+    assert_eq!(second.code, 4, "{}", second.stderr);
+    assert_contains(&second.stderr, "its process is gone (a stale lock)");
+    assert_contains(&second.stderr, &format!("Continue it with `{resume}`, or"));
+    // The command it gives finds the run.
+    let shown = Runbook::new(["show", &run, "--state-dir", &state_dir])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(shown.code, 0, "{}", shown.stderr);
+}
+
+#[test]
+fn a_state_dir_that_is_not_a_directory_is_an_input_error_for_every_verb() {
+    let scratch = crate::support::Scratch::new();
+    let path = scratch.write(
+        "refused.yaml",
+        change_then_check("http://127.0.0.1:9/tokens", "http://127.0.0.1:9/check"),
+    );
+    let file = scratch.write("state-file", "not a directory");
+    // A FIFO anyone may write: its mode must not earn it advice to chmod it.
+    let fifo = scratch.dir.path().join("state-fifo");
+    let status = Command::new("mkfifo")
+        .args(["-m", "666"])
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for state in [&file, &fifo] {
+        let state = state.display().to_string();
+        let message = format!(
+            "runbook: the state directory {state} is not a directory: pass --state-dir a directory (or leave it out for the default)\n"
+        );
+        let run = "20261123T014512345Z-3fa9c2d1";
+        for command in [
+            vec![
+                "exec",
+                path.to_str().unwrap(),
+                "--yes",
+                "--state-dir",
+                &state,
+            ],
+            vec!["runs", "--state-dir", &state],
+            vec!["show", run, "--state-dir", &state],
+            vec!["resume", run, "--state-dir", &state],
+        ] {
+            let outcome = Runbook::new(&command).home(&scratch.home).run();
+            assert_eq!(outcome.code, 4, "{command:?}: {}", outcome.stderr);
+            assert_eq!(outcome.stderr, message, "{command:?}");
+            assert_eq!(outcome.stdout, "", "{command:?}");
+        }
+        // $RUNBOOK_STATE_DIR is the same directory by another name.
+        let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+            .env("RUNBOOK_STATE_DIR", &state)
+            .home(&scratch.home)
+            .run();
+        assert_eq!(outcome.code, 4, "{}", outcome.stderr);
+        assert_eq!(outcome.stderr, message);
+    }
+}
+
+#[test]
+fn a_state_dir_the_user_cannot_use_is_an_input_error_that_says_so() {
+    // SAFETY: geteuid has no preconditions. Root may write anywhere: nothing to test.
+    if unsafe { libc::geteuid() } == 0 {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = crate::support::Scratch::new();
+    let path = scratch.write(
+        "refused.yaml",
+        change_then_check("http://127.0.0.1:9/tokens", "http://127.0.0.1:9/check"),
+    );
+    let state = scratch.dir.path().join("read-only");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let state_dir = state.display().to_string();
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+        .args(["--state-dir", &state_dir])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(outcome.code, 4, "{}", outcome.stderr);
+    assert_eq!(
+        outcome.stderr,
+        format!(
+            "runbook: cannot write the state directory {state_dir}: permission denied; use a directory you own (--state-dir DIR) or fix its permissions\n"
+        )
+    );
+    // Runs that cannot be read are not "no runs".
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::create_dir(state.join("runs")).unwrap();
+    std::fs::set_permissions(state.join("runs"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    let message = format!(
+        "runbook: cannot read the state directory {state_dir}: permission denied; use a directory you own (--state-dir DIR) or fix its permissions\n"
+    );
+    let run = "20261123T014512345Z-3fa9c2d1";
+    for command in [
+        vec!["runs", "--state-dir", &state_dir],
+        vec!["show", run, "--state-dir", &state_dir],
+        vec!["resume", run, "--state-dir", &state_dir],
+    ] {
+        let outcome = Runbook::new(&command).home(&scratch.home).run();
+        assert_eq!(outcome.code, 4, "{command:?}: {}", outcome.stderr);
+        assert_eq!(outcome.stderr, message, "{command:?}");
+    }
+    std::fs::set_permissions(state.join("runs"), std::fs::Permissions::from_mode(0o700)).unwrap();
 }
 
 #[test]
@@ -851,7 +1043,7 @@ fn a_stale_lock_of_a_run_without_a_journal_is_not_offered_for_resume() {
     let next = Runbook::new(["exec", path.to_str().unwrap(), "--yes", "--no-journal"])
         .home(&scratch.home)
         .run();
-    assert_eq!(next.code, 5, "{}", next.stderr);
+    assert_eq!(next.code, 4, "{}", next.stderr);
     assert!(
         next.stderr
             .contains("stopped; its process is gone (a stale lock)"),

@@ -150,7 +150,7 @@ steps:
     assert_eq!(resumed.code, 1, "{}", resumed.stderr);
     assert!(resumed.stderr.contains("stays held"), "{}", resumed.stderr);
     let fresh = exec(&scratch, &path, &[]);
-    assert_eq!(fresh.code, 5, "{}", fresh.stderr);
+    assert_eq!(fresh.code, 4, "{}", fresh.stderr);
     assert!(
         fresh
             .stderr

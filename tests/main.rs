@@ -11,6 +11,7 @@ mod exec;
 mod hardening;
 mod interactive;
 mod lint;
+mod output;
 mod plan;
 mod readme;
 mod render;

@@ -51,3 +51,33 @@ fn every_safety_check_is_documented() {
         );
     }
 }
+
+#[test]
+fn the_exit_codes_are_the_same_in_the_readme_and_in_help() {
+    let readme = readme();
+    let start = readme
+        .find("## Exit codes")
+        .expect("the README has exit codes");
+    let section = &readme[start..];
+    let from_readme: Vec<String> = section
+        .lines()
+        .skip_while(|line| !line.starts_with("| 0 |"))
+        .take_while(|line| line.starts_with('|'))
+        .map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let code = cells[0].trim_start_matches("| ");
+            let meaning = cells[1..].join(" | ");
+            let meaning = meaning.trim_end_matches(" |").replace('`', "");
+            format!("{code} {meaning}")
+        })
+        .collect();
+    let from_help: Vec<String> = runbook::exit::TABLE
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let (code, meaning) = line.trim().split_once(' ').expect("code and meaning");
+            format!("{code} {}", meaning.trim())
+        })
+        .collect();
+    assert_eq!(from_readme, from_help);
+}

@@ -320,7 +320,7 @@ fn render_of_an_invalid_runbook_prints_its_diagnostics() {
 }
 
 #[test]
-fn render_to_an_unwritable_place_is_an_error() {
+fn render_to_a_missing_directory_says_so_as_an_input_error() {
     let outcome = Runbook::new([
         "render",
         SHIPPED[0].0,
@@ -328,9 +328,67 @@ fn render_to_an_unwritable_place_is_an_error() {
         "/nonexistent-directory/sop.md",
     ])
     .run();
-    assert_eq!(outcome.code, 6, "{outcome:?}");
-    assert_contains(
-        &outcome.stderr,
-        "cannot write /nonexistent-directory/sop.md",
+    assert_eq!(outcome.code, 4, "{outcome:?}");
+    assert_eq!(
+        outcome.stderr,
+        "runbook: cannot write /nonexistent-directory/sop.md: the directory /nonexistent-directory does not exist; create it, or give a path in an existing directory\n"
     );
+}
+
+#[test]
+fn render_refuses_to_write_to_a_directory_a_fifo_or_a_device() {
+    let scratch = Scratch::new();
+    let dir = scratch.dir.path().display().to_string();
+    let outcome = Runbook::new(["render", SHIPPED[0].0, "-o", &dir]).run();
+    assert_eq!(outcome.code, 4, "{outcome:?}");
+    let stem = std::path::Path::new(SHIPPED[0].0)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        outcome.stderr,
+        format!(
+            "runbook: cannot write {dir}: it is a directory; give --out the path of a file, e.g. {dir}/{stem}.md\n"
+        )
+    );
+    // With no reader, writing to a FIFO would wait forever.
+    let fifo = scratch.dir.path().join("sop.md");
+    crate::support::idle_fifo(&fifo);
+    let fifo = fifo.display().to_string();
+    for (out, kind) in [
+        (fifo.as_str(), "a FIFO (named pipe)"),
+        ("/dev/full", "a character device"),
+    ] {
+        let outcome = Runbook::new(["render", SHIPPED[0].0, "-o", out]).run();
+        assert_eq!(outcome.code, 4, "{out}: {outcome:?}");
+        assert_eq!(
+            outcome.stderr,
+            format!(
+                "runbook: cannot write {out}: it is {kind}, not a regular file; give --out the path of a file, or leave --out out to print the SOP\n"
+            )
+        );
+    }
+}
+
+#[test]
+fn render_refuses_to_write_over_the_runbook_it_renders() {
+    let scratch = Scratch::new();
+    let original = std::fs::read_to_string(SHIPPED[0].0).unwrap();
+    let path = scratch.write("self.yaml", &original);
+    let link = scratch.dir.path().join("link.yaml");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let spelled_otherwise = scratch.dir.path().join(".").join("self.yaml");
+    for out in [&path, &link, &spelled_otherwise] {
+        let out = out.display().to_string();
+        let outcome = Runbook::new(["render", path.to_str().unwrap(), "-o", &out]).run();
+        assert_eq!(outcome.code, 4, "{out}: {outcome:?}");
+        assert_eq!(
+            outcome.stderr,
+            format!(
+                "runbook: cannot write {out}: it is the runbook being rendered, and the SOP would replace it; give --out another file, e.g. self.md\n"
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+    }
 }

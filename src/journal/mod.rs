@@ -186,10 +186,86 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
     builder.create(path)
 }
 
+/// Makes sure a run can keep its files in the state directory: one that is a directory, is
+/// this user's, cannot be written by others (see [`check_private`]) and can be written by this
+/// user; one that does not exist yet is created for this user alone. Says what is wrong and
+/// what to do otherwise.
+pub fn prepare_state_dir(dir: &Path) -> Result<(), String> {
+    check_private(dir)?;
+    private_dir(dir).map_err(|error| unusable_state_dir(dir, &error, "write"))?;
+    check_writable(dir)
+}
+
+/// What is wrong with a state directory that an operation on it (`doing`: "read", "write")
+/// failed with `error`, and what to do.
+pub fn unusable_state_dir(dir: &Path, error: &std::io::Error, doing: &str) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotADirectory => not_a_directory(dir),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "cannot {doing} the state directory {}: permission denied; use a directory you own (--state-dir DIR) or fix its permissions",
+            dir.display()
+        ),
+        _ => format!(
+            "cannot {doing} the state directory {}: {}",
+            dir.display(),
+            crate::files::reason(error)
+        ),
+    }
+}
+
+fn not_a_directory(dir: &Path) -> String {
+    format!(
+        "the state directory {} is not a directory: pass --state-dir a directory (or leave it out for the default)",
+        dir.display()
+    )
+}
+
+/// Refuses a state directory path that exists and is not a directory (a file, `/dev/null`).
+pub fn check_is_directory(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(metadata) if !metadata.is_dir() => Err(not_a_directory(dir)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotADirectory => {
+            Err(not_a_directory(dir))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a state directory this user cannot create files in. Checked up front: otherwise
+/// the run fails at its lock with a bare "Permission denied".
+fn check_writable(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(name) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return Ok(());
+        };
+        // SAFETY: a valid, NUL-terminated path; AT_EACCESS checks as the effective user.
+        let allowed = unsafe {
+            libc::faccessat(
+                libc::AT_FDCWD,
+                name.as_ptr(),
+                libc::W_OK | libc::X_OK,
+                libc::AT_EACCESS,
+            )
+        };
+        if allowed != 0 {
+            return Err(unusable_state_dir(
+                dir,
+                &std::io::Error::last_os_error(),
+                "write",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a state directory that another user could write to: they could change a run's
 /// journal before it is resumed, or put a link where the audit log is appended. A directory
-/// that does not exist yet is fine: it is created for this user alone.
+/// that does not exist yet is fine: it is created for this user alone. A path that is not a
+/// directory is refused first (its mode says nothing about who could write runs there).
 pub fn check_private(dir: &Path) -> Result<(), String> {
+    check_is_directory(dir)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -7,6 +7,7 @@ use indexmap::IndexMap;
 
 use super::lock::process_alive;
 use super::{InputRecord, Record, RunbookRef, hostname, journal_path, read};
+use super::{check_is_directory, unusable_state_dir};
 
 /// A run as its journal tells it.
 #[derive(Debug)]
@@ -179,7 +180,12 @@ pub fn load(state_dir: &Path, run_id: &str) -> Result<RunView, String> {
         ));
     }
     let path = journal_path(state_dir, run_id);
-    if !path.exists() {
+    if let Err(error) = std::fs::metadata(&path) {
+        if error.kind() != std::io::ErrorKind::NotFound {
+            // Not "no such run": the state directory is not one, or may not be read.
+            check_is_directory(state_dir)?;
+            return Err(unusable_state_dir(state_dir, &error, "read"));
+        }
         return Err(format!(
             "no run {run_id} in {} (`runbook runs` lists the runs there)",
             state_dir.display()
@@ -334,18 +340,23 @@ fn view(records: Vec<Record>) -> Option<RunView> {
     Some(run)
 }
 
-/// Every run under the state directory, oldest first (run ids sort by start time).
-pub fn list(state_dir: &Path) -> Vec<Result<RunView, String>> {
-    run_ids(state_dir)
+/// Every run under the state directory, oldest first (run ids sort by start time); an error
+/// when the state directory cannot be read (a missing one holds no runs).
+pub fn list(state_dir: &Path) -> Result<Vec<Result<RunView, String>>, String> {
+    Ok(run_ids(state_dir)?
         .iter()
         .map(|id| load(state_dir, id))
-        .collect()
+        .collect())
 }
 
-/// The ids of the runs under the state directory, sorted, without reading their journals.
-pub fn run_ids(state_dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(state_dir.join("runs")) else {
-        return Vec::new();
+/// The ids of the runs under the state directory, sorted, without reading their journals; an
+/// error when the state directory cannot be read (a missing one holds no runs).
+pub fn run_ids(state_dir: &Path) -> Result<Vec<String>, String> {
+    check_is_directory(state_dir)?;
+    let entries = match std::fs::read_dir(state_dir.join("runs")) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(unusable_state_dir(state_dir, &error, "read")),
     };
     let mut ids: Vec<String> = entries
         .flatten()
@@ -353,5 +364,5 @@ pub fn run_ids(state_dir: &Path) -> Vec<String> {
         .filter_map(|entry| entry.file_name().into_string().ok())
         .collect();
     ids.sort();
-    ids
+    Ok(ids)
 }

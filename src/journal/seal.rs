@@ -270,12 +270,7 @@ pub const SETUP_HELP: &str = "run `runbook keygen` once (it writes an age identi
 
 /// `runbook keygen`: writes a new identity file (0600) and returns the recipient.
 pub fn keygen(path: &Path, force: bool) -> Result<String, String> {
-    if path.exists() && !force {
-        return Err(format!(
-            "{} exists already; keep it (runs sealed to it need it to resume) or pass --force to replace it",
-            path.display()
-        ));
-    }
+    refuse_to_replace(path, force)?;
     if let Some(parent) = path.parent() {
         super::private_dir(parent)
             .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
@@ -312,6 +307,36 @@ pub fn keygen(path: &Path, force: bool) -> Result<String, String> {
     Ok(recipient)
 }
 
+/// Refuses to write the identity over what is at `path`: anything that is not a regular file
+/// (a device, a FIFO, a socket, a directory: `--force` does not make them files, and replacing
+/// `/dev/null` would break the system), or an identity without `--force`.
+fn refuse_to_replace(path: &Path, force: bool) -> Result<(), String> {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if metadata.is_dir() {
+        return Err(format!(
+            "{} is a directory: give --output the path of the file to create, e.g. {}",
+            path.display(),
+            path.join("identity.txt").display()
+        ));
+    }
+    if !metadata.is_file() {
+        return Err(format!(
+            "{} is {}, not a regular file: keygen writes the identity only to a file of its own; give --output the path of a file",
+            path.display(),
+            crate::files::kind_of(&metadata.file_type())
+        ));
+    }
+    if !force {
+        return Err(format!(
+            "{} exists already; keep it (runs sealed to it need it to resume) or pass --force to replace it",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,7 +361,10 @@ mod tests {
     #[test]
     fn an_identity_file_that_is_not_one_is_refused_without_reading_it_all() {
         let endless = read_identity(Path::new("/dev/zero")).err().unwrap();
-        assert_eq!(endless, "/dev/zero is too long to be an age identity file");
+        assert_eq!(
+            endless,
+            "cannot read the identity file /dev/zero: this is a character device, not a regular file"
+        );
         let dir = tempfile::tempdir().unwrap();
         let binary = dir.path().join("identity.txt");
         std::fs::write(&binary, b"\xff\xfe\x00").unwrap();

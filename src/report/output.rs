@@ -12,6 +12,11 @@ pub struct Output {
     redactor: Arc<Redactor>,
     stdout: Arc<Mutex<Box<dyn Write + Send>>>,
     stderr: Arc<Mutex<Box<dyn Write + Send>>>,
+    /// Why stdout stopped taking output: the reason the first write to it failed. Nothing more
+    /// is written there after it (what would follow has a hole in it).
+    stdout_failure: Arc<Mutex<Option<String>>>,
+    /// Whether to say so on stderr the moment stdout fails: a run goes on without its viewer.
+    warn_when_stdout_fails: bool,
     /// Whether ANSI colours may be used on stdout.
     pub color: bool,
 }
@@ -37,30 +42,55 @@ impl Output {
             redactor,
             stdout: Arc::new(Mutex::new(stdout)),
             stderr: Arc::new(Mutex::new(stderr)),
+            stdout_failure: Arc::default(),
+            warn_when_stdout_fails: false,
             color,
         }
+    }
+
+    /// For a run (`exec`, `resume`), which completes even when stdout fails (a viewer that went
+    /// away must not leave a rotation half done): say so once on stderr, when it happens.
+    pub fn warning_when_stdout_fails(mut self) -> Output {
+        self.warn_when_stdout_fails = true;
+        self
+    }
+
+    /// Why writing to stdout failed, if it did.
+    pub fn stdout_failure(&self) -> Option<String> {
+        lock(&self.stdout_failure).clone()
     }
 
     pub fn redactor(&self) -> &Arc<Redactor> {
         &self.redactor
     }
 
-    /// Writes to stdout, masked. A closed pipe is not an error worth dying for.
+    /// Writes to stdout, masked. A write that fails (a full disk, a closed pipe) is remembered
+    /// for [`Output::stdout_failure`], not fatal here: the caller decides what it means.
     pub fn out(&self, text: &str) {
-        Self::write(&self.stdout, &self.redactor.redact(text));
+        let mut failure = lock(&self.stdout_failure);
+        if failure.is_some() {
+            return;
+        }
+        if let Err(error) = Self::write(&self.stdout, &self.redactor.redact(text)) {
+            let reason = crate::files::reason(&error);
+            if self.warn_when_stdout_fails {
+                self.err(&format!(
+                    "runbook: cannot write the output: {reason}; the run goes on without showing its progress there\n"
+                ));
+            }
+            *failure = Some(reason);
+        }
     }
 
-    /// Writes to stderr, masked.
+    /// Writes to stderr, masked. A failure is ignored: there is nowhere left to report it.
     pub fn err(&self, text: &str) {
-        Self::write(&self.stderr, &self.redactor.redact(text));
+        let _ = Self::write(&self.stderr, &self.redactor.redact(text));
     }
 
-    fn write(target: &Mutex<Box<dyn Write + Send>>, text: &str) {
-        let mut target = target
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = target.write_all(text.as_bytes());
-        let _ = target.flush();
+    fn write(target: &Mutex<Box<dyn Write + Send>>, text: &str) -> std::io::Result<()> {
+        let mut target = lock(target);
+        target.write_all(text.as_bytes())?;
+        target.flush()
     }
 
     /// Wraps `text` in an ANSI style when colours are on.
@@ -77,6 +107,13 @@ impl Output {
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }
+}
+
+/// Locks a mutex, poisoned or not: what it guards stays usable after a panic elsewhere.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(Clone, Copy)]

@@ -49,15 +49,21 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostics> {
             "pass the runbook's .yaml file, e.g. runbooks/name.yaml",
         ));
     }
-    // Bounded while reading: a pipe or a device has no size to check first.
+    // Bounded while reading: a pipe has no size to check first.
     let bytes = crate::files::read_at_most(path, MAX_FILE_BYTES)
-        .map_err(|error| {
-            file_problem(
+        .map_err(|error| match crate::files::NotAFile::of(&error) {
+            Some(not_a_file) => file_problem(
+                path,
+                codes::FILE_UNREADABLE,
+                not_a_file.to_string(),
+                "pass the runbook's .yaml file; a pipe is read only while a program writes the runbook into it, as with <(command)",
+            ),
+            None => file_problem(
                 path,
                 codes::FILE_UNREADABLE,
                 format!("cannot read the file: {}", io_reason(&error)),
                 "check that you may read the file",
-            )
+            ),
         })?
         .ok_or_else(|| {
             let size = match metadata.is_file() {

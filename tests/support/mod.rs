@@ -26,6 +26,17 @@ pub struct Runbook {
     env: Vec<(String, std::ffi::OsString)>,
     stdin: Option<String>,
     home: Option<PathBuf>,
+    stdout: Stdout,
+}
+
+/// Where the binary's stdout goes.
+enum Stdout {
+    /// Kept for [`Outcome::stdout`].
+    Captured,
+    /// Written to this file (a device such as `/dev/full`).
+    File(PathBuf),
+    /// A pipe whose reader is gone, like `| head` after it had enough.
+    Closed,
 }
 
 /// A home directory for runs: `~/.local/state/runbook` holds journals, locks and the audit
@@ -118,7 +129,20 @@ impl Runbook {
             env: Vec::new(),
             stdin: None,
             home: None,
+            stdout: Stdout::Captured,
         }
+    }
+
+    /// Sends stdout to `path` (opened for writing), e.g. `/dev/full`.
+    pub fn stdout_to(mut self, path: impl Into<PathBuf>) -> Runbook {
+        self.stdout = Stdout::File(path.into());
+        self
+    }
+
+    /// Gives stdout a pipe whose reading end is closed as soon as the binary starts.
+    pub fn stdout_closed(mut self) -> Runbook {
+        self.stdout = Stdout::Closed;
+        self
     }
 
     /// Runs with this home directory (its state and key); by default each run gets a fresh,
@@ -188,12 +212,23 @@ impl Runbook {
             .env("NO_COLOR", "1")
             .current_dir(root())
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        match &self.stdout {
+            Stdout::Captured | Stdout::Closed => command.stdout(Stdio::piped()),
+            Stdout::File(path) => command.stdout(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .expect("the file for stdout opens"),
+            ),
+        };
         for (name, value) in &self.env {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("the runbook binary starts");
+        if let Stdout::Closed = self.stdout {
+            drop(child.stdout.take());
+        }
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let input = self.stdin.unwrap_or_default();
         let writer = std::thread::spawn(move || {
@@ -231,6 +266,33 @@ impl Scratch {
         std::fs::write(&path, contents).expect("the file is written");
         path
     }
+}
+
+/// Makes a FIFO (a named pipe) at `path`.
+pub fn make_fifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A FIFO at `path` that nothing reads or writes. Should the program under test wait at it for
+/// a writer or a reader, one comes after 20 s and leaves at once, so that the test fails
+/// instead of hanging.
+pub fn idle_fifo(path: &std::path::Path) {
+    make_fifo(path);
+    let rescue = path.to_path_buf();
+    std::thread::spawn(move || {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::thread::sleep(std::time::Duration::from_secs(20));
+        // Each fails or goes at once when nobody waits on the other side.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&rescue);
+        let _ = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&rescue);
+    });
 }
 
 /// Asserts that `text` (a command's output) contains `needle`, and shows the whole text when it
