@@ -65,13 +65,17 @@ pub fn main(cli: Cli, environment: Environment, redactor: Arc<Redactor>) -> u8 {
 }
 
 /// The exit code of a verb whose output could not all be written to stdout (a full disk, a
-/// closed pipe): a script must not take a truncated schema, plan or list for a whole one. The
-/// verb's own failure code stands; a success becomes [`exit::INTERNAL`], with the reason on
-/// stderr.
+/// file it may not write): a script must not take a truncated schema, plan or list for a whole
+/// one. The verb's own failure code stands; a success becomes [`exit::INTERNAL`], with the
+/// reason on stderr. A reader that went away (`runbook runs | head -1`) took what it wanted:
+/// that is no failure, and says nothing, as `ls | head -1` does.
 fn fail_on_lost_output(code: u8, output: &Output) -> u8 {
-    let Some(reason) = output.stdout_failure() else {
+    let Some((reason, closed)) = output.stdout_failure() else {
         return code;
     };
+    if closed {
+        return code;
+    }
     output.err(&format!("runbook: cannot write the output: {reason}\n"));
     if code == exit::OK {
         exit::INTERNAL

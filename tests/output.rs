@@ -60,6 +60,17 @@ fn a_verb_that_prints_fails_when_stdout_cannot_be_written() {
     }
 }
 
+/// A reader that went away took what it wanted (`runbook schema | head -1`): no failure, and
+/// nothing said, as `ls | head -1` does.
+#[test]
+fn a_verb_whose_reader_went_away_ends_quietly() {
+    for command in [vec!["schema"], vec!["completions", "bash"]] {
+        let outcome = Runbook::new(&command).stdout_closed().run();
+        assert_eq!(outcome.code, 0, "{command:?}: {}", outcome.stderr);
+        assert_eq!(outcome.stderr, "", "{command:?}");
+    }
+}
+
 #[test]
 fn a_verb_that_failed_keeps_its_code_when_stdout_fails_too() {
     let outcome = Runbook::new([

@@ -12,9 +12,10 @@ pub struct Output {
     redactor: Arc<Redactor>,
     stdout: Arc<Mutex<Box<dyn Write + Send>>>,
     stderr: Arc<Mutex<Box<dyn Write + Send>>>,
-    /// Why stdout stopped taking output: the reason the first write to it failed. Nothing more
-    /// is written there after it (what would follow has a hole in it).
-    stdout_failure: Arc<Mutex<Option<String>>>,
+    /// Why stdout stopped taking output: the reason the first write to it failed, and whether
+    /// that was its reader going away (a closed pipe). Nothing more is written there after it
+    /// (what would follow has a hole in it).
+    stdout_failure: Arc<Mutex<Option<(String, bool)>>>,
     /// Whether to say so on stderr the moment stdout fails: a run goes on without its viewer.
     warn_when_stdout_fails: bool,
     /// Whether ANSI colours may be used on stdout.
@@ -55,8 +56,8 @@ impl Output {
         self
     }
 
-    /// Why writing to stdout failed, if it did.
-    pub fn stdout_failure(&self) -> Option<String> {
+    /// Why writing to stdout failed, if it did, and whether its reader had gone away.
+    pub fn stdout_failure(&self) -> Option<(String, bool)> {
         lock(&self.stdout_failure).clone()
     }
 
@@ -78,7 +79,8 @@ impl Output {
                     "runbook: cannot write the output: {reason}; the run goes on without showing its progress there\n"
                 ));
             }
-            *failure = Some(reason);
+            let closed = error.kind() == std::io::ErrorKind::BrokenPipe;
+            *failure = Some((reason, closed));
         }
     }
 
