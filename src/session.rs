@@ -157,7 +157,7 @@ pub fn resume_command(context: &Context, run_id: &str) -> String {
     } else {
         format!(
             "runbook resume {run_id} --state-dir {}",
-            context.state_dir.display()
+            crate::render::shell::shell_word(&context.state_dir.display().to_string())
         )
     }
 }

@@ -875,7 +875,8 @@ fn a_run_refused_by_a_lock_exits_4_and_its_resume_command_names_the_state_dir() 
             &format!("{}/nothing-here", server.url()),
         ),
     );
-    let state = scratch.dir.path().join("state");
+    // A space in it: the command given must still work when pasted into a shell.
+    let state = scratch.dir.path().join("state dir");
     let state_dir = state.display().to_string();
     let exec = || {
         Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
@@ -892,7 +893,7 @@ fn a_run_refused_by_a_lock_exits_4_and_its_resume_command_names_the_state_dir() 
         .as_str()
         .unwrap()
         .to_string();
-    let resume = format!("runbook resume {run} --state-dir {state_dir}");
+    let resume = format!("runbook resume {run} --state-dir '{state_dir}'");
     assert_contains(
         &first.stderr,
         &format!("runbook: to continue this run from where it stopped: {resume}\n"),

@@ -186,6 +186,16 @@ pub fn single_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
+/// A word for a shell command line: as it is when nothing in it is special to the shell,
+/// single-quoted otherwise (a path with a space, a `$`).
+pub fn shell_word(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(is_bare_safe) {
+        text.to_string()
+    } else {
+        single_quote(text)
+    }
+}
+
 fn is_bare_safe(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | ':' | '@' | '%' | '+' | ',')
 }
