@@ -547,6 +547,45 @@ fn render_sets_run_id_before_a_var_that_reads_it() {
     assert!(!outcome.stdout.contains("old-default-canary-111"));
 }
 
+/// JSON numbers are read as 64-bit integers or floats: an id beyond 64 bits would come out
+/// rounded, and a request built with it would name another object. Such a capture fails.
+#[test]
+fn an_integer_too_large_for_64_bits_is_not_captured_rounded() {
+    let router = Router::new()
+        .route(
+            "/big",
+            get(|| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"{"id": 12345678901234567890123}"#,
+                )
+            }),
+        )
+        .route(
+            "/float",
+            get(|| async { ([("content-type", "application/json")], r#"{"id": 1e22}"#) }),
+        );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    for (route, code) in [("big", 1), ("float", 0)] {
+        let path = scratch.write(
+            "big.yaml",
+            format!(
+                "runbook: big\ntitle: Big\nsteps:\n  - id: read\n    title: Read\n    http: {{ get: \"{}/{route}\" }}\n    capture: {{ id: $.id }}\n  - id: use\n    title: Use\n    manual: Look at {{{{ id }}}}.\n",
+                server.url()
+            ),
+        );
+        let outcome = exec(&scratch, &path, &[]);
+        assert_eq!(outcome.code, code, "{route}: {}", outcome.stdout);
+        if code == 1 {
+            crate::support::assert_contains(
+                &outcome.stdout,
+                "capture `id`: $.id is an integer too large for 64 bits, read as the approximation 1.2345678901234568e+22; it cannot be used exactly (capture a field the API gives as a string)",
+            );
+        }
+    }
+}
+
 /// A store's read-back is a GET like any other: a 503 is waited out and the GET sent again,
 /// and the target's line says so. It failed the step at once before.
 #[test]

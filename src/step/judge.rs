@@ -132,6 +132,12 @@ pub fn capture(capture: &Capture, response: &Response) -> Result<Captured, Strin
                 .map_err(|error| format!("capture `{}`: {error}", capture.name))?;
             let nodes = path.path.query(json).all();
             match nodes.as_slice() {
+                [serde_json::Value::Number(number)] if rounded_integer(number, &response.body) => {
+                    return Err(format!(
+                        "capture `{}`: {} is an integer too large for 64 bits, read as the approximation {number}; it cannot be used exactly (capture a field the API gives as a string)",
+                        capture.name, path.text
+                    ));
+                }
                 [one] => (*one).clone(),
                 [] => {
                     return Err(format!(
@@ -182,6 +188,19 @@ pub fn capture(capture: &Capture, response: &Response) -> Result<Captured, Strin
         return Ok(Captured::Secret(SecretString::from(text)));
     }
     Ok(Captured::Plain(value))
+}
+
+/// Whether `number` is an integer the JSON parser could only keep as a float: a whole number
+/// beyond 64 bits, in a body that writes an integer of 19 digits or more (not `1e22`).
+fn rounded_integer(number: &serde_json::Number, body: &[u8]) -> bool {
+    let Some(float) = number.as_f64().filter(|_| number.is_f64()) else {
+        return false;
+    };
+    if float.fract() != 0.0 || (-(2f64.powi(63))..2f64.powi(64)).contains(&float) {
+        return false;
+    }
+    body.split(|byte| !byte.is_ascii_digit())
+        .any(|digits| digits.len() >= 19)
 }
 
 /// The context for judging: how to render operands and what to keep out of messages.
