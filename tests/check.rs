@@ -569,6 +569,11 @@ steps:
       json:
         $.id: 99999999999999999999
     rollback: None needed.
+  # 10000000000000000000000 in a comment is not the one below
+  - id: again
+    title: Again
+    http: { post: "https://example.com/", json: { below: -9223372036854775809, big: 1e22 } }
+    rollback: None needed.
 "#,
     );
     let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
@@ -578,6 +583,7 @@ steps:
         ("12345678901234567890123", "1.2345678901234568e+22", "13:13"),
         ("-99999999999999999999999", "-1e+23", "14:18"),
         ("99999999999999999999", "1e+20", "17:15"),
+        ("-9223372036854775809", "-9.223372036854776e+18", "22:58"),
     ] {
         assert_contains(
             &outcome.stderr,
@@ -589,7 +595,7 @@ steps:
     }
     assert_eq!(
         outcome.stderr.matches("error[RB007]").count(),
-        3,
+        4,
         "{}",
         outcome.stderr
     );

@@ -196,7 +196,7 @@ fn rounded_integer(number: &serde_json::Number, body: &[u8]) -> bool {
     let Some(float) = number.as_f64().filter(|_| number.is_f64()) else {
         return false;
     };
-    if float.fract() != 0.0 || (-(2f64.powi(63))..2f64.powi(64)).contains(&float) {
+    if float.fract() != 0.0 || (float > -(2f64.powi(63)) && float < 2f64.powi(64)) {
         return false;
     }
     body.split(|byte| !byte.is_ascii_digit())

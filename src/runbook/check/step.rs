@@ -246,8 +246,27 @@ impl Checker {
         let text = &source.text;
         let bytes = text.as_bytes();
         let mut at = span.offset.min(bytes.len());
+        // The value ends at a line indented less than a block value's first line, or no more
+        // than the line of a value written after its key (`json: { … }`).
+        let line_start = text[..at].rfind('\n').map_or(0, |newline| newline + 1);
+        let indent = |line: &[u8]| line.iter().take_while(|byte| **byte == b' ').count();
+        let block = indent(&bytes[line_start..]) == at - line_start;
+        // A line indented less than this is past the value.
+        let own_indent = indent(&bytes[line_start..]) + usize::from(!block);
         let mut clean = true;
         while at < bytes.len() && !floats.is_empty() {
+            if bytes[at] == b'\n' {
+                let next = &bytes[at + 1..];
+                let line_end = next
+                    .iter()
+                    .position(|byte| *byte == b'\n')
+                    .unwrap_or(next.len());
+                let line = &next[..line_end];
+                let blank = line.iter().all(|byte| byte.is_ascii_whitespace());
+                if !blank && indent(line) < own_indent {
+                    break;
+                }
+            }
             if !bytes[at].is_ascii_digit() {
                 at += 1;
                 continue;
@@ -759,7 +778,8 @@ fn oversized_integers(value: &serde_json::Value, found: &mut Vec<f64>) {
     match value {
         serde_json::Value::Number(number) if number.is_f64() => {
             let float = number.as_f64().unwrap_or_default();
-            if float.fract() == 0.0 && !(-(2f64.powi(63))..2f64.powi(64)).contains(&float) {
+            // -2^63 itself too: an integer just below i64::MIN rounds to it as a float.
+            if float.fract() == 0.0 && (float <= -(2f64.powi(63)) || float >= 2f64.powi(64)) {
                 found.push(float);
             }
         }
