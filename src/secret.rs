@@ -77,17 +77,24 @@ const PREFIX: usize = 4;
 /// secrets, not input an attacker chooses.
 type Hasher = foldhash::fast::RandomState;
 
+/// A needle's bytes, and whether it is only a part of a secret.
+type Needle = (Box<[u8]>, bool);
+
 struct Needles {
     /// The secrets registered, as given.
     registered: HashSet<String, Hasher>,
-    /// Every needle, to file each once.
+    /// Every needle that is a secret or its form, to file each once.
     known: HashSet<String, Hasher>,
-    /// Needles of at least [`PREFIX`] bytes, by their first [`PREFIX`] bytes.
-    by_prefix: HashMap<[u8; PREFIX], Vec<Box<[u8]>>, Hasher>,
+    /// Every needle that is a string inside a JSON secret, or its form (see [`parts`]).
+    known_parts: HashSet<String, Hasher>,
+    /// Needles of at least [`PREFIX`] bytes, by their first [`PREFIX`] bytes, each with
+    /// whether it is only a part of a secret.
+    by_prefix: HashMap<[u8; PREFIX], Vec<Needle>, Hasher>,
     /// One bit per two-byte value: whether some needle starts with those two bytes.
     starts: Box<[u64; 1024]>,
-    /// Needles shorter than [`PREFIX`], searched for one by one.
-    short: Vec<memchr::memmem::Finder<'static>>,
+    /// Needles shorter than [`PREFIX`], searched for one by one, each with whether it is only
+    /// a part of a secret.
+    short: Vec<(memchr::memmem::Finder<'static>, bool)>,
 }
 
 impl Default for Needles {
@@ -95,6 +102,7 @@ impl Default for Needles {
         Needles {
             registered: HashSet::default(),
             known: HashSet::default(),
+            known_parts: HashSet::default(),
             by_prefix: HashMap::default(),
             starts: Box::new([0; 1024]),
             short: Vec::new(),
@@ -103,7 +111,7 @@ impl Default for Needles {
 }
 
 impl Needles {
-    fn add(&mut self, needle: &[u8]) {
+    fn add(&mut self, needle: &[u8], part: bool) {
         match needle.first_chunk::<PREFIX>() {
             Some(prefix) => {
                 let pair = two_bytes(needle);
@@ -111,18 +119,22 @@ impl Needles {
                 self.by_prefix
                     .entry(*prefix)
                     .or_default()
-                    .push(needle.into());
+                    .push((needle.into(), part));
             }
             None => self
                 .short
-                .push(memchr::memmem::Finder::new(needle).into_owned()),
+                .push((memchr::memmem::Finder::new(needle).into_owned(), part)),
         }
     }
 
-    /// Every (start, end) where a needle occurs in `text`, overlapping ones included.
-    fn find(&self, text: &[u8]) -> Vec<(usize, usize)> {
+    /// Every (start, end) where a needle occurs in `text`, overlapping ones included; those
+    /// that are only parts of a secret when `parts`.
+    fn find(&self, text: &[u8], parts: bool) -> Vec<(usize, usize)> {
         let mut ranges = Vec::new();
-        for finder in &self.short {
+        for (finder, part) in &self.short {
+            if *part && !parts {
+                continue;
+            }
             let length = finder.needle().len();
             let mut from = 0;
             while let Some(found) = finder.find(&text[from..]) {
@@ -147,8 +159,8 @@ impl Needles {
             else {
                 continue;
             };
-            for needle in needles {
-                if rest.starts_with(needle) {
+            for (needle, part) in needles {
+                if (parts || !part) && rest.starts_with(needle) {
                     ranges.push((start, start + needle.len()));
                 }
             }
@@ -183,23 +195,33 @@ impl Redactor {
             return;
         }
         inner.registered.insert(value.to_string());
-        for part in parts(value) {
-            for form in encoded_forms(&part) {
-                if !inner.known.contains(&form) {
-                    inner.add(form.as_bytes());
-                    inner.known.insert(form);
-                }
+        let (whole, inside) = parts(value);
+        for form in whole.iter().flat_map(|whole| encoded_forms(whole)) {
+            if !inner.known.contains(&form) {
+                inner.add(form.as_bytes(), false);
+                inner.known.insert(form);
+            }
+        }
+        for form in inside.iter().flat_map(|inside| encoded_forms(inside)) {
+            if !inner.known.contains(&form) && !inner.known_parts.contains(&form) {
+                inner.add(form.as_bytes(), true);
+                inner.known_parts.insert(form);
             }
         }
     }
 
     /// Returns `text` with every registered secret form replaced by [`MASK`].
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.redact_with(text, true)
+    }
+
+    /// [`Redactor::redact`], masking the strings inside JSON secrets too when `parts`.
+    fn redact_with<'a>(&self, text: &'a str, parts: bool) -> Cow<'a, str> {
         let mut ranges = self
             .inner
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .find(text.as_bytes());
+            .find(text.as_bytes(), parts);
         if ranges.is_empty() {
             return Cow::Borrowed(text);
         }
@@ -244,18 +266,38 @@ impl Redactor {
         scalars: Scalars,
     ) -> (serde_json::Value, bool) {
         let mut masked = false;
-        let value = self.redact_value(value, keep, scalars, &mut masked);
+        let mut policy = Policy {
+            scalars,
+            text_keys: &[],
+            masked: &mut masked,
+        };
+        let value = self.redact_value(value, keep, &mut policy, true);
         (value, masked)
+    }
+
+    /// Masks a journal record (see [`Redactor::redact_json`]; numbers and booleans are kept).
+    /// The strings inside a JSON secret are masked only in its free text (failures, notes,
+    /// retry reasons, actions): its values (a plain capture, a loop item, an input) are read
+    /// back by a resume, and a plain value that equals such a string (an id beside the secret
+    /// in the same object) must come back as it was, not as `***`.
+    pub fn redact_record(&self, value: serde_json::Value, keep: &[&str]) -> serde_json::Value {
+        let mut masked = false;
+        let mut policy = Policy {
+            scalars: Scalars::Kept,
+            text_keys: &["failures", "note", "reason", "action"],
+            masked: &mut masked,
+        };
+        self.redact_value(value, keep, &mut policy, false)
     }
 
     fn redact_value(
         &self,
         value: serde_json::Value,
         keep: &[&str],
-        scalars: Scalars,
-        masked: &mut bool,
+        policy: &mut Policy<'_>,
+        parts: bool,
     ) -> serde_json::Value {
-        let mut text = |text: String| match self.redact(&text) {
+        let text = |text: String, masked: &mut bool| match self.redact_with(&text, parts) {
             Cow::Borrowed(_) => text,
             Cow::Owned(redacted) => {
                 *masked = true;
@@ -263,11 +305,13 @@ impl Redactor {
             }
         };
         match value {
-            serde_json::Value::String(string) => serde_json::Value::String(text(string)),
+            serde_json::Value::String(string) => {
+                serde_json::Value::String(text(string, policy.masked))
+            }
             serde_json::Value::Array(items) => serde_json::Value::Array(
                 items
                     .into_iter()
-                    .map(|item| self.redact_value(item, &[], scalars, masked))
+                    .map(|item| self.redact_value(item, &[], policy, parts))
                     .collect(),
             ),
             serde_json::Value::Object(entries) => serde_json::Value::Object(
@@ -277,20 +321,15 @@ impl Redactor {
                         if keep.contains(&key.as_str()) {
                             return (key, item);
                         }
-                        let item = self.redact_value(item, &[], scalars, masked);
-                        let key = match self.redact(&key) {
-                            Cow::Borrowed(_) => key,
-                            Cow::Owned(redacted) => {
-                                *masked = true;
-                                redacted
-                            }
-                        };
+                        let inner = parts || policy.text_keys.contains(&key.as_str());
+                        let item = self.redact_value(item, &[], policy, inner);
+                        let key = text(key, policy.masked);
                         (key, item)
                     })
                     .collect(),
             ),
             other => {
-                let replaced = match scalars {
+                let replaced = match policy.scalars {
                     Scalars::Kept => None,
                     Scalars::Whole => self.is_secret(&other.to_string()).then(|| MASK.to_string()),
                     Scalars::Within => match self.redact(&other.to_string()) {
@@ -300,7 +339,7 @@ impl Redactor {
                 };
                 match replaced {
                     Some(replaced) => {
-                        *masked = true;
+                        *policy.masked = true;
                         serde_json::Value::String(replaced)
                     }
                     None => other,
@@ -345,33 +384,52 @@ pub fn keep_memory_private() {
     }
 }
 
+/// How [`Redactor::redact_value`] masks a JSON value.
+struct Policy<'a> {
+    scalars: Scalars,
+    /// Keys under which the strings inside JSON secrets are masked even where they are not.
+    text_keys: &'a [&'a str],
+    /// Set when anything was masked.
+    masked: &'a mut bool,
+}
+
 /// The shortest string inside a JSON secret that is masked on its own: shorter ones (`id`,
 /// `ok`, `1`) would mask ordinary words everywhere.
 const SHORTEST_PART: usize = 4;
 
-/// What of a secret is masked, each with its encoded forms: the value; the value without the
-/// spaces or line break around it (a server that echoes it, or a message that quotes a line,
-/// may trim them); and when the value is a JSON object or list (a capture of `$.result`, a
-/// service-account key), every string in it of at least [`SHORTEST_PART`] characters, which a
-/// server may echo on its own.
-fn parts(value: &str) -> Vec<String> {
-    let mut parts = vec![value.to_string()];
+/// How many strings inside one JSON secret are masked on their own, at most: a key file holds
+/// a handful; thousands would only slow every output down.
+const MOST_PARTS: usize = 256;
+
+/// What of a secret is masked, each with its encoded forms: as a whole, the value and the value
+/// without the spaces or line break around it (a server that echoes it, or a message that
+/// quotes a line, may trim them); inside, when the value is a JSON object or list (a capture of
+/// `$.result`, a service-account key), every distinct string in it of at least
+/// [`SHORTEST_PART`] characters, which a server may echo on its own.
+fn parts(value: &str) -> (Vec<String>, Vec<String>) {
+    let mut whole = vec![value.to_string()];
     let trimmed = value.trim();
     if !trimmed.is_empty() && trimmed != value {
-        parts.push(trimmed.to_string());
+        whole.push(trimmed.to_string());
     }
+    let mut inside = Vec::new();
     if trimmed.starts_with(['{', '['])
         && let Ok(json) = serde_json::from_str::<serde_json::Value>(trimmed)
     {
         let mut strings = Vec::new();
         json_strings(&json, &mut strings);
+        let mut seen = HashSet::new();
         for string in strings {
-            if string.chars().count() >= SHORTEST_PART && !parts.contains(&string) {
-                parts.push(string);
+            if inside.len() < MOST_PARTS
+                && string.chars().count() >= SHORTEST_PART
+                && !whole.contains(&string)
+                && seen.insert(string.clone())
+            {
+                inside.push(string);
             }
         }
     }
-    parts
+    (whole, inside)
 }
 
 /// Every string value in `json`, at any depth (not the keys: they are names).

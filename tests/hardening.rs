@@ -547,6 +547,70 @@ fn render_sets_run_id_before_a_var_that_reads_it() {
     assert!(!outcome.stdout.contains("old-default-canary-111"));
 }
 
+/// The strings inside a secret object are masked in what is shown and in the journal's text,
+/// but a plain capture equal to one (the id beside the secret) is journaled as it is: a
+/// resume binds what the journal says, and `***` would name nothing.
+#[test]
+fn a_plain_capture_beside_a_secret_object_is_journaled_as_it_is() {
+    const INNER: &str = "inner-canary-9090";
+    let router = Router::new()
+        .route(
+            "/object",
+            get(|| async {
+                axum::Json(
+                    serde_json::json!({"result": {"id": "token-id-4711", "client_secret": INNER}}),
+                )
+            }),
+        )
+        .route(
+            "/fail",
+            post(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("error: secret {INNER} of token-id-4711\n"),
+                )
+            }),
+        );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "beside.yaml",
+        format!(
+            r#"runbook: beside
+title: Beside
+steps:
+  - id: read
+    title: Read
+    http: {{ get: "{url}/object" }}
+    capture:
+      whole: {{ json: $.result, secret: true }}
+      token_id: $.result.id
+  - id: send
+    title: Send
+    http: {{ post: "{url}/fail", json: {{ id: "{{{{ token_id }}}}", whole: "{{{{ whole }}}}" }}, read_only: true }}
+"#,
+            url = server.url()
+        ),
+    );
+    let outcome = exec(&scratch, &path, &[]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    assert!(
+        outcome
+            .stdout
+            .contains("the body says: error: secret *** of ***"),
+        "{}",
+        outcome.stdout
+    );
+    let journal = scratch.home.journal(&scratch.home.only_run());
+    assert!(
+        journal.contains(r#""name":"token_id","secret":false,"value":"token-id-4711""#),
+        "{journal}"
+    );
+    assert!(journal.contains("error: secret *** of ***"), "{journal}");
+    assert!(!journal.contains(INNER), "{journal}");
+    assert!(!outcome.all().contains(INNER));
+}
+
 /// JSON numbers are read as 64-bit integers or floats: an id beyond 64 bits would come out
 /// rounded, and a request built with it would name another object. Such a capture fails.
 #[test]

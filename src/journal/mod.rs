@@ -24,7 +24,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::secret::{Redactor, Scalars};
+use crate::secret::Redactor;
 
 /// The journal's format version, in its first record. Version 2 added `item_finished`: from
 /// it on, a `for_each` step's finished items are recorded, not inferred.
@@ -394,9 +394,9 @@ impl Journal {
     /// JSON whatever a secret happens to equal. Sealed values are opaque and left as they are.
     fn line(&self, record: &Record) -> std::io::Result<String> {
         let value = serde_json::to_value(record).map_err(std::io::Error::other)?;
-        let (masked, _) =
-            self.redactor
-                .redact_json(value, &["sealed", "sealed_run_key"], Scalars::Kept);
+        let masked = self
+            .redactor
+            .redact_record(value, &["sealed", "sealed_run_key"]);
         let mut text = serde_json::to_string(&masked).map_err(std::io::Error::other)?;
         text.push('\n');
         Ok(text)

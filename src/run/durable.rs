@@ -8,7 +8,7 @@ use super::event::{StepResult, StepStatus};
 use crate::journal::seal::Sealer;
 use crate::journal::{Journal, Record, now};
 use crate::runbook::model::{Action, Method, Resume, Step};
-use crate::secret::{Scalars, fingerprint};
+use crate::secret::fingerprint;
 use crate::step::judge::{self, Captured};
 
 /// The journal, the sealer and, for a resume, what the earlier run left behind.
@@ -476,7 +476,8 @@ impl Engine<'_> {
                 .take(partial.completed)
                 .all(|(item, recorded)| {
                     let item = item.clone().unwrap_or(serde_json::Value::Null);
-                    let (masked, _) = self.context.redactor.redact_json(item, &[], Scalars::Kept);
+                    // Masked as the journal masked it.
+                    let masked = self.context.redactor.redact_record(item, &[]);
                     &masked == recorded
                 })
     }
