@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
 use crate::support::server::Server;
@@ -720,6 +721,52 @@ steps:
         outcome.stdout
     );
     assert!(!outcome.all().contains("canary-3"), "a secret was shown");
+}
+
+/// A step with its own `retry` still waits as long as the server asks (Retry-After), when
+/// that is longer than its interval: it would otherwise spend its attempts being refused.
+#[test]
+fn a_polling_step_waits_as_long_as_the_server_asks() {
+    let calls = Arc::new(Mutex::new(0u32));
+    let router = Router::new()
+        .route(
+            "/status",
+            get(|State(calls): State<Arc<Mutex<u32>>>| async move {
+                let mut calls = calls.lock().unwrap();
+                *calls += 1;
+                if *calls == 1 {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "1")],
+                        "slow down",
+                    )
+                        .into_response()
+                } else {
+                    axum::Json(serde_json::json!({"ok": true})).into_response()
+                }
+            }),
+        )
+        .with_state(calls.clone());
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "poll.yaml",
+        format!(
+            "runbook: poll\ntitle: Poll\nsteps:\n  - id: poll\n    title: Poll\n    http: {{ get: \"{}/status\" }}\n    retry: {{ attempts: 3, interval: 10ms, until: \"response.json.ok\" }}\n",
+            server.url()
+        ),
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--output", "json"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+    let retrying: Vec<serde_json::Value> = outcome
+        .json_lines()
+        .into_iter()
+        .filter(|event| event["event"] == "step_retrying")
+        .collect();
+    assert_eq!(retrying.len(), 1, "{retrying:?}");
+    assert_eq!(retrying[0]["wait_ms"], 1000, "{retrying:?}");
 }
 
 /// A step with its own `retry` is sent again at its pace only: a poll of 3 attempts against a

@@ -650,6 +650,14 @@ impl Engine<'_> {
                 .send_with_retries(step, request, scope, item, attempt_number, result, reporter)
                 .await?;
             let (url, sent) = sent;
+            // A server that says when to come back (429, 503 with Retry-After) is waited for,
+            // up to the cap, if that is longer than the step's own interval.
+            let asked = match &sent {
+                Ok(response) if response.status == 429 || response.status >= 500 => {
+                    retry_after(response).map(|asked| asked.min(RETRY_AFTER_CAP))
+                }
+                _ => None,
+            };
             let attempt = match sent {
                 Ok(response) => self.judge(step, &response, scope),
                 Err(error) => Attempt {
@@ -668,7 +676,8 @@ impl Engine<'_> {
             let wait = step
                 .retry
                 .as_ref()
-                .map_or(Duration::ZERO, |retry| retry.delay_after(attempt_number));
+                .map_or(Duration::ZERO, |retry| retry.delay_after(attempt_number))
+                .max(asked.unwrap_or_default());
             let out_of_time = self.out_of_time(step_deadline, wait);
             if attempt_number >= attempts || !attempt.retryable || out_of_time.is_some() {
                 result.failures.extend(attempt.failures);
