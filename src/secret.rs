@@ -210,6 +210,28 @@ impl Redactor {
         }
     }
 
+    /// Registers a value made from a secret (`{{ token | lower }}`) so that it, and its
+    /// encodings, are masked wherever they are shown, as the strings inside a JSON secret are
+    /// (see [`Redactor::redact_record`]): a plain value the journal keeps that equals it stays.
+    pub fn register_derived(&self, value: &str) {
+        if value.is_empty() {
+            return;
+        }
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if inner.known.contains(value) || inner.known_parts.contains(value) {
+            return;
+        }
+        for form in encoded_forms(value) {
+            if !inner.known.contains(&form) && !inner.known_parts.contains(&form) {
+                inner.add(form.as_bytes(), true);
+                inner.known_parts.insert(form);
+            }
+        }
+    }
+
     /// Returns `text` with every registered secret form replaced by [`MASK`].
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         self.redact_with(text, true)

@@ -42,6 +42,21 @@ const MAX_EXPRESSION_TOKENS: usize = 1000;
 const TEMPLATE_FUEL: u64 = 1_000_000;
 
 const EXPRESSION_PREFIX: &str = "{% set __value = (";
+
+thread_local! {
+    /// While a template that reads a secret renders: the text of each `{{ … }}` it writes.
+    static EMITTED: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The shortest value made from a secret that is masked: shorter ones (`yes`, `1`) would mask
+/// ordinary text everywhere.
+const SHORTEST_DERIVED: usize = 4;
+
+/// Where values made from secrets are reported, and which names hold secrets.
+struct Watch {
+    redactor: Arc<crate::secret::Redactor>,
+    secrets: BTreeSet<String>,
+}
 const EXPRESSION_SUFFIX: &str = ") %}";
 
 /// An error compiling or rendering a template, with the byte range inside the template source
@@ -128,6 +143,18 @@ impl TemplateSet {
         // Bounds each rendering's time and memory: `'a' * 100000000 ~ …` or a loop in a loop
         // would otherwise hold the run (and hundreds of MB) until it is killed.
         env.set_fuel(Some(TEMPLATE_FUEL));
+        // Notes what each `{{ … }}` writes while a template that reads a secret renders (see
+        // `Templates::watch_secrets`); writes it as the default formatter does.
+        env.set_formatter(|out, state, value| {
+            if value.kind() == minijinja::value::ValueKind::String {
+                EMITTED.with(|emitted| {
+                    if let Some(emitted) = emitted.borrow_mut().as_mut() {
+                        emitted.push(value.to_string());
+                    }
+                });
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         env.add_filter("b64encode", |value: String| {
             base64::engine::general_purpose::STANDARD.encode(value)
         });
@@ -254,6 +281,7 @@ impl TemplateSet {
     pub fn finish(self) -> Templates {
         Templates {
             env: Arc::new(self.env),
+            watch: Arc::default(),
         }
     }
 
@@ -484,6 +512,53 @@ fn lookup(path: &[String], scope: &Scope) -> Result<Value, TemplateError> {
 #[derive(Clone)]
 pub struct Templates {
     env: Arc<Environment<'static>>,
+    watch: Arc<std::sync::OnceLock<Watch>>,
+}
+
+impl Templates {
+    /// From now on, every value a template or expression that reads a secret makes of it
+    /// (`{{ token | lower }}`, `{{ key | replace('\\n', '') }}`) is masked wherever it is shown,
+    /// like the secret itself: a server that echoes it, or an expectation that quotes it,
+    /// would show it otherwise. `secrets` are the names that hold secrets.
+    pub fn watch_secrets(&self, redactor: Arc<crate::secret::Redactor>, secrets: BTreeSet<String>) {
+        let _ = self.watch.set(Watch { redactor, secrets });
+    }
+
+    /// The watch, when `uses` reads a secret.
+    fn watching(&self, uses: &BTreeSet<String>) -> Option<&Watch> {
+        self.watch.get().filter(|watch| {
+            uses.iter().any(|name| {
+                watch
+                    .secrets
+                    .contains(name.split('.').next().unwrap_or(name))
+            })
+        })
+    }
+
+    /// Runs `render` noting what its `{{ … }}` write, and masks those values from then on when
+    /// `uses` reads a secret.
+    fn rendering<T>(&self, uses: &BTreeSet<String>, render: impl FnOnce() -> T) -> T {
+        let Some(watch) = self.watching(uses) else {
+            return render();
+        };
+        let outer = EMITTED.with(|emitted| emitted.replace(Some(Vec::new())));
+        let result = render();
+        let emitted = EMITTED
+            .with(|emitted| emitted.replace(outer))
+            .unwrap_or_default();
+        for value in emitted {
+            watch.derived(&value);
+        }
+        result
+    }
+}
+
+impl Watch {
+    fn derived(&self, value: &str) {
+        if value.chars().count() >= SHORTEST_DERIVED {
+            self.redactor.register_derived(value);
+        }
+    }
 }
 
 impl fmt::Debug for Templates {
@@ -569,8 +644,8 @@ impl Template {
             .env
             .get_template(name)
             .map_err(|error| TemplateError::from_minijinja(&error, 0, self.source.len()))?;
-        template
-            .render(scope.as_value())
+        templates
+            .rendering(&self.uses, || template.render(scope.as_value()))
             .map_err(|error| TemplateError::from_minijinja(&error, 0, self.source.len()))
     }
 }
@@ -629,6 +704,19 @@ impl Expression {
                 message: "undefined value: the expression has no value".into(),
                 range: None,
             });
+        }
+        // A string made from a secret (or a list of them) is masked from now on. Not a
+        // boolean or a number: `when:` and `until` conditions are made of secrets too.
+        if let Some(watch) = templates.watching(&self.uses) {
+            if let Some(text) = value.as_str() {
+                watch.derived(text);
+            } else if value.kind() == minijinja::value::ValueKind::Seq
+                && let Ok(items) = value.try_iter()
+            {
+                items
+                    .filter_map(|item| item.as_str().map(str::to_string))
+                    .for_each(|text| watch.derived(&text));
+            }
         }
         Ok(value)
     }

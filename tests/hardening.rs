@@ -548,6 +548,78 @@ fn render_sets_run_id_before_a_var_that_reads_it() {
     assert!(!outcome.stdout.contains("old-default-canary-111"));
 }
 
+/// A value a template makes of a secret (`{{ token | lower }}`, a slice, a replace) is masked
+/// like the secret: a server that echoes it, or an expectation that quotes it, showed it.
+#[test]
+fn what_a_template_makes_of_a_secret_is_masked_like_the_secret() {
+    const TOKEN: &str = "cf-7Hq2-Lm9X-pR4t-Zz81-Wd3K";
+    let router = Router::new().route(
+        "/echo",
+        post(|headers: HeaderMap, body: String| async move {
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let bearer = headers["authorization"]
+                .to_str()
+                .unwrap()
+                .trim_start_matches("Bearer ")
+                .to_string();
+            axum::Json(serde_json::json!({
+                "echo": [bearer, body["key"], body["prefix"]],
+                "ok": false,
+            }))
+        }),
+    );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "derived.yaml",
+        format!(
+            r#"runbook: derived
+title: Derived
+inputs:
+  token: {{ env: [THE_TOKEN], secret: true }}
+steps:
+  - id: call
+    title: Call
+    http:
+      post: "{}/echo"
+      bearer: "{{{{ token | lower }}}}"
+      json: {{ key: "{{{{ token | replace('-', '') }}}}", prefix: "{{{{ token[:8] }}}}" }}
+      read_only: true
+    expect:
+      json:
+        $.echo[0]: "x"
+        $.echo[1]: "x"
+        $.echo[2]: "x"
+        $.ok: "{{{{ token | upper }}}}"
+"#,
+            server.url()
+        ),
+    );
+    let outcome = exec(&scratch, &path, &[("THE_TOKEN", TOKEN)]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    for expected in [
+        "$.echo[0]: expected == \"x\", got \"***\"",
+        "$.echo[1]: expected == \"x\", got \"***\"",
+        "$.echo[2]: expected == \"x\", got \"***\"",
+    ] {
+        crate::support::assert_contains(&outcome.stdout, expected);
+    }
+    let journal = scratch.home.journal(&scratch.home.only_run());
+    for form in [
+        TOKEN.to_lowercase(),
+        TOKEN.replace('-', ""),
+        TOKEN[..8].to_string(),
+        TOKEN.to_uppercase(),
+    ] {
+        assert!(
+            !outcome.all().contains(&form),
+            "{form} was shown:\n{}",
+            outcome.stdout
+        );
+        assert!(!journal.contains(&form), "{form} was journaled:\n{journal}");
+    }
+}
+
 /// The strings inside a secret object are masked in what is shown and in the journal's text,
 /// but a plain capture equal to one (the id beside the secret) is journaled as it is: a
 /// resume binds what the journal says, and `***` would name nothing.

@@ -139,6 +139,10 @@ pub async fn run(
             return summary;
         }
     };
+    // Values the templates make of secrets are masked like the secrets themselves.
+    runbook
+        .templates
+        .watch_secrets(context.redactor.clone(), runbook.secrets.clone());
     let mut engine = Engine {
         runbook,
         context,
