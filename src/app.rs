@@ -415,7 +415,15 @@ fn render(args: &RenderArgs, output: &Output, color: bool) -> u8 {
         }
         Err(error) => {
             output.err(&format!("runbook: {}\n", cannot_write(path, &error)));
-            exit::INPUT
+            // A path the user can fix is an input error; a full disk or an I/O error is not.
+            match error.kind() {
+                std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::NotADirectory
+                | std::io::ErrorKind::PermissionDenied
+                | std::io::ErrorKind::IsADirectory
+                | std::io::ErrorKind::ReadOnlyFilesystem => exit::INPUT,
+                _ => exit::INTERNAL,
+            }
         }
     }
 }

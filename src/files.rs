@@ -25,12 +25,13 @@ pub fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>>
     if !is_fifo(&file_type) {
         return Err(NotAFile::error(kind_of(&file_type)));
     }
-    // Blocking reads from here on: a writer that is slow to start must be waited for. A FIFO
-    // with no writer reads as empty at once, which says that nothing writes to it.
+    // Blocking reads from here on, so that a writer which has opened the pipe but not yet
+    // written is waited for. A FIFO that no writer had opened when it was opened reads as
+    // empty at once: the writer must be started first (a `<(command)` always is).
     set_blocking(&file)?;
     match read_bounded(file, limit, 0)? {
         Some(bytes) if bytes.is_empty() => Err(NotAFile::error(
-            "a FIFO (named pipe) that nothing writes to",
+            "a FIFO (named pipe) that nothing was writing to when it was opened (start the writer first, or pass `<(command)`)",
         )),
         read => Ok(read),
     }
@@ -241,7 +242,7 @@ mod tests {
         let error = read_at_most(&path, 10).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "this is a FIFO (named pipe) that nothing writes to, not a regular file"
+            "this is a FIFO (named pipe) that nothing was writing to when it was opened (start the writer first, or pass `<(command)`), not a regular file"
         );
     }
 

@@ -292,11 +292,19 @@ pub fn start(
         Ok(journal) => journal,
         Err(error) => {
             lock.release();
+            // A directory the user can fix is an input error, like the state directory's own.
+            let code = if error.kind() == std::io::ErrorKind::PermissionDenied {
+                crate::exit::INPUT
+            } else {
+                crate::exit::INTERNAL
+            };
             return Err(Refusal::new(
-                crate::exit::INTERNAL,
-                format!(
-                    "cannot create the run's journal under {}: {error}",
-                    context.state_dir.display()
+                code,
+                crate::journal::unusable_in_state_dir(
+                    &context.state_dir,
+                    &crate::journal::run_dir(&context.state_dir, &context.run_id),
+                    &error,
+                    "create the run's journal in",
                 ),
             ));
         }

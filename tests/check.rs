@@ -213,7 +213,7 @@ fn a_fifo_that_nothing_writes_to_is_refused_by_every_verb_without_waiting() {
         assert_contains(&outcome.stderr, "error[RB001]");
         assert_contains(
             &outcome.stderr,
-            "fifo.yaml: this is a FIFO (named pipe) that nothing writes to, not a regular file",
+            "fifo.yaml: this is a FIFO (named pipe) that nothing was writing to when it was opened (start the writer first, or pass `<(command)`), not a regular file",
         );
     }
     assert!(

@@ -982,7 +982,7 @@ fn a_state_dir_the_user_cannot_use_is_an_input_error_that_says_so() {
     assert_eq!(
         outcome.stderr,
         format!(
-            "runbook: cannot write the state directory {state_dir}: permission denied; use a directory you own (--state-dir DIR) or fix its permissions\n"
+            "runbook: cannot write the state directory {state_dir}: permission denied; use a state directory you own (--state-dir DIR) or fix its permissions\n"
         )
     );
     // Runs that cannot be read are not "no runs".
@@ -990,7 +990,7 @@ fn a_state_dir_the_user_cannot_use_is_an_input_error_that_says_so() {
     std::fs::create_dir(state.join("runs")).unwrap();
     std::fs::set_permissions(state.join("runs"), std::fs::Permissions::from_mode(0o000)).unwrap();
     let message = format!(
-        "runbook: cannot read the state directory {state_dir}: permission denied; use a directory you own (--state-dir DIR) or fix its permissions\n"
+        "runbook: cannot read {state_dir}/runs in the state directory: permission denied; use a state directory you own (--state-dir DIR) or fix its permissions\n"
     );
     let run = "20261123T014512345Z-3fa9c2d1";
     for command in [

@@ -173,6 +173,12 @@ fn rb103_a_loop_over_a_secret_would_show_its_items() {
     );
     let (status, stderr) = check("RB103-for-each-fixed", &runbook(&passing));
     assert_eq!(status, 0, "{stderr}");
+    // Its fingerprint tells values apart without showing one, as in the audit context.
+    let fingerprinted = format!(
+        "{USE_ACCOUNT_AND_MODE}  - id: loop\n    title: Loop\n    for_each: [\"{{{{ token | fingerprint }}}}\"]\n    http: {{ get: \"{{{{ services.api }}}}/items/{{{{ item }}}}\" }}\n"
+    );
+    let (status, stderr) = check("RB103-for-each-fingerprint", &runbook(&fingerprinted));
+    assert_eq!(status, 0, "{stderr}");
 }
 
 #[test]

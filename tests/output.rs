@@ -128,3 +128,27 @@ fn a_run_completes_without_its_viewer_and_says_so_once() {
         "{runs:?}"
     );
 }
+
+/// A manual step's instructions are what the operator confirms: once stdout is gone, they go
+/// to stderr instead of nowhere.
+#[test]
+fn manual_instructions_reach_the_operator_when_stdout_fails() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "manual.yaml",
+        "runbook: manual\ntitle: Manual\nsteps:\n  - id: tell\n    title: Tell\n    manual: DM the operator to update their environment.\n",
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+        .home(&scratch.home)
+        .stdout_to("/dev/full")
+        .run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    assert_contains(
+        &outcome.stderr,
+        "--- manual step tell: do this, then confirm ---\n",
+    );
+    assert_contains(
+        &outcome.stderr,
+        "DM the operator to update their environment.\n",
+    );
+}

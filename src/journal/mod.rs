@@ -191,25 +191,38 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
 /// user; one that does not exist yet is created for this user alone. Says what is wrong and
 /// what to do otherwise.
 pub fn prepare_state_dir(dir: &Path) -> Result<(), String> {
-    check_private(dir)?;
+    check_is_directory(dir)?;
     private_dir(dir).map_err(|error| unusable_state_dir(dir, &error, "write"))?;
+    // After creating it: one that another user made in the meantime is refused too.
+    check_private(dir)?;
     check_writable(dir)
 }
 
 /// What is wrong with a state directory that an operation on it (`doing`: "read", "write")
 /// failed with `error`, and what to do.
 pub fn unusable_state_dir(dir: &Path, error: &std::io::Error, doing: &str) -> String {
+    unusable_in_state_dir(dir, dir, error, doing)
+}
+
+/// The same for `path`, the state directory itself or something in it (its `runs/`, a
+/// journal): the message names what could not be used.
+pub fn unusable_in_state_dir(
+    dir: &Path,
+    path: &Path,
+    error: &std::io::Error,
+    doing: &str,
+) -> String {
+    let what = if path == dir {
+        format!("the state directory {}", dir.display())
+    } else {
+        format!("{} in the state directory", path.display())
+    };
     match error.kind() {
-        std::io::ErrorKind::NotADirectory => not_a_directory(dir),
+        std::io::ErrorKind::NotADirectory if path == dir => not_a_directory(dir),
         std::io::ErrorKind::PermissionDenied => format!(
-            "cannot {doing} the state directory {}: permission denied; use a directory you own (--state-dir DIR) or fix its permissions",
-            dir.display()
+            "cannot {doing} {what}: permission denied; use a state directory you own (--state-dir DIR) or fix its permissions"
         ),
-        _ => format!(
-            "cannot {doing} the state directory {}: {}",
-            dir.display(),
-            crate::files::reason(error)
-        ),
+        _ => format!("cannot {doing} {what}: {}", crate::files::reason(error)),
     }
 }
 

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 
 use super::lock::process_alive;
 use super::{InputRecord, Record, RunbookRef, hostname, journal_path, read};
-use super::{check_is_directory, unusable_state_dir};
+use super::{check_is_directory, unusable_in_state_dir};
 
 /// A run as its journal tells it.
 #[derive(Debug)]
@@ -184,7 +184,7 @@ pub fn load(state_dir: &Path, run_id: &str) -> Result<RunView, String> {
         if error.kind() != std::io::ErrorKind::NotFound {
             // Not "no such run": the state directory is not one, or may not be read.
             check_is_directory(state_dir)?;
-            return Err(unusable_state_dir(state_dir, &error, "read"));
+            return Err(unusable_in_state_dir(state_dir, &path, &error, "read"));
         }
         return Err(format!(
             "no run {run_id} in {} (`runbook runs` lists the runs there)",
@@ -353,10 +353,11 @@ pub fn list(state_dir: &Path) -> Result<Vec<Result<RunView, String>>, String> {
 /// error when the state directory cannot be read (a missing one holds no runs).
 pub fn run_ids(state_dir: &Path) -> Result<Vec<String>, String> {
     check_is_directory(state_dir)?;
-    let entries = match std::fs::read_dir(state_dir.join("runs")) {
+    let runs = state_dir.join("runs");
+    let entries = match std::fs::read_dir(&runs) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(unusable_state_dir(state_dir, &error, "read")),
+        Err(error) => return Err(unusable_in_state_dir(state_dir, &runs, &error, "read")),
     };
     let mut ids: Vec<String> = entries
         .flatten()

@@ -171,7 +171,12 @@ impl Reporter for HumanReporter {
                     let _ = writeln!(text, "{indent}{line}");
                 }
                 let _ = writeln!(text, "{indent}---");
+                // The operator must read them to confirm: on stderr once stdout is gone
+                // (before this write or by it).
                 self.output.out(&text);
+                if self.output.stdout_failure().is_some() {
+                    self.output.err(&text);
+                }
             }
             Event::StepRetrying {
                 id,

@@ -381,16 +381,21 @@ impl Lint<'_> {
     /// A loop's items carry no secret: each is shown on its step line, in `--output json` and
     /// in `runbook show`, and written to the journal, which a resume compares them with.
     fn for_each(&mut self, step: &Step, for_each: &ForEach) {
-        let places: Vec<(&BTreeSet<String>, Span)> = match for_each {
-            ForEach::Expression(expression) => vec![(expression.uses(), expression.span())],
-            ForEach::Items(items) => items
-                .iter()
-                .flat_map(JsonTemplate::texts)
-                .map(|(_, uses, span)| (uses, span))
-                .collect(),
+        let places: Vec<(String, &BTreeSet<String>, Span)> = match for_each {
+            ForEach::Expression(expression) => vec![(
+                expression.source().to_string(),
+                expression.uses(),
+                expression.span(),
+            )],
+            ForEach::Items(items) => items.iter().flat_map(JsonTemplate::texts).collect(),
         };
-        for (uses, span) in places {
-            let secrets = self.secrets_in(uses.iter());
+        for (source, uses, span) in places {
+            // `| fingerprint` shows 8 hex digits that tell values apart, as in the audit context.
+            let secrets: Vec<String> = self
+                .secrets_in(uses.iter())
+                .into_iter()
+                .filter(|secret| !crate::template::only_fingerprinted(&source, secret))
+                .collect();
             if !secrets.is_empty() {
                 self.report(
                     Diagnostic::error(SECRET_IN_TEXT, format!("secret `{}` flows into the `for_each` items of step `{}`", secrets.join("`, `"), step.id))
