@@ -507,7 +507,8 @@ fn encoded_forms(value: &str) -> Vec<String> {
         plus_for_space(value, NON_ALPHANUMERIC),
         plus_for_space(value, URI_UNRESERVED),
     ];
-    for form in percent {
+    let every_byte: String = value.bytes().map(|byte| format!("%{byte:02X}")).collect();
+    for form in percent.into_iter().chain([every_byte]) {
         push(lower_case_percent(&form));
         push(form);
     }
@@ -533,6 +534,19 @@ fn encoded_forms(value: &str) -> Vec<String> {
     push(hex);
     for engine in [&STANDARD, &URL_SAFE] {
         push(engine.encode(bytes));
+    }
+    // MIME base64 (Python's `encodebytes`, `openssl base64`): lines of 76 or 64 characters.
+    let encoded = STANDARD.encode(bytes);
+    for width in [76, 64] {
+        if encoded.len() > width {
+            let lines: Vec<&str> = encoded
+                .as_bytes()
+                .chunks(width)
+                .map(|line| std::str::from_utf8(line).unwrap_or_default())
+                .collect();
+            push(lines.join("\n"));
+            push(lines.join("\r\n"));
+        }
     }
     for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
         for core in base64_cores(engine, bytes) {
@@ -757,6 +771,7 @@ mod tests {
             "ZQ1kv&#34;PW8\\jm/TR4+nb=YH6%2Fcs&lt;&amp;&gt;&#39;~GF3xa!",
             "Mw4Rt%22Bq7%5CLp/Dk2%2BHs%3DVn8%252FJc%20%C3%A4%E2%82%AC%F0%9F%98%80%3C%26%3E%27~Xe5Ug%0AKy6Wz",
             "Mw4Rt%22Bq7%5CLp%2FDk2%2BHs%3DVn8%252FJc+%C3%A4%E2%82%AC%F0%9F%98%80%3C%26%3E%27~Xe5Ug%0AKy6Wz",
+            "%5A%51%31%6B%76%22%50%57%38%5C%6A%6D%2F%54%52%34%2B%6E%62%3D%59%48%36%25%32%46%63%73%3C%26%3E%27%7E%47%46%33%78%61%21",
             r#"Mw4Rt\"Bq7\\Lp/Dk2+Hs=Vn8%2FJc \u00e4\u20ac\ud83d\ude00<&>'~Xe5Ug\nKy6Wz"#,
             r#"Mw4Rt\"Bq7\\Lp\/Dk2+Hs=Vn8%2FJc \u00E4\u20AC\uD83D\uDE00<&>'~Xe5Ug\nKy6Wz"#,
         ] {
@@ -767,6 +782,19 @@ mod tests {
                 "{form}"
             );
         }
+    }
+
+    /// Base64 in lines of 76 characters, as Python's `base64.encodebytes` writes it.
+    #[test]
+    fn masks_base64_wrapped_in_lines() {
+        let secret = "u8jzPde0Ig9xLd6G-a-ninety-character-token-abcdefghijklmnopqrstuvwxyz0123456789-ABCDEFGH";
+        let redactor = redactor_with(secret);
+        let encoded = STANDARD.encode(secret);
+        let wrapped = format!("{}\n{}", &encoded[..76], &encoded[76..]);
+        assert_eq!(
+            redactor.redact(&format!("bad token {wrapped}\n")),
+            "bad token ***\n"
+        );
     }
 
     #[test]

@@ -182,6 +182,24 @@ fn rb103_a_loop_over_a_secret_would_show_its_items() {
 }
 
 #[test]
+fn rb103_a_propagated_name_made_of_a_secret() {
+    let failing = format!(
+        "{USE_ACCOUNT_AND_MODE}  - id: push\n    title: Push\n    propagate:\n      values: {{ \"N_{{{{ token | upper }}}}\": \"{{{{ token }}}}\" }}\n      targets:\n        - http: {{ put: \"{{{{ services.api }}}}/vars/{{{{ name }}}}\", json: {{ value: \"{{{{ value }}}}\" }} }}\n    rollback: Put the old value back.\n"
+    );
+    let (status, stderr) = check("RB103-propagate-name", &runbook(&failing));
+    assert_eq!(status, 3, "{stderr}");
+    assert!(
+        stderr.contains(
+            "error[RB103]: secret `token` flows into the name of a value propagated by step `push`"
+        ),
+        "{stderr}"
+    );
+    let passing = failing.replace("N_{{ token | upper }}", "API_TOKEN");
+    let (status, stderr) = check("RB103-propagate-name-fixed", &runbook(&passing));
+    assert_eq!(status, 0, "{stderr}");
+}
+
+#[test]
 fn rb104_a_secret_field_captured_as_plain() {
     let failing = format!(
         "{USE_ACCOUNT_AND_MODE}  - id: create\n    title: Create\n    http: {{ post: \"{{{{ services.api }}}}/keys\", bearer: \"{{{{ token }}}}\" }}\n    capture: {{ key: $.result.client_secret }}\n    rollback: Delete the key.\n  - id: use\n    title: Use\n    http: {{ get: \"{{{{ services.api }}}}/me\", headers: {{ X-Key: \"{{{{ key }}}}\" }} }}\n"

@@ -289,6 +289,27 @@ impl Lint<'_> {
         if let Some(for_each) = &step.for_each {
             self.for_each(step, for_each);
         }
+        // A propagated value's name is shown on the target's line and journaled, and goes
+        // into the store's URL.
+        if let Action::Propagate(propagate) = &step.action {
+            let names = propagate
+                .targets
+                .iter()
+                .flat_map(|target| &target.values)
+                .map(|value| &value.name);
+            let mut seen = std::collections::HashSet::new();
+            for name in names.filter(|name| seen.insert(name.span())) {
+                let secrets = self.secrets_in(name.uses());
+                if !secrets.is_empty() {
+                    self.report(
+                        Diagnostic::error(SECRET_IN_TEXT, format!("secret `{}` flows into the name of a value propagated by step `{}`", secrets.join("`, `"), step.id))
+                            .at(name.span())
+                            .label("names are shown, journaled and sent in URLs")
+                            .help("name values after what they hold (`CF_API_TOKEN`); the secret goes in the value"),
+                    );
+                }
+            }
+        }
         for (request, value_is_secret) in requests(step) {
             self.request(at, step, request, value_is_secret);
         }
