@@ -16,8 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::http::{
-    Client, RETRY_AFTER_CAP, Request, Response, TRANSPORT_TRIES, TransportError, backoff,
-    retry_after,
+    Client, Request, Response, TRANSPORT_TRIES, TransportError, backoff, retry_after,
 };
 use super::judge::unexpected;
 use crate::runbook::model::Method;
@@ -89,6 +88,9 @@ impl Failure {
         self
     }
 }
+
+/// The longest Retry-After a store's request waits for before it is sent again.
+const STORE_RETRY_AFTER_CAP: Duration = Duration::from_secs(10);
 
 tokio::task_local! {
     /// Why each request of the write in progress was sent again, for its target's line.
@@ -206,7 +208,9 @@ async fn call(
             Ok(_) => return sent.map_err(|error| error.describe(&url)),
         };
         let wait = asked.unwrap_or_else(|| backoff(tries));
-        if !repeatable || tries >= TRANSPORT_TRIES || wait > RETRY_AFTER_CAP {
+        // A store's request waits less than a step's: nothing here watches the step's
+        // timeout or Ctrl-C, so the three waits together stay under half a minute.
+        if !repeatable || tries >= TRANSPORT_TRIES || wait > STORE_RETRY_AFTER_CAP {
             return sent.map_err(|error| error.describe(&url));
         }
         let _ =
