@@ -838,21 +838,15 @@ impl Engine<'_> {
             {
                 self.mutated = mutated_before;
             }
-            let transient = match &sent {
-                Err(TransportError::InvalidRequest(_) | TransportError::TooLarge) => None,
-                Err(error) => Some((error.describe(&url), None)),
-                Ok(response)
-                    if (response.status == 429 || response.status >= 500)
-                        && !step
-                            .expect
-                            .status
-                            .as_ref()
-                            .is_some_and(|expected| expected.accepts(response.status)) =>
-                {
-                    Some((response.status_text(), retry_after(response)))
-                }
-                Ok(_) => None,
+            // Not a status the step expects (a poll that waits for a 503 to end).
+            let expected = |response: &Response| {
+                step.expect
+                    .status
+                    .as_ref()
+                    .is_some_and(|expected| expected.accepts(response.status))
             };
+            let transient =
+                http::transient(&sent, &url).filter(|_| !sent.as_ref().is_ok_and(expected));
             let Some((reason, asked)) = transient else {
                 return Ok((url, sent));
             };

@@ -207,6 +207,23 @@ pub fn retry_after(response: &Response) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
+/// Why a request is worth sending again, and how long the server asks to wait: a connection
+/// error, a 429 or a 5xx. `None` for an answer, for a request that cannot be sent, and for an
+/// answer too large to read (it would be as large again).
+pub fn transient(
+    sent: &Result<Response, TransportError>,
+    url: &str,
+) -> Option<(String, Option<Duration>)> {
+    match sent {
+        Err(TransportError::InvalidRequest(_) | TransportError::TooLarge) => None,
+        Err(error) => Some((error.describe(url), None)),
+        Ok(response) if response.status == 429 || response.status >= 500 => {
+            Some((response.status_text(), retry_after(response)))
+        }
+        Ok(_) => None,
+    }
+}
+
 /// At most `limit` characters of `text`, with `…` when some were left out.
 pub fn cut(text: &str, limit: usize) -> String {
     match text.char_indices().nth(limit) {

@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::http::{
-    Client, Request, Response, TRANSPORT_TRIES, TransportError, backoff, retry_after,
-};
+use super::http::{Client, Request, Response, TRANSPORT_TRIES, backoff, transient};
 use super::judge::unexpected;
 use crate::runbook::model::Method;
 use crate::secret::SecretString;
@@ -195,17 +193,17 @@ async fn call(
             timeout,
         };
         let sent = client.send(request).await;
-        let bare = url.split('?').next().unwrap_or_default();
-        let (reason, asked) = match &sent {
-            Err(TransportError::InvalidRequest(_) | TransportError::TooLarge) => {
-                return sent.map_err(|error| error.describe(&url));
-            }
-            Err(error) => (error.describe(&url), None),
-            Ok(response) if response.status == 429 || response.status >= 500 => (
-                format!("{} {bare}: {}", method.as_str(), response.status_text()),
-                retry_after(response),
+        let Some((reason, asked)) = transient(&sent, &url) else {
+            return sent.map_err(|error| error.describe(&url));
+        };
+        // A transport error names the URL already; a status does not.
+        let reason = match &sent {
+            Ok(_) => format!(
+                "{} {}: {reason}",
+                method.as_str(),
+                url.split('?').next().unwrap_or_default()
             ),
-            Ok(_) => return sent.map_err(|error| error.describe(&url)),
+            Err(_) => reason,
         };
         let wait = asked.unwrap_or_else(|| backoff(tries));
         // A store's request waits less than a step's: nothing here watches the step's
