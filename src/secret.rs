@@ -85,8 +85,11 @@ struct Needles {
     registered: HashSet<String, Hasher>,
     /// Every needle that is a secret or its form, to file each once.
     known: HashSet<String, Hasher>,
-    /// Every needle that is a string inside a JSON secret, or its form (see [`parts`]).
+    /// Every needle that is a string inside a JSON secret or a value made from a secret, or
+    /// its form (see [`parts`], [`Redactor::register_derived`]).
     known_parts: HashSet<String, Hasher>,
+    /// How many values made from secrets were registered.
+    derived: usize,
     /// Needles of at least [`PREFIX`] bytes, by their first [`PREFIX`] bytes, each with
     /// whether it is only a part of a secret.
     by_prefix: HashMap<[u8; PREFIX], Vec<Needle>, Hasher>,
@@ -103,6 +106,7 @@ impl Default for Needles {
             registered: HashSet::default(),
             known: HashSet::default(),
             known_parts: HashSet::default(),
+            derived: 0,
             by_prefix: HashMap::default(),
             starts: Box::new([0; 1024]),
             short: Vec::new(),
@@ -214,16 +218,20 @@ impl Redactor {
     /// encodings, are masked wherever they are shown, as the strings inside a JSON secret are
     /// (see [`Redactor::redact_record`]): a plain value the journal keeps that equals it stays.
     pub fn register_derived(&self, value: &str) {
-        if value.is_empty() {
+        if value.is_empty() || self.is_secret(value) {
             return;
         }
         let mut inner = self
             .inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if inner.known.contains(value) || inner.known_parts.contains(value) {
+        if inner.derived >= MOST_DERIVED
+            || inner.known.contains(value)
+            || inner.known_parts.contains(value)
+        {
             return;
         }
+        inner.derived += 1;
         for form in encoded_forms(value) {
             if !inner.known.contains(&form) && !inner.known_parts.contains(&form) {
                 inner.add(form.as_bytes(), true);
@@ -290,10 +298,9 @@ impl Redactor {
         let mut masked = false;
         let mut policy = Policy {
             scalars,
-            text_keys: &[],
             masked: &mut masked,
         };
-        let value = self.redact_value(value, keep, &mut policy, true);
+        let value = self.redact_value(value, keep, &[], &mut policy, true);
         (value, masked)
     }
 
@@ -306,16 +313,19 @@ impl Redactor {
         let mut masked = false;
         let mut policy = Policy {
             scalars: Scalars::Kept,
-            text_keys: &["failures", "note", "reason", "action"],
             masked: &mut masked,
         };
-        self.redact_value(value, keep, &mut policy, false)
+        let text = ["failures", "note", "reason", "action"];
+        self.redact_value(value, keep, &text, &mut policy, false)
     }
 
+    /// `keep` and `text` name top-level fields: left as they are, and masked with the parts of
+    /// secrets whatever `parts` says.
     fn redact_value(
         &self,
         value: serde_json::Value,
         keep: &[&str],
+        text_keys: &[&str],
         policy: &mut Policy<'_>,
         parts: bool,
     ) -> serde_json::Value {
@@ -333,7 +343,7 @@ impl Redactor {
             serde_json::Value::Array(items) => serde_json::Value::Array(
                 items
                     .into_iter()
-                    .map(|item| self.redact_value(item, &[], policy, parts))
+                    .map(|item| self.redact_value(item, &[], &[], policy, parts))
                     .collect(),
             ),
             serde_json::Value::Object(entries) => serde_json::Value::Object(
@@ -343,8 +353,8 @@ impl Redactor {
                         if keep.contains(&key.as_str()) {
                             return (key, item);
                         }
-                        let inner = parts || policy.text_keys.contains(&key.as_str());
-                        let item = self.redact_value(item, &[], policy, inner);
+                        let inner = parts || text_keys.contains(&key.as_str());
+                        let item = self.redact_value(item, &[], &[], policy, inner);
                         let key = text(key, policy.masked);
                         (key, item)
                     })
@@ -372,11 +382,11 @@ impl Redactor {
 
     /// Whether `text` is, as a whole, a registered secret or one of its forms.
     fn is_secret(&self, text: &str) -> bool {
-        self.inner
+        let inner = self
+            .inner
             .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .known
-            .contains(text)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.known.contains(text) || inner.known_parts.contains(text)
     }
 
     /// Like [`Redactor::redact`], for bytes that may not be UTF-8 (a response body, a log line).
@@ -409,8 +419,6 @@ pub fn keep_memory_private() {
 /// How [`Redactor::redact_value`] masks a JSON value.
 struct Policy<'a> {
     scalars: Scalars,
-    /// Keys under which the strings inside JSON secrets are masked even where they are not.
-    text_keys: &'a [&'a str],
     /// Set when anything was masked.
     masked: &'a mut bool,
 }
@@ -422,6 +430,10 @@ const SHORTEST_PART: usize = 4;
 /// How many strings inside one JSON secret are masked on their own, at most: a key file holds
 /// a handful; thousands would only slow every output down.
 const MOST_PARTS: usize = 256;
+
+/// How many values made from secrets are masked at most in one run: a template that writes a
+/// new one on every request of a long loop would otherwise slow every output down.
+const MOST_DERIVED: usize = 1024;
 
 /// What of a secret is masked, each with its encoded forms: as a whole, the value and the value
 /// without the spaces or line break around it (a server that echoes it, or a message that
@@ -794,6 +806,27 @@ mod tests {
         assert_eq!(
             redactor.redact(&format!("bad token {wrapped}\n")),
             "bad token ***\n"
+        );
+    }
+
+    /// The journal masks the strings inside a JSON secret in its own free text, at the top of
+    /// a record, not in the values it keeps for a resume, however they are shaped.
+    #[test]
+    fn a_journal_record_keeps_values_that_equal_a_part_of_a_secret() {
+        let redactor = redactor_with(r#"{"id": "token-id-4711", "secret": "inner-secret-1"}"#);
+        let record = serde_json::json!({
+            "record": "capture",
+            "value": {"id": "token-id-4711", "action": "token-id-4711 created"},
+            "failures": ["token-id-4711 was refused", "inner-secret-1 leaked"],
+        });
+        let masked = redactor.redact_record(record, &[]);
+        assert_eq!(
+            masked,
+            serde_json::json!({
+                "record": "capture",
+                "value": {"id": "token-id-4711", "action": "token-id-4711 created"},
+                "failures": ["*** was refused", "*** leaked"],
+            })
         );
     }
 

@@ -46,6 +46,55 @@ const EXPRESSION_PREFIX: &str = "{% set __value = (";
 thread_local! {
     /// While a template that reads a secret renders: the text of each `{{ … }}` it writes.
     static EMITTED: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+    /// What `| fingerprint` has written: made from a secret, meant to be shown.
+    static FINGERPRINTS: std::cell::RefCell<std::collections::HashSet<String>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// Notes a value a `{{ … }}` writes, if a template that reads a secret is rendering: a string,
+/// or the strings in a list or a map.
+fn note_emitted(value: &Value) {
+    EMITTED.with(|emitted| {
+        let mut emitted = emitted.borrow_mut();
+        let Some(emitted) = emitted.as_mut() else {
+            return;
+        };
+        strings_of(value, &mut |text| emitted.push(text.to_string()));
+    });
+}
+
+/// Each string in `value`: itself, or those in a list or map, two levels deep.
+fn strings_of(value: &Value, found: &mut impl FnMut(&str)) {
+    fn walk(value: &Value, depth: usize, found: &mut impl FnMut(&str)) {
+        use minijinja::value::ValueKind;
+        match value.kind() {
+            ValueKind::String => found(value.as_str().unwrap_or_default()),
+            ValueKind::Seq | ValueKind::Map if depth < 2 => {
+                if let Ok(items) = value.try_iter() {
+                    for item in items {
+                        let inner = if value.kind() == ValueKind::Map {
+                            value.get_item(&item).unwrap_or_default()
+                        } else {
+                            item
+                        };
+                        walk(&inner, depth + 1, found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(value, 0, found);
+}
+
+/// Puts back what [`EMITTED`] held before a rendering, also when the rendering panics.
+struct RestoreEmitted(Option<Vec<String>>);
+
+impl Drop for RestoreEmitted {
+    fn drop(&mut self) {
+        let outer = self.0.take();
+        EMITTED.with(|emitted| *emitted.borrow_mut() = outer);
+    }
 }
 
 /// The shortest value made from a secret that is masked: shorter ones (`yes`, `1`) would mask
@@ -146,13 +195,7 @@ impl TemplateSet {
         // Notes what each `{{ … }}` writes while a template that reads a secret renders (see
         // `Templates::watch_secrets`); writes it as the default formatter does.
         env.set_formatter(|out, state, value| {
-            if value.kind() == minijinja::value::ValueKind::String {
-                EMITTED.with(|emitted| {
-                    if let Some(emitted) = emitted.borrow_mut().as_mut() {
-                        emitted.push(value.to_string());
-                    }
-                });
-            }
+            note_emitted(value);
             minijinja::escape_formatter(out, state, value)
         });
         env.add_filter("b64encode", |value: String| {
@@ -162,7 +205,9 @@ impl TemplateSet {
             format!("{:x}", Sha256::digest(value.as_bytes()))
         });
         env.add_filter("fingerprint", |value: String| {
-            crate::secret::fingerprint_text(&value)
+            let fingerprint = crate::secret::fingerprint_text(&value);
+            FINGERPRINTS.with(|shown| shown.borrow_mut().insert(fingerprint.clone()));
+            fingerprint
         });
         let globals = env.globals().map(|(name, _)| name.to_string()).collect();
         TemplateSet {
@@ -536,26 +581,58 @@ impl Templates {
     }
 
     /// Runs `render` noting what its `{{ … }}` write, and masks those values from then on when
-    /// `uses` reads a secret.
-    fn rendering<T>(&self, uses: &BTreeSet<String>, render: impl FnOnce() -> T) -> T {
+    /// `uses` reads a secret (see [`Watch::derived`] for what is left out).
+    fn rendering<T>(
+        &self,
+        uses: &BTreeSet<String>,
+        scope: &Scope,
+        render: impl FnOnce() -> T,
+    ) -> T {
         let Some(watch) = self.watching(uses) else {
             return render();
         };
-        let outer = EMITTED.with(|emitted| emitted.replace(Some(Vec::new())));
-        let result = render();
-        let emitted = EMITTED
-            .with(|emitted| emitted.replace(outer))
-            .unwrap_or_default();
+        let (result, emitted) = {
+            let _restore =
+                RestoreEmitted(EMITTED.with(|emitted| emitted.replace(Some(Vec::new()))));
+            let result = render();
+            let emitted = EMITTED
+                .with(|emitted| emitted.borrow_mut().take())
+                .unwrap_or_default();
+            (result, emitted)
+        };
         for value in emitted {
-            watch.derived(&value);
+            watch.derived(&value, uses, scope);
         }
         result
     }
 }
 
 impl Watch {
-    fn derived(&self, value: &str) {
-        if value.chars().count() >= SHORTEST_DERIVED {
+    /// Masks `value`, written by a template or expression that reads a secret and uses
+    /// `uses`, from now on, unless it is plainly not made of the secret: shorter than
+    /// [`SHORTEST_DERIVED`]; a number, `true`, `false` or `null` in words; the value of a
+    /// plain name the template also reads (`{{ run_id }}`, `{{ services.api }}`); or what
+    /// `| fingerprint` wrote, which is meant to be shown.
+    fn derived(&self, value: &str, uses: &BTreeSet<String>, scope: &Scope) {
+        if value.chars().count() < SHORTEST_DERIVED
+            || serde_json::from_str::<serde_json::Value>(value)
+                .is_ok_and(|json| !json.is_string() && !json.is_array() && !json.is_object())
+            || FINGERPRINTS.with(|shown| shown.borrow().contains(value))
+        {
+            return;
+        }
+        let plain = uses
+            .iter()
+            .filter(|name| {
+                !self
+                    .secrets
+                    .contains(name.split('.').next().unwrap_or(name))
+            })
+            .any(|name| {
+                let path: Vec<String> = name.split('.').map(str::to_string).collect();
+                lookup(&path, scope).is_ok_and(|bound| bound.as_str() == Some(value))
+            });
+        if !plain {
             self.redactor.register_derived(value);
         }
     }
@@ -645,7 +722,7 @@ impl Template {
             .get_template(name)
             .map_err(|error| TemplateError::from_minijinja(&error, 0, self.source.len()))?;
         templates
-            .rendering(&self.uses, || template.render(scope.as_value()))
+            .rendering(&self.uses, scope, || template.render(scope.as_value()))
             .map_err(|error| TemplateError::from_minijinja(&error, 0, self.source.len()))
     }
 }
@@ -708,15 +785,7 @@ impl Expression {
         // A string made from a secret (or a list of them) is masked from now on. Not a
         // boolean or a number: `when:` and `until` conditions are made of secrets too.
         if let Some(watch) = templates.watching(&self.uses) {
-            if let Some(text) = value.as_str() {
-                watch.derived(text);
-            } else if value.kind() == minijinja::value::ValueKind::Seq
-                && let Ok(items) = value.try_iter()
-            {
-                items
-                    .filter_map(|item| item.as_str().map(str::to_string))
-                    .for_each(|text| watch.derived(&text));
-            }
+            strings_of(&value, &mut |text| watch.derived(text, &self.uses, scope));
         }
         Ok(value)
     }

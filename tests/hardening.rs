@@ -620,6 +620,106 @@ steps:
     }
 }
 
+/// Only what is made of the secret is masked: not the plain values a template that reads a
+/// secret also writes (`{{ run_id }}`), not words like `false`, and not `| fingerprint`, which
+/// is meant to be shown (the audit record keeps it).
+#[test]
+fn plain_values_beside_a_secret_in_a_template_stay_visible() {
+    let router = Router::new().route(
+        "/echo",
+        post(|| async { axum::Json(serde_json::json!({"ok": true})) }),
+    );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "beside.yaml",
+        format!(
+            r#"runbook: beside
+title: Beside
+inputs:
+  token: {{ env: [THE_TOKEN], secret: true }}
+steps:
+  - id: call
+    title: Call
+    http:
+      post: "{}/echo"
+      headers: {{ Idempotency-Key: "{{{{ run_id }}}}-{{{{ token | sha256 }}}}" }}
+      json: {{ flag: "{{{{ 'false' if token else 'true' }}}}" }}
+    rollback: Nothing to undo.
+  - id: audit
+    title: Record it
+    audit:
+      action: key.used
+      context: {{ fp: "{{{{ token | fingerprint }}}}" }}
+"#,
+            server.url()
+        ),
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--output", "json"])
+        .home(&scratch.home)
+        .env("THE_TOKEN", "beside-token-canary-66")
+        .run();
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let events = outcome.json_lines();
+    let run_id = events[0]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(run_id, scratch.home.only_run());
+    let finished = events.last().unwrap();
+    assert_eq!(finished["mutated"], true, "{finished}");
+    let audit = std::fs::read_to_string(scratch.home.state().join("audit.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(record["run_id"], run_id.as_str(), "{record}");
+    let fingerprint = record["context"]["fp"].as_str().unwrap();
+    assert!(
+        fingerprint.len() == 8 && fingerprint.bytes().all(|byte| byte.is_ascii_hexdigit()),
+        "{record}"
+    );
+    assert!(!outcome.all().contains("beside-token-canary-66"));
+}
+
+/// A generic store target reads the propagated value as `value`: what it makes of it is
+/// masked too.
+#[test]
+fn what_a_store_target_makes_of_the_value_is_masked() {
+    const TOKEN: &str = "cf-7Hq2-Lm9X-pR4t-Zz81-Wd3K";
+    let router = Router::new().route(
+        "/vars/{name}",
+        axum::routing::put(|body: String| async move {
+            (StatusCode::BAD_REQUEST, format!("bad value: {body}\n"))
+        }),
+    );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "store.yaml",
+        format!(
+            r#"runbook: store
+title: Store
+inputs:
+  token: {{ env: [THE_TOKEN], secret: true }}
+steps:
+  - id: push
+    title: Push
+    propagate:
+      values: {{ API_TOKEN: "{{{{ token }}}}" }}
+      targets:
+        - http: {{ put: "{}/vars/{{{{ name }}}}", body: "{{{{ value | lower }}}}" }}
+    rollback: Put the old value back.
+"#,
+            server.url()
+        ),
+    );
+    let outcome = exec(&scratch, &path, &[("THE_TOKEN", TOKEN)]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    crate::support::assert_contains(&outcome.stdout, "bad value: ***");
+    let journal = scratch.home.journal(&scratch.home.only_run());
+    assert!(
+        !outcome.all().contains(&TOKEN.to_lowercase()),
+        "{}",
+        outcome.stdout
+    );
+    assert!(!journal.contains(&TOKEN.to_lowercase()), "{journal}");
+}
+
 /// The strings inside a secret object are masked in what is shown and in the journal's text,
 /// but a plain capture equal to one (the id beside the secret) is journaled as it is: a
 /// resume binds what the journal says, and `***` would name nothing.

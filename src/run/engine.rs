@@ -140,9 +140,20 @@ pub async fn run(
         }
     };
     // Values the templates make of secrets are masked like the secrets themselves.
+    // A generic store target reads the propagated value as `value`.
+    let mut secrets = runbook.secrets.clone();
+    let propagates_secret = runbook.steps.iter().any(|step| {
+        matches!(&step.action, Action::Propagate(propagate) if propagate
+            .targets
+            .iter()
+            .any(|target| target.values.iter().any(|value| value.secret)))
+    });
+    if propagates_secret {
+        secrets.insert("value".to_string());
+    }
     runbook
         .templates
-        .watch_secrets(context.redactor.clone(), runbook.secrets.clone());
+        .watch_secrets(context.redactor.clone(), secrets);
     let mut engine = Engine {
         runbook,
         context,
