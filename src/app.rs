@@ -347,6 +347,16 @@ async fn emulate(
         .map(|(name, url)| (name.to_string(), url.clone()))
         .collect();
     context.services.extend(added);
+    // A URL written out in full (`https://api.cloudflare.com/…`) would reach the real service,
+    // with whatever credential the environment holds: only the services are reachable.
+    context.reachable = Some(
+        context
+            .services
+            .iter()
+            .filter_map(|(_, url)| reqwest::Url::parse(url).ok())
+            .map(|url| url.origin().ascii_serialization())
+            .collect(),
+    );
     // Which of these are secrets is the runbook's call (its `secret:` inputs), as with real
     // environment variables: account and token ids must stay readable in the output.
     for (name, value) in emulator.credentials() {

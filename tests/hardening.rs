@@ -620,6 +620,63 @@ steps:
     }
 }
 
+/// A rehearsal reaches its emulator and nothing else: a URL written out in full is refused
+/// before it is resolved (it would carry the environment's credential to the real service),
+/// and an audit record goes to the rehearsal's own state directory, whatever `file:` says.
+#[test]
+fn a_rehearsal_reaches_only_the_emulator_and_writes_only_its_state() {
+    let scratch = Scratch::new();
+    let elsewhere = scratch.dir.path().join("elsewhere.jsonl");
+    let path = scratch.write(
+        "rehearse.yaml",
+        format!(
+            r#"runbook: rehearse
+title: Rehearse
+inputs:
+  tok: {{ env: [CF_TOK], secret: true }}
+services:
+  cloudflare: https://api.cloudflare.com/client/v4
+steps:
+  - id: audit
+    title: Record it
+    audit: {{ action: rehearsed, file: "{}" }}
+  - id: literal
+    title: Verify at a literal URL
+    http: {{ get: "https://api.cloudflare.com/client/v4/user/tokens/verify", bearer: "{{{{ tok }}}}" }}
+"#,
+            elsewhere.display()
+        ),
+    );
+    let state = scratch.dir.path().join("state");
+    let outcome = Runbook::new([
+        "exec",
+        path.to_str().unwrap(),
+        "--emulate",
+        "--yes",
+        "--state-dir",
+    ])
+    .arg(state.display().to_string())
+    .home(&scratch.home)
+    .env("CF_TOK", "real-token-canary-77")
+    .run();
+    assert_eq!(outcome.code, 1, "{}\n{}", outcome.stdout, outcome.stderr);
+    crate::support::assert_contains(
+        &outcome.stdout,
+        "the request cannot be sent: https://api.cloudflare.com is not one of the services a rehearsal reaches (--emulate sends nothing anywhere else): write the URL as {{ services.NAME }}/…, or pass --service NAME=URL",
+    );
+    assert!(!elsewhere.exists(), "the audit record left the rehearsal");
+    let written = crate::support::leak::files_under(&state);
+    assert!(
+        written
+            .iter()
+            .any(|(file, text)| file.ends_with("elsewhere.jsonl")
+                && text.contains("\"action\":\"rehearsed\"")),
+        "{:?}",
+        written.iter().map(|(file, _)| file).collect::<Vec<_>>()
+    );
+    assert!(!outcome.all().contains("real-token-canary-77"));
+}
+
 /// Only what is made of the secret is masked: not the plain values a template that reads a
 /// secret also writes (`{{ run_id }}`), not words like `false`, and not `| fingerprint`, which
 /// is meant to be shown (the audit record keeps it).

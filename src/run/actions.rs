@@ -342,6 +342,19 @@ impl Engine<'_> {
         }
         let file = match &audit.file {
             Some(file) => match file.render(templates, scope) {
+                Ok(file) if file.trim().is_empty() => {
+                    result.failures.push(
+                        "the audit file name is empty: name a file, or leave `file:` out for the state directory's audit.jsonl".into(),
+                    );
+                    return Err(StepStatus::Failed);
+                }
+                // A rehearsal writes nothing outside its own state directory.
+                Ok(file) if self.context.reachable.is_some() => {
+                    let name = std::path::Path::new(&file)
+                        .file_name()
+                        .map_or_else(|| "audit.jsonl".into(), |name| name.to_os_string());
+                    self.context.state_dir.join(name)
+                }
                 Ok(file) => std::path::PathBuf::from(file),
                 Err(error) => {
                     result

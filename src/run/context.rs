@@ -63,6 +63,9 @@ pub struct Context {
     pub actor: String,
     /// The longest the whole run may take (`--deadline`).
     pub deadline: Option<std::time::Duration>,
+    /// The only origins (`http://127.0.0.1:41234`) requests may go to, when set: an
+    /// `--emulate` rehearsal reaches its emulator and the `--service` URLs given, nothing else.
+    pub reachable: Option<Vec<String>>,
 }
 
 impl Context {
@@ -91,6 +94,7 @@ impl Context {
             state_dir,
             actor,
             deadline: None,
+            reachable: None,
         }
     }
 

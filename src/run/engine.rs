@@ -117,7 +117,9 @@ pub async fn run(
         steps: runbook.steps.len(),
         started_at: context.started_at.to_string(),
     });
-    let client = match Client::new(context.redactor.clone()) {
+    let client = match Client::new(context.redactor.clone())
+        .map(|client| client.reaching_only(context.reachable.clone()))
+    {
         Ok(client) => client,
         Err(error) => {
             let summary = RunSummary {

@@ -244,6 +244,8 @@ pub struct Client {
     plain: reqwest::Client,
     secure: Arc<OnceLock<Result<reqwest::Client, String>>>,
     redactor: Arc<Redactor>,
+    /// The only origins requests may go to, when set (see [`Client::reaching_only`]).
+    reachable: Option<Arc<[String]>>,
 }
 
 fn builder() -> reqwest::ClientBuilder {
@@ -265,7 +267,15 @@ impl Client {
             plain,
             secure: Arc::default(),
             redactor,
+            reachable: None,
         })
+    }
+
+    /// The same client, refusing every request to an origin not in `origins` (an `--emulate`
+    /// rehearsal); `None` leaves it free.
+    pub fn reaching_only(mut self, origins: Option<Vec<String>>) -> Client {
+        self.reachable = origins.map(Arc::from);
+        self
     }
 
     fn for_url(&self, url: &reqwest::Url) -> Result<&reqwest::Client, TransportError> {
@@ -300,6 +310,14 @@ impl Client {
                 "the URL scheme is `{}`, not http or https",
                 url.scheme()
             )));
+        }
+        if let Some(reachable) = &self.reachable {
+            let origin = url.origin().ascii_serialization();
+            if !reachable.contains(&origin) {
+                return Err(TransportError::InvalidRequest(format!(
+                    "{origin} is not one of the services a rehearsal reaches (--emulate sends nothing anywhere else): write the URL as {{{{ services.NAME }}}}/…, or pass --service NAME=URL"
+                )));
+            }
         }
         let mut builder = self
             .for_url(&url)?
