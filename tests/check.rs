@@ -664,3 +664,62 @@ fn json_format_is_machine_readable() {
 fn a_fixture_path_helper_points_at_real_files() {
     assert!(fixture("bad/unknown_key.yaml").exists());
 }
+
+#[test]
+fn irreversible_false_is_refused_not_taken_for_a_reason() {
+    let scratch = Scratch::new();
+    for word in ["false", "no", "true"] {
+        let path = scratch.write(
+            "irreversible.yaml",
+            format!("runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: S\n    http: {{ delete: \"https://x.example/a\" }}\n    irreversible: {word}\n    rollback: none\n"),
+        );
+        let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+        assert_eq!(outcome.code, 3, "{outcome:?}");
+        // `false` made the step irreversible, with "false" as the reason shown.
+        assert_contains(
+            &outcome.stderr,
+            &format!("error[RB007]: `irreversible` takes the reason, not `{word}`"),
+        );
+        assert_contains(
+            &outcome.stderr,
+            "help: for a step that can be undone, leave `irreversible` out",
+        );
+    }
+}
+
+#[test]
+fn a_second_yaml_document_is_named_as_such() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "two.yaml",
+        "runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: S\n    manual: m\n---\nrunbook: b\n",
+    );
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    // It said "exceeds the reader's budget: 2 documents", with help about aliases.
+    assert_contains(
+        &outcome.stderr,
+        "error[RB005]: the file holds more than one YAML document",
+    );
+    assert_contains(
+        &outcome.stderr,
+        "help: a runbook file holds one document; remove the `---` separator or split the file",
+    );
+}
+
+#[test]
+fn a_retry_capped_below_its_interval_and_a_zero_step_timeout_are_refused() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "retry.yaml",
+        "runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: S\n    http: { get: \"https://x.example/a\" }\n    timeout: 0s\n    retry: { attempts: 3, interval: 3s, max_interval: 1ms }\n",
+    );
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    // Both passed; the retries then ran every millisecond.
+    assert_contains(
+        &outcome.stderr,
+        "error[RB026]: max_interval 1ms is shorter than the interval",
+    );
+    assert_contains(&outcome.stderr, "error[RB018]: the step timeout is zero");
+}

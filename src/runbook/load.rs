@@ -377,6 +377,12 @@ fn yaml_diagnostic(source: &SourceFile, error: &YamlError) -> Diagnostic {
         )
         .label("second occurrence")
         .help("remove or rename one of them"),
+        YamlError::Budget {
+            breach: serde_saphyr::budget::BudgetBreach::Documents { .. },
+            ..
+        } => Diagnostic::error(codes::YAML_SYNTAX, "the file holds more than one YAML document")
+            .label("a second document starts here")
+            .help("a runbook file holds one document; remove the `---` separator or split the file"),
         YamlError::Budget { .. }
         | YamlError::AliasReplayLimitExceeded { .. }
         | YamlError::AliasExpansionLimitExceeded { .. }

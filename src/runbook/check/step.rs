@@ -131,12 +131,37 @@ impl Checker {
                     .label("empty")
                     .help("say what cannot be undone, e.g. `Revokes all access for the old token immediately.`"),
             );
+        } else if let Some(irreversible) = &raw.irreversible
+            && ["false", "no", "off", "true", "yes", "on"]
+                .iter()
+                .any(|word| irreversible.value.trim().eq_ignore_ascii_case(word))
+        {
+            // `irreversible: false` made the step irreversible, with "false" as its reason.
+            self.error(
+                Diagnostic::error(
+                    codes::SHAPE,
+                    format!("`irreversible` takes the reason, not `{}`", irreversible.value.trim()),
+                )
+                .at(irreversible.span)
+                .label("a reason is expected")
+                .help("for a step that can be undone, leave `irreversible` out; otherwise say what cannot be undone, e.g. `Revokes the old token immediately.`"),
+            );
         }
         let hints = self.hints(&raw.hints, &rollback_locals);
         let timeout = raw
             .timeout
             .as_ref()
             .and_then(|timeout| self.duration(timeout, "step timeout"));
+        if let (Some(duration), Some(written)) = (timeout, &raw.timeout)
+            && duration.is_zero()
+        {
+            self.error(
+                Diagnostic::error(codes::INVALID_DURATION, "the step timeout is zero")
+                    .at(written.span)
+                    .label("must be positive")
+                    .help("give the step time to finish, e.g. 5m, or leave `timeout` out"),
+            );
+        }
         let resume = raw
             .resume
             .as_ref()
@@ -676,6 +701,22 @@ impl Checker {
                     .at(span)
                     .label("between 1 and 10")
                     .help("the wait is multiplied by `backoff` after each attempt: 1 keeps it constant, 2 doubles it"),
+            );
+            ok = false;
+        }
+        if let (Some(interval), Some(max), Some(raw_max)) =
+            (interval, max_interval, &raw.max_interval)
+            && max < interval
+        {
+            // Retries then ran every `max_interval`, shorter than the interval asked for.
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_RETRY,
+                    format!("max_interval {} is shorter than the interval", raw_max.value),
+                )
+                .at(raw_max.span)
+                .label("caps the wait below the interval")
+                .help("`max_interval` caps a growing wait; make it at least the interval, or leave it out"),
             );
             ok = false;
         }
