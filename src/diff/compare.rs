@@ -316,30 +316,66 @@ fn step_ref(step: &Step, position: usize) -> StepRef {
 }
 
 /// The ids kept in order between two sequences of the same ids; the others moved.
+///
+/// Both hold each id once, so this is the longest increasing run of the old ids' new
+/// positions: found by patience sorting in O(n log n) time and O(n) memory (a table of
+/// the two lengths grew to gigabytes for a runbook of 20,000 steps).
 fn longest_common_subsequence<'a>(old: &[&'a str], new: &[&'a str]) -> HashSet<&'a str> {
-    let (rows, columns) = (old.len(), new.len());
-    let mut table = vec![vec![0usize; columns + 1]; rows + 1];
-    for row in (0..rows).rev() {
-        for column in (0..columns).rev() {
-            table[row][column] = if old[row] == new[column] {
-                table[row + 1][column + 1] + 1
-            } else {
-                table[row + 1][column].max(table[row][column + 1])
-            };
+    let position: HashMap<&str, usize> = new
+        .iter()
+        .enumerate()
+        .map(|(index, id)| (*id, index))
+        .collect();
+    let positions: Vec<usize> = old
+        .iter()
+        .filter_map(|id| position.get(id).copied())
+        .collect();
+    // `tails[k]`: the index in `positions` of the smallest end of a run of length k + 1.
+    let mut tails: Vec<usize> = Vec::new();
+    let mut previous: Vec<Option<usize>> = vec![None; positions.len()];
+    for (index, &value) in positions.iter().enumerate() {
+        let length = tails.partition_point(|&tail| positions[tail] < value);
+        previous[index] = length.checked_sub(1).map(|before| tails[before]);
+        if length == tails.len() {
+            tails.push(index);
+        } else {
+            tails[length] = index;
         }
     }
     let mut kept = HashSet::new();
-    let (mut row, mut column) = (0, 0);
-    while row < rows && column < columns {
-        if old[row] == new[column] {
-            kept.insert(old[row]);
-            row += 1;
-            column += 1;
-        } else if table[row + 1][column] >= table[row][column + 1] {
-            row += 1;
-        } else {
-            column += 1;
-        }
+    let mut at = tails.last().copied();
+    while let Some(index) = at {
+        kept.insert(new[positions[index]]);
+        at = previous[index];
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::longest_common_subsequence;
+
+    /// The ids kept are in the same order in both, and as many as can be.
+    #[test]
+    fn the_ids_kept_are_a_longest_run_in_the_same_order() {
+        for (old, new, longest) in [
+            ("abcde", "abcde", 5),
+            ("abcde", "edcba", 1),
+            ("abcde", "bacED", 3),
+            ("abcdef", "fabcde", 5),
+            ("abcdef", "acebdf", 4),
+            ("", "", 0),
+        ] {
+            let new = new.to_lowercase();
+            let old: Vec<String> = old.chars().map(String::from).collect();
+            let new: Vec<String> = new.chars().map(String::from).collect();
+            let old: Vec<&str> = old.iter().map(String::as_str).collect();
+            let new: Vec<&str> = new.iter().map(String::as_str).collect();
+            let kept = longest_common_subsequence(&old, &new);
+            assert_eq!(kept.len(), longest, "{old:?} {new:?}: {kept:?}");
+            let in_old: Vec<&str> = old.iter().copied().filter(|id| kept.contains(id)).collect();
+            let in_new: Vec<&str> = new.iter().copied().filter(|id| kept.contains(id)).collect();
+            assert_eq!(in_old, in_new, "{old:?} {new:?}");
+        }
+    }
 }
