@@ -723,3 +723,19 @@ fn a_retry_capped_below_its_interval_and_a_zero_step_timeout_are_refused() {
     );
     assert_contains(&outcome.stderr, "error[RB018]: the step timeout is zero");
 }
+
+#[test]
+fn a_store_token_written_into_the_runbook_is_refused() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "store.yaml",
+        "runbook: a\ntitle: A\ninputs:\n  v: { env: [V], secret: true }\nservices: { heroku: \"https://api.heroku.com\" }\nsteps:\n  - id: p\n    title: P\n    propagate:\n      values: { A: \"{{ v }}\" }\n      targets:\n        - heroku: { app: my-app, token: e }\n    rollback: none\n",
+    );
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert_contains(
+        &outcome.stderr,
+        "error[RB105]: the store's token of step `p` is written into the runbook",
+    );
+    assert_contains(&outcome.stderr, "store.yaml:12:41]");
+}

@@ -200,6 +200,33 @@ fn rb103_a_propagated_name_made_of_a_secret() {
 }
 
 #[test]
+fn rb105_a_credential_written_into_the_runbook() {
+    let failing = format!(
+        "{USE_ACCOUNT_AND_MODE}  - id: literal\n    title: Literal\n    http: {{ get: \"{{{{ services.api }}}}/me\", bearer: \"abc123\" }}\n  - id: push\n    title: Push\n    propagate:\n      values: {{ A: \"{{{{ account }}}}\" }}\n      targets:\n        - http: {{ put: \"{{{{ services.api }}}}/vars/{{{{ name }}}}\", headers: {{ Authorization: \"token e\" }}, json: {{ value: \"{{{{ value }}}}\" }} }}\n    rollback: Put the old value back.\n"
+    );
+    let (status, stderr) = check("RB105", &runbook(&failing));
+    assert_eq!(status, 3, "{stderr}");
+    assert!(
+        stderr.contains(
+            "error[RB105]: the Authorization header of step `literal` is written into the runbook"
+        ),
+        "{stderr}"
+    );
+    // A one-letter token also masked every `e` of the output.
+    assert!(
+        stderr.contains(
+            "error[RB105]: the Authorization header of step `push` is written into the runbook"
+        ),
+        "{stderr}"
+    );
+    let passing = failing
+        .replace("bearer: \"abc123\"", "bearer: \"{{ token }}\"")
+        .replace("\"token e\"", "\"token {{ token }}\"");
+    let (status, stderr) = check("RB105-fixed", &runbook(&passing));
+    assert_eq!(status, 0, "{stderr}");
+}
+
+#[test]
 fn rb104_a_secret_field_captured_as_plain() {
     let failing = format!(
         "{USE_ACCOUNT_AND_MODE}  - id: create\n    title: Create\n    http: {{ post: \"{{{{ services.api }}}}/keys\", bearer: \"{{{{ token }}}}\" }}\n    capture: {{ key: $.result.client_secret }}\n    rollback: Delete the key.\n  - id: use\n    title: Use\n    http: {{ get: \"{{{{ services.api }}}}/me\", headers: {{ X-Key: \"{{{{ key }}}}\" }} }}\n"

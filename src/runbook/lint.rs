@@ -10,8 +10,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::model::{
-    Action, CaptureSource, Effect, ForEach, HttpRequest, JsonTemplate, Method, Resume, Runbook,
-    SecretKind, Step, TargetKind,
+    Action, CaptureSource, Effect, ForEach, HttpRequest, InfisicalAuth, JsonTemplate, Method,
+    Resume, Runbook, SecretKind, Step, TargetKind,
 };
 use crate::diagnostic::{Diagnostic, Span};
 use crate::template::{Expression, Scope, Template};
@@ -20,6 +20,7 @@ pub const CAPTURE_MAY_BE_UNSET: &str = "RB101";
 pub const SECRET_IN_URL: &str = "RB102";
 pub const SECRET_IN_TEXT: &str = "RB103";
 pub const SECRET_CAPTURE_NOT_MARKED: &str = "RB104";
+pub const LITERAL_CREDENTIAL: &str = "RB105";
 pub const IRREVERSIBLE_UNMARKED: &str = "RB110";
 pub const REVOKE_BEFORE_VERIFY: &str = "RB111";
 pub const RETRY_REPEATS_CHANGE: &str = "RB112";
@@ -47,7 +48,12 @@ pub const RULES: &[(&str, bool, &str)] = &[
     (
         SECRET_IN_TEXT,
         true,
-        "a secret in text meant to be read: manual instructions, rollback notes, hints, the audit context (use `| fingerprint`), the lock key",
+        "a secret in text meant to be read: manual instructions, rollback notes, hints, the audit context (use `| fingerprint`), the lock key, a `for_each` list, the name of a propagated value",
+    ),
+    (
+        LITERAL_CREDENTIAL,
+        true,
+        "a credential written into the runbook (a bearer, an Authorization header, a store's token or client secret) instead of read from a secret input",
     ),
     (
         SECRET_CAPTURE_NOT_MARKED,
@@ -289,6 +295,7 @@ impl Lint<'_> {
         if let Some(for_each) = &step.for_each {
             self.for_each(step, for_each);
         }
+        self.literal_credentials(step);
         // A propagated value's name is shown on the target's line and journaled, and goes
         // into the store's URL.
         if let Action::Propagate(propagate) = &step.action {
@@ -395,6 +402,60 @@ impl Lint<'_> {
                             .help(format!("record `{{{{ {secret} | fingerprint }}}}` instead: 8 hex digits that tell values apart")),
                     );
                 }
+            }
+        }
+    }
+
+    /// Credentials come from secret inputs: one written into the file is in every copy and
+    /// every diff of it, and masking a short one garbles all output.
+    fn literal_credentials(&mut self, step: &Step) {
+        let mut credentials: Vec<(&Template, &str)> = Vec::new();
+        let requests: Vec<&HttpRequest> = match &step.action {
+            Action::Http(request) => vec![request],
+            Action::Propagate(propagate) => propagate
+                .targets
+                .iter()
+                .filter_map(|target| match &target.kind {
+                    TargetKind::Http(request) => Some(request),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for request in requests {
+            for (name, value) in &request.headers {
+                if name.eq_ignore_ascii_case("authorization") {
+                    credentials.push((value, "the Authorization header"));
+                }
+            }
+        }
+        if let Action::Propagate(propagate) = &step.action {
+            for target in &propagate.targets {
+                match &target.kind {
+                    TargetKind::Heroku { token, .. } | TargetKind::Github { token, .. } => {
+                        credentials.push((token, "the store's token"));
+                    }
+                    TargetKind::Infisical { auth, .. } => match auth {
+                        InfisicalAuth::Token(token) => {
+                            credentials.push((token, "the store's token"))
+                        }
+                        InfisicalAuth::Universal { client_secret, .. } => {
+                            credentials.push((client_secret, "the store's client secret"));
+                        }
+                    },
+                    TargetKind::Http(_) => {}
+                }
+            }
+        }
+        for (template, place) in credentials {
+            // A bearer becomes `Bearer {{ … }}`: literal only when the token is.
+            if template.is_literal() {
+                self.report(
+                    Diagnostic::error(LITERAL_CREDENTIAL, format!("{place} of step `{}` is written into the runbook", step.id))
+                        .at(template.span())
+                        .label("a credential in the file")
+                        .help("declare an input with `secret: true` and an `env:` to read it from, and write `{{ name }}` here"),
+                );
             }
         }
     }

@@ -572,7 +572,7 @@ impl Checker {
             let with_scheme = Spanned::new(bearer.value.clone(), bearer.span);
             if let Some(token) = self.template(&with_scheme, locals) {
                 let authorization = if token.is_literal() {
-                    Template::literal(&format!("Bearer {}", token.source()))
+                    Template::literal(&format!("Bearer {}", token.source())).at(bearer.span)
                 } else {
                     self.compile_template(&Spanned::new(
                         format!("Bearer {}", bearer.value),
