@@ -739,3 +739,28 @@ fn a_store_token_written_into_the_runbook_is_refused() {
     );
     assert_contains(&outcome.stderr, "store.yaml:12:41]");
 }
+
+/// A carriage return or an escape sequence in a title can make a terminal show a DELETE as a
+/// harmless check to whoever reviews the plan.
+#[test]
+fn control_characters_in_a_title_are_refused() {
+    let scratch = Scratch::new();
+    for (title, shown) in [
+        (
+            "Delete everything\\r  1. wipe [read-only] Read the status",
+            "\\r",
+        ),
+        ("Read the status\\e[K", "\\u{1b}"),
+    ] {
+        let path = scratch.write(
+            "control.yaml",
+            format!("runbook: a\ntitle: A\nsteps:\n  - id: wipe\n    title: \"{title}\"\n    manual: m\n"),
+        );
+        let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+        assert_eq!(outcome.code, 3, "{outcome:?}");
+        assert_contains(
+            &outcome.stderr,
+            &format!("error[RB007]: the step's title holds the control character {shown}"),
+        );
+    }
+}

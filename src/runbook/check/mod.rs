@@ -163,6 +163,10 @@ impl Checker {
             .lock
             .as_ref()
             .and_then(|lock| self.value_template(lock, ""));
+        self.plain_text(&raw.title, "the title", false);
+        if let Some(description) = &raw.description {
+            self.plain_text(description, "the description", true);
+        }
         let templates = std::mem::take(&mut self.templates).finish();
         let secrets = super::model::secret_names(&inputs, &vars, &steps);
         Some(Runbook {
@@ -711,6 +715,35 @@ impl Checker {
             Some(start) => self.locate_in(spanned, Some(start..start + name.len())),
             None => spanned.span,
         }
+    }
+
+    /// Text shown to people (a title, a description) holds no control characters: a carriage
+    /// return or an escape sequence can make a terminal show a step as something else (a
+    /// DELETE titled to read as a harmless check). A description may hold line breaks and
+    /// tabs; a title is one line.
+    pub(crate) fn plain_text(&mut self, text: &Spanned<String>, what: &str, lines: bool) {
+        let Some((at, found)) = text
+            .value
+            .char_indices()
+            .find(|(_, c)| c.is_control() && !(lines && matches!(c, '\n' | '\t')))
+        else {
+            return;
+        };
+        let shown = format!("{:?}", found.to_string());
+        let span = self.locate_in(text, Some(at..at + found.len_utf8()));
+        self.error(
+            Diagnostic::error(
+                codes::SHAPE,
+                format!("{what} holds the control character {}", shown.trim_matches('"')),
+            )
+            .at(span)
+            .label("a control character")
+            .help(if lines {
+                "write plain text: a control character can make a terminal show something other than what is written"
+            } else {
+                "write the title on one line of plain text: a control character can make a terminal show something other than what is written"
+            }),
+        );
     }
 
     /// The position of a mapping key written before a value at `value_span`.

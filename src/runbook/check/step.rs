@@ -86,6 +86,10 @@ impl Checker {
     fn step(&mut self, spanned: &Spanned<RawStep>) -> Option<Step> {
         let raw = &spanned.value;
         let errors_before = self.diagnostics.error_count();
+        self.plain_text(&raw.title, "the step's title", false);
+        if let Some(description) = &raw.description {
+            self.plain_text(description, "the step's description", true);
+        }
         let own_captures: Vec<String> = step_capture_names(raw);
         let base = StepLocals {
             item: raw.for_each.is_some(),
