@@ -764,3 +764,33 @@ fn control_characters_in_a_title_are_refused() {
         );
     }
 }
+
+/// RFC 9535 makes match() and search() false for a pattern that is not a valid regex: the
+/// capture then matched nothing at run time, with no word of why.
+#[test]
+fn a_bad_regex_inside_a_jsonpath_function_is_refused() {
+    let scratch = Scratch::new();
+    for (path, reason) in [
+        ("$.a[?match(@.name, '(')].id", "unclosed group"),
+        (
+            "$.a[?search(@.name, '[z-a]')].id",
+            "invalid character class range",
+        ),
+        ("$.a[?match(@.name, '(?=a)')].id", "look-around"),
+    ] {
+        let file = scratch.write(
+            "regex.yaml",
+            format!("runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: S\n    http: {{ get: \"https://x.example/a\" }}\n    capture: {{ x: \"{path}\" }}\n  - id: t\n    title: T\n    manual: \"{{{{ x }}}}\"\n"),
+        );
+        let outcome = Runbook::new(["check", file.to_str().unwrap()]).run();
+        assert_eq!(outcome.code, 3, "{path}: {outcome:?}");
+        assert_contains(&outcome.stderr, "error[RB017]: the pattern `");
+        assert_contains(&outcome.stderr, reason);
+    }
+    let fine = scratch.write(
+        "regex.yaml",
+        "runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: S\n    http: { get: \"https://x.example/a\" }\n    capture: { x: \"$.a[?match(@.name, 'ab.*')].id\" }\n  - id: t\n    title: T\n    manual: \"{{ x }}\"\n",
+    );
+    let outcome = Runbook::new(["check", fine.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+}

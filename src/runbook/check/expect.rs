@@ -130,6 +130,20 @@ impl Checker {
             );
             return None;
         }
+        if let Some((pattern, reason)) = bad_function_regex(&spanned.value) {
+            // RFC 9535 makes match() and search() false for a pattern that is not valid:
+            // the path would then match nothing, silently.
+            self.error(
+                Diagnostic::error(
+                    codes::INVALID_REGEX,
+                    format!("the pattern `{pattern}` in this JSONPath is not a valid regex: {reason}"),
+                )
+                .at(spanned.span)
+                .label("match() or search() would be false for every value")
+                .help("fix the pattern (no look-around or back-references; see https://docs.rs/regex)"),
+            );
+            return None;
+        }
         match JsonPath::parse(&spanned.value) {
             Ok(path) => {
                 let path = Arc::new(path);
@@ -394,6 +408,94 @@ const MAX_JSONPATH_NESTING: usize = 64;
 /// each nested filter, so the time to parse one grows fourfold per level: 22 levels take
 /// seconds, 30 would take days.
 const MAX_JSONPATH_FILTERS: usize = 8;
+
+/// The first pattern given to `match()` or `search()` as a string literal in `path` that is
+/// not a valid regex, with why.
+fn bad_function_regex(path: &str) -> Option<(String, String)> {
+    let bytes = path.as_bytes();
+    let mut at = 0;
+    let mut quote: Option<u8> = None;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        match quote {
+            Some(open) => {
+                if byte == b'\\' {
+                    at += 1;
+                } else if byte == open {
+                    quote = None;
+                }
+            }
+            None if byte == b'\'' || byte == b'"' => quote = Some(byte),
+            None => {
+                let rest = &path[at..];
+                let call = ["match(", "search("]
+                    .iter()
+                    .find(|name| rest.starts_with(**name));
+                let word_start =
+                    at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_');
+                if let Some(name) = call.filter(|_| word_start)
+                    && let Some(pattern) = second_string_argument(&rest[name.len()..])
+                    && let Err(error) = regex::Regex::new(&pattern)
+                {
+                    let reason = error.to_string();
+                    let reason = reason.lines().last().unwrap_or_default().trim();
+                    let reason = reason.trim_start_matches("error: ").to_string();
+                    return Some((pattern, reason));
+                }
+            }
+        }
+        at += 1;
+    }
+    None
+}
+
+/// The second argument of a function call whose arguments start `arguments`, when it is a
+/// string literal, unescaped.
+fn second_string_argument(arguments: &str) -> Option<String> {
+    let bytes = arguments.as_bytes();
+    let (mut depth, mut quote, mut at) = (0usize, None::<u8>, 0);
+    // Past the first argument: the comma outside strings and brackets.
+    while at < bytes.len() {
+        let byte = bytes[at];
+        match quote {
+            Some(_) if byte == b'\\' => at += 1,
+            Some(open) if byte == open => quote = None,
+            Some(_) => {}
+            None => match byte {
+                b'\'' | b'"' => quote = Some(byte),
+                b'(' | b'[' => depth += 1,
+                b')' | b']' if depth == 0 => return None,
+                b')' | b']' => depth -= 1,
+                b',' if depth == 0 => break,
+                _ => {}
+            },
+        }
+        at += 1;
+    }
+    let rest = arguments.get(at + 1..)?.trim_start();
+    let open = *rest.as_bytes().first()?;
+    if open != b'\'' && open != b'"' {
+        return None;
+    }
+    let mut pattern = String::new();
+    let mut chars = rest[1..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                'n' => pattern.push('\n'),
+                't' => pattern.push('\t'),
+                other @ ('\'' | '"' | '/' | '\\') => pattern.push(other),
+                other => {
+                    pattern.push('\\');
+                    pattern.push(other);
+                }
+            },
+            c if c as u32 == u32::from(open) => return Some(pattern),
+            c => pattern.push(c),
+        }
+    }
+    None
+}
 
 /// How deep a JSONPath nests, outside its string literals: (brackets and parentheses, filters).
 fn nesting(path: &str) -> (usize, usize) {
