@@ -168,6 +168,8 @@ pub struct TemplateSet {
     /// }}/...`, `{{ token }}`) and expressions many times, and each is compiled once.
     templates: HashMap<String, Template>,
     expressions: HashMap<String, Expression>,
+    /// Whether each filter (`false`) or test (`true`) name asked about exists.
+    known: HashMap<(String, bool), bool>,
 }
 
 impl Default for TemplateSet {
@@ -213,6 +215,7 @@ impl TemplateSet {
         TemplateSet {
             env,
             count: 0,
+            known: HashMap::new(),
             globals,
             templates: HashMap::new(),
             expressions: HashMap::new(),
@@ -254,6 +257,7 @@ impl TemplateSet {
         self.env
             .add_template_owned(name.to_string(), source.to_string())
             .map_err(|error| TemplateError::from_minijinja(&error, 0, source.len()))?;
+        self.check_names(source, false)?;
         let uses = self.uses_of(&name, source);
         Ok(Template {
             source: source.into(),
@@ -300,6 +304,7 @@ impl TemplateSet {
             .map_err(|error| {
                 TemplateError::from_minijinja(&error, EXPRESSION_PREFIX.len(), source.len())
             })?;
+        self.check_names(source, true)?;
         let mut uses = self.uses_of(&name, &wrapped);
         Arc::make_mut(&mut uses).remove(EXPRESSION_SLOT);
         Ok(Expression {
@@ -357,6 +362,38 @@ impl TemplateSet {
         Arc::new(uses)
     }
 
+    /// Refuses a filter or test minijinja does not have (`| lenght`): it would only fail when
+    /// the template renders, in the middle of a run. `whole`: the source is an expression,
+    /// not a template with tags.
+    fn check_names(&mut self, source: &str, whole: bool) -> Result<(), TemplateError> {
+        for (at, name, test) in filter_and_test_names(source, whole) {
+            let probe = if test {
+                format!("{{{{ none is {name} }}}}")
+            } else {
+                format!("{{{{ none | {name} }}}}")
+            };
+            let env = &self.env;
+            let exists = *self.known.entry((name.clone(), test)).or_insert_with(|| {
+                !env.render_str(&probe, ()).is_err_and(|error| {
+                    matches!(
+                        error.kind(),
+                        minijinja::ErrorKind::UnknownFilter | minijinja::ErrorKind::UnknownTest
+                    )
+                })
+            });
+            if !exists {
+                let kind = if test { "test" } else { "filter" };
+                return Err(TemplateError {
+                    message: format!(
+                        "unknown {kind} `{name}` (the filters and tests are minijinja's, plus `fingerprint`, `b64encode` and `sha256`)"
+                    ),
+                    range: Some(at..at + name.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn names_read(&self, name: &str) -> BTreeSet<String> {
         let Ok(template) = self.env.get_template(name) else {
             return BTreeSet::new();
@@ -372,6 +409,92 @@ impl TemplateSet {
             .filter(|variable| variable.contains('.'));
         top.into_iter().chain(nested).collect()
     }
+}
+
+/// Each filter (`| name`) and test (`is name`, `is not name`) named in `source`, with its
+/// offset and whether it is a test: inside `{{ … }}` and `{% … %}` (everywhere when `whole`),
+/// outside string literals and comments.
+fn filter_and_test_names(source: &str, whole: bool) -> Vec<(usize, String, bool)> {
+    let bytes = source.as_bytes();
+    let identifier = |from: usize| {
+        let end = bytes[from..]
+            .iter()
+            .position(|byte| !(byte.is_ascii_alphanumeric() || *byte == b'_'))
+            .map_or(bytes.len(), |length| from + length);
+        let starts_well = bytes
+            .get(from)
+            .is_some_and(|byte| byte.is_ascii_alphabetic() || *byte == b'_');
+        (starts_well && end > from).then_some(end)
+    };
+    let skip_spaces = |mut at: usize| {
+        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        at
+    };
+    let mut names = Vec::new();
+    let mut inside = whole;
+    let mut quote: Option<u8> = None;
+    let mut at = 0;
+    while at < bytes.len() {
+        let byte = bytes[at];
+        if !inside {
+            if source[at..].starts_with("{#") {
+                at = source[at..]
+                    .find("#}")
+                    .map_or(bytes.len(), |end| at + end + 2);
+                continue;
+            }
+            if source[at..].starts_with("{{") || source[at..].starts_with("{%") {
+                inside = true;
+                at += 2;
+                continue;
+            }
+            at += 1;
+            continue;
+        }
+        if let Some(open) = quote {
+            if byte == b'\\' {
+                at += 1;
+            } else if byte == open {
+                quote = None;
+            }
+            at += 1;
+            continue;
+        }
+        match byte {
+            b'\'' | b'"' => quote = Some(byte),
+            b'}' | b'%' if !whole && bytes.get(at + 1) == Some(&b'}') => {
+                inside = false;
+                at += 2;
+                continue;
+            }
+            b'|' if bytes.get(at + 1) != Some(&b'|') && (at == 0 || bytes[at - 1] != b'|') => {
+                let from = skip_spaces(at + 1);
+                if let Some(end) = identifier(from) {
+                    names.push((from, source[from..end].to_string(), false));
+                }
+            }
+            b'i' if source[at..].starts_with("is")
+                && (at == 0
+                    || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_'))
+                && bytes.get(at + 2).is_some_and(u8::is_ascii_whitespace) =>
+            {
+                let mut from = skip_spaces(at + 2);
+                if source[from..].starts_with("not")
+                    && bytes.get(from + 3).is_some_and(u8::is_ascii_whitespace)
+                {
+                    from = skip_spaces(from + 3);
+                }
+                if let Some(end) = identifier(from) {
+                    names.push((from, source[from..end].to_string(), true));
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    names
 }
 
 fn has_template_syntax(source: &str) -> bool {

@@ -794,3 +794,35 @@ fn a_bad_regex_inside_a_jsonpath_function_is_refused() {
     let outcome = Runbook::new(["check", fine.to_str().unwrap()]).run();
     assert_eq!(outcome.code, 0, "{outcome:?}");
 }
+
+/// minijinja looks filters and tests up when a template renders: a typo failed the run at
+/// that step. It is now an error at check, at its place.
+#[test]
+fn an_unknown_filter_or_test_is_refused_at_check() {
+    let scratch = Scratch::new();
+    for (written, message) in [
+        ("{{ token | lenght }}", "unknown filter `lenght`"),
+        (
+            "{% if token is defind %}a{% endif %}",
+            "unknown test `defind`",
+        ),
+    ] {
+        let path = scratch.write(
+            "filters.yaml",
+            format!("runbook: a\ntitle: A\ninputs:\n  token: {{ env: [T], secret: true }}\nsteps:\n  - id: s\n    title: S\n    http: {{ get: \"https://x.example/a\", headers: {{ X-A: \"{written}\" }} }}\n"),
+        );
+        let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+        assert_eq!(outcome.code, 3, "{outcome:?}");
+        assert_contains(
+            &outcome.stderr,
+            &format!("error[RB012]: invalid template: {message}"),
+        );
+    }
+    // What exists passes: minijinja's own, and ours.
+    let path = scratch.write(
+        "filters.yaml",
+        "runbook: a\ntitle: A\ninputs:\n  token: { env: [T], secret: true }\nsteps:\n  - id: s\n    title: S\n    http: { get: \"https://x.example/a\", headers: { X-A: \"{{ token | lower | b64encode }}{% if token is not defined %}-{% endif %}\" } }\n",
+    );
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+}
