@@ -826,3 +826,20 @@ fn an_unknown_filter_or_test_is_refused_at_check() {
     let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
     assert_eq!(outcome.code, 0, "{outcome:?}");
 }
+
+#[test]
+fn a_file_of_only_comments_is_called_what_it_is() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "comments.yaml",
+        "# yaml-language-server: $schema=x\n\n  # TODO: write the steps\n",
+    );
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    // It said "the YAML ends early".
+    assert_contains(&outcome.stderr, "error[RB002]: ");
+    assert_contains(
+        &outcome.stderr,
+        "comments.yaml: the file holds only comments",
+    );
+}

@@ -132,6 +132,17 @@ pub fn source_from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Arc<SourceFile>,
             "a runbook needs at least `runbook`, `title` and `steps`; `runbook schema` prints the format",
         ));
     }
+    if text
+        .lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with('#'))
+    {
+        return Err(file_problem(
+            path,
+            codes::EMPTY,
+            "the file holds only comments".into(),
+            "a runbook needs at least `runbook`, `title` and `steps`; `runbook schema` prints the format",
+        ));
+    }
     Ok(Arc::new(SourceFile::new(path, text)))
 }
 
