@@ -102,7 +102,13 @@ pub fn lock_key(runbook: &Runbook, binding: &Binding) -> Result<String, String> 
         Some(template) => template
             .render(&runbook.templates, &binding.values.scope())
             .map(|target| format!("{}:{target}", runbook.name))
-            .map_err(|error| format!("cannot work out the lock key: {error}")),
+            .map_err(|error| {
+                let (line, column) = runbook.source.line_column(template.span().offset);
+                format!(
+                    "{}:{line}:{column}: cannot work out the lock key: {error}; `lock:` must render with the run's inputs (check its template with `runbook plan`)",
+                    runbook.source.name()
+                )
+            }),
         None => Ok(runbook.name.clone()),
     }
 }

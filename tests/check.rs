@@ -843,3 +843,23 @@ fn a_file_of_only_comments_is_called_what_it_is() {
         "comments.yaml: the file holds only comments",
     );
 }
+
+#[test]
+fn a_lock_key_that_cannot_render_names_its_place() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "lock.yaml",
+        "runbook: a\ntitle: A\nlock: \"{{ 1 / 0 }}\"\nsteps:\n  - id: s\n    title: S\n    manual: m\n",
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(outcome.code, 4, "{outcome:?}");
+    assert_contains(
+        &outcome.stderr,
+        &format!(
+            "runbook: {}:3:7: cannot work out the lock key: invalid operation: unable to calculate 1 / 0; `lock:` must render with the run's inputs",
+            path.display()
+        ),
+    );
+}
