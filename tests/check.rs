@@ -863,3 +863,21 @@ fn a_lock_key_that_cannot_render_names_its_place() {
         ),
     );
 }
+
+#[test]
+fn a_rollback_note_that_cannot_render_says_so() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "rollback.yaml",
+        "runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: S\n    http: { get: \"http://127.0.0.1:9/x\" }\n    rollback: \"Undo {{ 1 / 0 }}\"\n",
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    // It showed the source alone, as if `{{ 1 / 0 }}` were what to do.
+    assert_contains(
+        &outcome.stdout,
+        "Undo {{ 1 / 0 }} (as written: its values could not be filled in: invalid operation: unable to calculate 1 / 0)",
+    );
+}

@@ -43,6 +43,15 @@ use crate::step::http::{
 use crate::step::judge::{self, Captured, Judge};
 use crate::template::Scope;
 
+/// A note that could not be filled in with the run's values: shown as written, saying so
+/// and why, so nobody takes `{{ … }}` for what to type.
+fn unrendered(source: &str, error: &crate::template::TemplateError) -> String {
+    format!(
+        "{} (as written: its values could not be filled in: {error})",
+        source.trim()
+    )
+}
+
 /// Receives the run's events as they happen.
 pub trait Reporter {
     fn event(&mut self, event: &Event);
@@ -355,7 +364,7 @@ impl Engine<'_> {
             if *code == status {
                 let text = hint
                     .render(&self.runbook.templates, scope)
-                    .unwrap_or_else(|_| hint.source().to_string());
+                    .unwrap_or_else(|error| unrendered(hint.source(), &error));
                 result.failures.push(format!("hint: {}", text.trim()));
             }
         }
@@ -1130,7 +1139,7 @@ impl Engine<'_> {
                 };
                 let text = template
                     .render(&self.runbook.templates, &item_scope)
-                    .unwrap_or_else(|_| template.source().to_string());
+                    .unwrap_or_else(|error| unrendered(template.source(), &error));
                 let text = text.trim().to_string();
                 if !rendered.contains(&text) {
                     rendered.push(text);
