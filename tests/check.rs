@@ -881,3 +881,22 @@ fn a_rollback_note_that_cannot_render_says_so() {
         "Undo {{ 1 / 0 }} (as written: its values could not be filled in: invalid operation: unable to calculate 1 / 0)",
     );
 }
+
+#[test]
+fn a_url_that_renders_invalid_is_shown() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "url.yaml",
+        "runbook: a\ntitle: A\ninputs:\n  host: { env: [HOST] }\nsteps:\n  - id: s\n    title: S\n    http: { get: \"{{ host }}/tokens\" }\n",
+    );
+    let outcome = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+        .home(&scratch.home)
+        .env("HOST", "api.example.com")
+        .run();
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    // It said only "invalid URL: relative URL without a base".
+    assert_contains(
+        &outcome.stdout,
+        "the URL `api.example.com/tokens` is not valid: relative URL without a base (a URL starts with http:// or https://; `{{ services.NAME }}/…` gives one)",
+    );
+}

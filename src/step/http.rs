@@ -304,7 +304,12 @@ impl Client {
             Method::Head => reqwest::Method::HEAD,
         };
         let url = reqwest::Url::parse(&request.url)
-            .map_err(|error| TransportError::InvalidRequest(format!("invalid URL: {error}")))?;
+            .map_err(|error| {
+                TransportError::InvalidRequest(format!(
+                    "the URL `{}` is not valid: {error} (a URL starts with http:// or https://; `{{{{ services.NAME }}}}/…` gives one)",
+                    request.url
+                ))
+            })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(TransportError::InvalidRequest(format!(
                 "the URL scheme is `{}`, not http or https",
