@@ -250,14 +250,17 @@ impl TemplateSet {
                 span: Span::default(),
             });
         }
-        if let Some((range, tag)) = overlong_tag(source) {
-            return Err(overlong(range, tag));
+        let tags = tags(source);
+        if let Some(tag) = first_overlong(&tags) {
+            return Err(overlong(tag.range.clone(), tag.kind));
         }
         let name = self.next_name("t");
         self.env
             .add_template_owned(name.to_string(), source.to_string())
             .map_err(|error| TemplateError::from_minijinja(&error, 0, source.len()))?;
-        self.check_names(source, false)?;
+        for tag in &tags {
+            self.check_names(source, &tag.tokens)?;
+        }
         let uses = self.uses_of(&name, source);
         Ok(Template {
             source: source.into(),
@@ -294,7 +297,9 @@ impl TemplateSet {
                 span: Span::default(),
             });
         }
-        if tokens_until(source, None).0 > MAX_EXPRESSION_TOKENS {
+        let mut tokens = Vec::new();
+        walk_tokens(source, None, &mut |token| tokens.push(token));
+        if tokens.len() > MAX_EXPRESSION_TOKENS {
             return Err(overlong(0..source.len(), "expression"));
         }
         let name = self.next_name("e");
@@ -304,7 +309,7 @@ impl TemplateSet {
             .map_err(|error| {
                 TemplateError::from_minijinja(&error, EXPRESSION_PREFIX.len(), source.len())
             })?;
-        self.check_names(source, true)?;
+        self.check_names(source, &tokens)?;
         let mut uses = self.uses_of(&name, &wrapped);
         Arc::make_mut(&mut uses).remove(EXPRESSION_SLOT);
         Ok(Expression {
@@ -363,10 +368,13 @@ impl TemplateSet {
     }
 
     /// Refuses a filter or test minijinja does not have (`| lenght`): it would only fail when
-    /// the template renders, in the middle of a run. `whole`: the source is an expression,
-    /// not a template with tags.
-    fn check_names(&mut self, source: &str, whole: bool) -> Result<(), TemplateError> {
-        for (at, name, test) in filter_and_test_names(source, whole) {
+    /// the template renders, in the middle of a run. `tokens` are one tag's or expression's.
+    fn check_names(
+        &mut self,
+        source: &str,
+        tokens: &[std::ops::Range<usize>],
+    ) -> Result<(), TemplateError> {
+        for (at, name, test) in filter_and_test_names(source, tokens) {
             let probe = if test {
                 format!("{{{{ none is {name} }}}}")
             } else {
@@ -411,88 +419,34 @@ impl TemplateSet {
     }
 }
 
-/// Each filter (`| name`) and test (`is name`, `is not name`) named in `source`, with its
-/// offset and whether it is a test: inside `{{ … }}` and `{% … %}` (everywhere when `whole`),
-/// outside string literals and comments.
-fn filter_and_test_names(source: &str, whole: bool) -> Vec<(usize, String, bool)> {
-    let bytes = source.as_bytes();
-    let identifier = |from: usize| {
-        let end = bytes[from..]
-            .iter()
-            .position(|byte| !(byte.is_ascii_alphanumeric() || *byte == b'_'))
-            .map_or(bytes.len(), |length| from + length);
-        let starts_well = bytes
-            .get(from)
-            .is_some_and(|byte| byte.is_ascii_alphabetic() || *byte == b'_');
-        (starts_well && end > from).then_some(end)
-    };
-    let skip_spaces = |mut at: usize| {
-        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
-            at += 1;
-        }
-        at
+/// Each filter (`| name`, `{% filter name %}`) and test (`is name`, `is not name`) named by
+/// `tokens` of `source`, with its offset and whether it is a test.
+fn filter_and_test_names(
+    source: &str,
+    tokens: &[std::ops::Range<usize>],
+) -> Vec<(usize, String, bool)> {
+    let text = |index: usize| tokens.get(index).map_or("", |range| &source[range.clone()]);
+    let is_name = |index: usize| {
+        text(index)
+            .bytes()
+            .next()
+            .is_some_and(|byte| byte.is_ascii_alphabetic() || byte == b'_')
     };
     let mut names = Vec::new();
-    let mut inside = whole;
-    let mut quote: Option<u8> = None;
-    let mut at = 0;
-    while at < bytes.len() {
-        let byte = bytes[at];
-        if !inside {
-            if source[at..].starts_with("{#") {
-                at = source[at..]
-                    .find("#}")
-                    .map_or(bytes.len(), |end| at + end + 2);
-                continue;
+    for index in 0..tokens.len() {
+        let (name, test) = match text(index) {
+            // `a || b` is no filter (minijinja refuses it anyway).
+            "|" if text(index + 1) != "|" && (index == 0 || text(index - 1) != "|") => {
+                (index + 1, false)
             }
-            if source[at..].starts_with("{{") || source[at..].starts_with("{%") {
-                inside = true;
-                at += 2;
-                continue;
-            }
-            at += 1;
-            continue;
+            "filter" if index == 0 => (index + 1, false),
+            "is" if text(index + 1) == "not" => (index + 2, true),
+            "is" => (index + 1, true),
+            _ => continue,
+        };
+        if is_name(name) {
+            names.push((tokens[name].start, text(name).to_string(), test));
         }
-        if let Some(open) = quote {
-            if byte == b'\\' {
-                at += 1;
-            } else if byte == open {
-                quote = None;
-            }
-            at += 1;
-            continue;
-        }
-        match byte {
-            b'\'' | b'"' => quote = Some(byte),
-            b'}' | b'%' if !whole && bytes.get(at + 1) == Some(&b'}') => {
-                inside = false;
-                at += 2;
-                continue;
-            }
-            b'|' if bytes.get(at + 1) != Some(&b'|') && (at == 0 || bytes[at - 1] != b'|') => {
-                let from = skip_spaces(at + 1);
-                if let Some(end) = identifier(from) {
-                    names.push((from, source[from..end].to_string(), false));
-                }
-            }
-            b'i' if source[at..].starts_with("is")
-                && (at == 0
-                    || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_'))
-                && bytes.get(at + 2).is_some_and(u8::is_ascii_whitespace) =>
-            {
-                let mut from = skip_spaces(at + 2);
-                if source[from..].starts_with("not")
-                    && bytes.get(from + 3).is_some_and(u8::is_ascii_whitespace)
-                {
-                    from = skip_spaces(from + 3);
-                }
-                if let Some(end) = identifier(from) {
-                    names.push((from, source[from..end].to_string(), true));
-                }
-            }
-            _ => {}
-        }
-        at += 1;
     }
     names
 }
@@ -1057,15 +1011,23 @@ fn overlong(range: std::ops::Range<usize>, what: &str) -> TemplateError {
     }
 }
 
-/// The byte range and kind of the first `{{ … }}` or `{% … %}` of a template that holds more than
-/// [`MAX_EXPRESSION_TOKENS`] tokens. Comments and raw blocks are text and are skipped; a tag
-/// that is never closed is counted to the end (minijinja refuses it anyway).
-fn overlong_tag(source: &str) -> Option<(std::ops::Range<usize>, &'static str)> {
+/// A `{{ … }}` or `{% … %}` of a template: where it stands, which kind, and its tokens (see
+/// [`walk_tokens`]), placed in the whole source.
+struct Tag {
+    range: std::ops::Range<usize>,
+    kind: &'static str,
+    tokens: Vec<std::ops::Range<usize>>,
+}
+
+/// The tags of a template, in order. Comments and raw blocks are text and are skipped; a tag
+/// that is never closed runs to the end (minijinja refuses it anyway).
+fn tags(source: &str) -> Vec<Tag> {
     let bytes = source.as_bytes();
+    let mut tags = Vec::new();
     let mut at = 0;
     while let Some(found) = source[at..].find('{') {
         let start = at + found;
-        let (close, tag) = match bytes.get(start + 1) {
+        let (close, kind) = match bytes.get(start + 1) {
             Some(b'{') => (b'}', "`{{ … }}`"),
             Some(b'%') => (b'%', "`{% … %}`"),
             Some(b'#') => {
@@ -1080,18 +1042,37 @@ fn overlong_tag(source: &str) -> Option<(std::ops::Range<usize>, &'static str)> 
                 continue;
             }
         };
-        let (tokens, end) = tokens_until(&source[start + 2..], Some(close));
-        let end = start + 2 + end;
-        if tokens > MAX_EXPRESSION_TOKENS {
-            return Some((start..end, tag));
-        }
+        let body = start + 2;
+        let mut tokens = Vec::new();
+        let end = body
+            + walk_tokens(&source[body..], Some(close), &mut |token| {
+                tokens.push(body + token.start..body + token.end);
+            });
         at = end;
         if close == b'%' && tag_word(&source[start..end]) == "raw" {
             // A raw block is text: skip to the tag that ends it.
             at = end_of_raw(source, end);
         }
+        tags.push(Tag {
+            range: start..end,
+            kind,
+            tokens,
+        });
     }
-    None
+    tags
+}
+
+/// The first tag with more than [`MAX_EXPRESSION_TOKENS`] tokens.
+fn first_overlong(tags: &[Tag]) -> Option<&Tag> {
+    tags.iter()
+        .find(|tag| tag.tokens.len() > MAX_EXPRESSION_TOKENS)
+}
+
+/// The byte range and kind of the first `{{ … }}` or `{% … %}` of a template that holds more than
+/// [`MAX_EXPRESSION_TOKENS`] tokens.
+#[cfg(test)]
+fn overlong_tag(source: &str) -> Option<(std::ops::Range<usize>, &'static str)> {
+    first_overlong(&tags(source)).map(|tag| (tag.range.clone(), tag.kind))
 }
 
 /// The word a `{% … %}` tag holds, without its delimiters and whitespace control.
@@ -1119,24 +1100,27 @@ fn end_of_raw(source: &str, from: usize) -> usize {
     source.len()
 }
 
-/// Counts the tokens of an expression up to the closing `close` + `}` of its tag (outside
-/// string literals), or to the end: (tokens, byte offset just after the tag's end).
-/// A run of letters, digits and underscores is one token, a string literal is one, and every
-/// other character that is not white space is one.
-fn tokens_until(source: &str, close: Option<u8>) -> (usize, usize) {
+/// Walks the tokens of an expression up to the closing `close` + `}` of its tag (outside
+/// string literals), or to the end, handing `visit` each token's byte range; returns the byte
+/// offset just after the tag's end. A run of letters, digits and underscores is one token, a
+/// string literal is one, and every other character that is not white space is one.
+fn walk_tokens(
+    source: &str,
+    close: Option<u8>,
+    visit: &mut impl FnMut(std::ops::Range<usize>),
+) -> usize {
     let bytes = source.as_bytes();
-    let mut tokens = 0;
     let mut at = 0;
     while at < bytes.len() {
         let byte = bytes[at];
         if Some(byte) == close && bytes.get(at + 1) == Some(&b'}') {
-            return (tokens, at + 2);
+            return at + 2;
         }
         if byte.is_ascii_whitespace() {
             at += 1;
             continue;
         }
-        tokens += 1;
+        let start = at;
         if byte == b'"' || byte == b'\'' {
             at += 1;
             while at < bytes.len() && bytes[at] != byte {
@@ -1150,8 +1134,18 @@ fn tokens_until(source: &str, close: Option<u8>) -> (usize, usize) {
         } else {
             at += 1;
         }
+        visit(start..at.min(bytes.len()));
     }
-    (tokens, bytes.len())
+    bytes.len()
+}
+
+/// How many tokens an expression holds up to the end of its tag (see [`walk_tokens`]), and the
+/// byte offset just after that end.
+#[cfg(test)]
+fn tokens_until(source: &str, close: Option<u8>) -> (usize, usize) {
+    let mut tokens = 0;
+    let end = walk_tokens(source, close, &mut |_| tokens += 1);
+    (tokens, end)
 }
 
 #[cfg(test)]
@@ -1165,6 +1159,34 @@ mod tests {
         assert_eq!(tokens, 5);
         assert_eq!(&source[end..], " after");
         assert_eq!(tokens_until("a_1 (b) |c", None), (6, 10));
+    }
+
+    /// Names in tags only: not in text, comments, string literals or raw blocks.
+    #[test]
+    fn filters_and_tests_are_found_in_tags_not_in_text_strings_or_raw_blocks() {
+        let source = "a | nosuch {{ x | trim | upper }}{# y | no #}{{ 'z | no' is string }}\
+                      {% if x is not defined %}{% endif %}{% filter lower %}b{% endfilter %}\
+                      {% raw %}{{ x | raw_no }}{% endraw %}";
+        let names: Vec<(String, bool)> = tags(source)
+            .iter()
+            .flat_map(|tag| filter_and_test_names(source, &tag.tokens))
+            .map(|(at, name, test)| {
+                assert_eq!(&source[at..at + name.len()], name);
+                (name, test)
+            })
+            .collect();
+        let expected = [
+            ("trim", false),
+            ("upper", false),
+            ("string", true),
+            ("defined", true),
+            ("lower", false),
+        ];
+        assert_eq!(names, expected.map(|(name, test)| (name.to_string(), test)));
+        let mut tokens = Vec::new();
+        walk_tokens("a || b | c", None, &mut |token| tokens.push(token));
+        let names = filter_and_test_names("a || b | c", &tokens);
+        assert_eq!(names, vec![(9, "c".to_string(), false)]);
     }
 
     #[test]
