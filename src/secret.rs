@@ -115,6 +115,20 @@ impl Default for Needles {
 }
 
 impl Needles {
+    /// Files `form` as a needle once: as a secret's form, or as a part of one, which yields to
+    /// a secret's form of the same text.
+    fn file(&mut self, form: String, part: bool) {
+        if self.known.contains(&form) || (part && self.known_parts.contains(&form)) {
+            return;
+        }
+        self.add(form.as_bytes(), part);
+        if part {
+            self.known_parts.insert(form);
+        } else {
+            self.known.insert(form);
+        }
+    }
+
     fn add(&mut self, needle: &[u8], part: bool) {
         match needle.first_chunk::<PREFIX>() {
             Some(prefix) => {
@@ -201,16 +215,10 @@ impl Redactor {
         inner.registered.insert(value.to_string());
         let (whole, inside) = parts(value);
         for form in whole.iter().flat_map(|whole| encoded_forms(whole)) {
-            if !inner.known.contains(&form) {
-                inner.add(form.as_bytes(), false);
-                inner.known.insert(form);
-            }
+            inner.file(form, false);
         }
         for form in inside.iter().flat_map(|inside| encoded_forms(inside)) {
-            if !inner.known.contains(&form) && !inner.known_parts.contains(&form) {
-                inner.add(form.as_bytes(), true);
-                inner.known_parts.insert(form);
-            }
+            inner.file(form, true);
         }
     }
 
@@ -233,10 +241,7 @@ impl Redactor {
         }
         inner.derived += 1;
         for form in encoded_forms(value) {
-            if !inner.known.contains(&form) && !inner.known_parts.contains(&form) {
-                inner.add(form.as_bytes(), true);
-                inner.known_parts.insert(form);
-            }
+            inner.file(form, true);
         }
     }
 
