@@ -743,3 +743,11 @@ impl Condition {
         }
     }
 }
+
+/// The float a JSON number holds when it is a whole number 64 bits cannot hold, signed or not:
+/// what an integer written that large became when it was read (`12345678901234567890123` as
+/// `1.2345678901234568e22`). -2^63 itself counts: an integer just below `i64::MIN` rounds to it.
+pub fn integer_beyond_64_bits(number: &serde_json::Number) -> Option<f64> {
+    let float = number.as_f64().filter(|_| number.is_f64())?;
+    (float.fract() == 0.0 && (float <= -(2f64.powi(63)) || float >= 2f64.powi(64))).then_some(float)
+}

@@ -193,14 +193,10 @@ pub fn capture(capture: &Capture, response: &Response) -> Result<Captured, Strin
 /// Whether `number` is an integer the JSON parser could only keep as a float: a whole number
 /// beyond 64 bits, in a body that writes an integer of 19 digits or more (not `1e22`).
 fn rounded_integer(number: &serde_json::Number, body: &[u8]) -> bool {
-    let Some(float) = number.as_f64().filter(|_| number.is_f64()) else {
-        return false;
-    };
-    if float.fract() != 0.0 || (float > -(2f64.powi(63)) && float < 2f64.powi(64)) {
-        return false;
-    }
-    body.split(|byte| !byte.is_ascii_digit())
-        .any(|digits| digits.len() >= 19)
+    crate::runbook::model::integer_beyond_64_bits(number).is_some()
+        && body
+            .split(|byte| !byte.is_ascii_digit())
+            .any(|digits| digits.len() >= 19)
 }
 
 /// The context for judging: how to render operands and what to keep out of messages.

@@ -821,12 +821,8 @@ fn contains_template(value: &serde_json::Value) -> bool {
 /// ones an integer written in the runbook may have become.
 fn oversized_integers(value: &serde_json::Value, found: &mut Vec<f64>) {
     match value {
-        serde_json::Value::Number(number) if number.is_f64() => {
-            let float = number.as_f64().unwrap_or_default();
-            // -2^63 itself too: an integer just below i64::MIN rounds to it as a float.
-            if float.fract() == 0.0 && (float <= -(2f64.powi(63)) || float >= 2f64.powi(64)) {
-                found.push(float);
-            }
+        serde_json::Value::Number(number) => {
+            found.extend(crate::runbook::model::integer_beyond_64_bits(number));
         }
         serde_json::Value::Array(items) => items
             .iter()
