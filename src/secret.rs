@@ -504,7 +504,8 @@ const JINJA_URLENCODE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// The raw value and the forms it takes on its way out: percent-encoded for a URL or a form,
 /// escaped in a JSON string or in HTML, in hex, in base64. Only the forms that differ from the
-/// value and from each other are kept: for most secrets most forms are the value itself.
+/// value and from each other are kept: for most secrets most forms are the value itself, and
+/// those are not even built (a run registers a secret per capture, so this is on its path).
 fn encoded_forms(value: &str) -> Vec<String> {
     let mut forms = vec![value.to_string()];
     let mut push = |form: String| {
@@ -512,48 +513,73 @@ fn encoded_forms(value: &str) -> Vec<String> {
             forms.push(form);
         }
     };
+    let bytes = value.as_bytes();
     // Every way a value is percent-encoded on its way into a URL or a form: strict, RFC 3986,
     // a path, the template filter, and `application/x-www-form-urlencoded` (query pairs, form
-    // bodies), which writes a space as `+`; each with upper- or lower-case hex digits.
-    let percent = [
-        utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
-        utf8_percent_encode(value, URI_UNRESERVED).to_string(),
-        utf8_percent_encode(value, URI_PATH).to_string(),
-        utf8_percent_encode(value, JINJA_URLENCODE).to_string(),
-        form_urlencoded::byte_serialize(value.as_bytes()).collect(),
-        plus_for_space(value, NON_ALPHANUMERIC),
-        plus_for_space(value, URI_UNRESERVED),
-    ];
-    let every_byte: String = value.bytes().map(|byte| format!("%{byte:02X}")).collect();
-    for form in percent.into_iter().chain([every_byte]) {
-        push(lower_case_percent(&form));
-        push(form);
-    }
-    json_forms(value).into_iter().for_each(&mut push);
-    // HTML entities, as Python's `html.escape` and Go's `html.EscapeString` write them.
-    for (double, single) in [("&quot;", "&#x27;"), ("&#34;", "&#39;")] {
-        let mut escaped = String::with_capacity(value.len());
-        for c in value.chars() {
-            match c {
-                '&' => escaped.push_str("&amp;"),
-                '<' => escaped.push_str("&lt;"),
-                '>' => escaped.push_str("&gt;"),
-                '"' => escaped.push_str(double),
-                '\'' => escaped.push_str(single),
-                other => escaped.push(other),
+    // bodies), which writes a space as `+`; each with upper- or lower-case hex digits. A value
+    // of letters and digits alone is the same in all of them.
+    if !bytes.iter().all(u8::is_ascii_alphanumeric) {
+        let encoded = |set: &'static AsciiSet| match Cow::from(utf8_percent_encode(value, set)) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(form) => Some(form),
+        };
+        let percent = [
+            encoded(NON_ALPHANUMERIC),
+            encoded(URI_UNRESERVED),
+            encoded(URI_PATH),
+            encoded(JINJA_URLENCODE),
+            Some(form_urlencoded::byte_serialize(bytes).collect()),
+            Some(plus_for_space(value, NON_ALPHANUMERIC)),
+            Some(plus_for_space(value, URI_UNRESERVED)),
+        ];
+        for form in percent.into_iter().flatten() {
+            if form.contains('%') {
+                push(lower_case_percent(&form));
             }
+            push(form);
         }
-        push(escaped);
     }
-    let bytes = value.as_bytes();
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    push(hex.to_ascii_uppercase());
-    push(hex);
-    for engine in [&STANDARD, &URL_SAFE] {
-        push(engine.encode(bytes));
+    // Every byte encoded, and hex: upper- and lower-case digits.
+    for digits in [b"0123456789ABCDEF", b"0123456789abcdef"] {
+        let mut every_byte = String::with_capacity(bytes.len() * 3);
+        let mut hex = String::with_capacity(bytes.len() * 2);
+        for &byte in bytes {
+            let (high, low) = (
+                char::from(digits[usize::from(byte >> 4)]),
+                char::from(digits[usize::from(byte & 0xf)]),
+            );
+            every_byte.extend(['%', high, low]);
+            hex.extend([high, low]);
+        }
+        push(every_byte);
+        push(hex);
     }
-    // MIME base64 (Python's `encodebytes`, `openssl base64`): lines of 76 or 64 characters.
+    // Only a value with a character JSON or HTML escapes has forms of those.
+    if bytes
+        .iter()
+        .any(|&byte| byte < 0x20 || !byte.is_ascii() || b"\"\\/<>&".contains(&byte))
+    {
+        json_forms(value).into_iter().for_each(&mut push);
+    }
+    if bytes.iter().any(|byte| b"&<>\"'".contains(byte)) {
+        // HTML entities, as Python's `html.escape` and Go's `html.EscapeString` write them.
+        for (double, single) in [("&quot;", "&#x27;"), ("&#34;", "&#39;")] {
+            let mut escaped = String::with_capacity(value.len());
+            for c in value.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '>' => escaped.push_str("&gt;"),
+                    '"' => escaped.push_str(double),
+                    '\'' => escaped.push_str(single),
+                    other => escaped.push(other),
+                }
+            }
+            push(escaped);
+        }
+    }
     let encoded = STANDARD.encode(bytes);
+    // MIME base64 (Python's `encodebytes`, `openssl base64`): lines of 76 or 64 characters.
     for width in [76, 64] {
         if encoded.len() > width {
             let lines: Vec<&str> = encoded
@@ -565,6 +591,8 @@ fn encoded_forms(value: &str) -> Vec<String> {
             push(lines.join("\r\n"));
         }
     }
+    push(encoded);
+    push(URL_SAFE.encode(bytes));
     for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
         for core in base64_cores(engine, bytes) {
             push(core);
