@@ -523,14 +523,19 @@ fn encoded_forms(value: &str) -> Vec<String> {
             Cow::Borrowed(_) => None,
             Cow::Owned(form) => Some(form),
         };
+        // The form encoder leaves `*-._` as they are too; `+` for a space only with a space.
+        let form = !bytes
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"*-._".contains(byte));
+        let space = bytes.contains(&b' ');
         let percent = [
             encoded(NON_ALPHANUMERIC),
             encoded(URI_UNRESERVED),
             encoded(URI_PATH),
             encoded(JINJA_URLENCODE),
-            Some(form_urlencoded::byte_serialize(bytes).collect()),
-            Some(plus_for_space(value, NON_ALPHANUMERIC)),
-            Some(plus_for_space(value, URI_UNRESERVED)),
+            form.then(|| form_urlencoded::byte_serialize(bytes).collect()),
+            space.then(|| plus_for_space(value, NON_ALPHANUMERIC)),
+            space.then(|| plus_for_space(value, URI_UNRESERVED)),
         ];
         for form in percent.into_iter().flatten() {
             if form.contains('%') {

@@ -166,10 +166,11 @@ pub struct TemplateSet {
     globals: BTreeSet<String>,
     /// What each source compiled to: a runbook repeats the same templates (`{{ services.api
     /// }}/...`, `{{ token }}`) and expressions many times, and each is compiled once.
-    templates: HashMap<String, Template>,
-    expressions: HashMap<String, Expression>,
+    /// (Hashed with foldhash: looked up for every template of every step.)
+    templates: HashMap<String, Template, foldhash::fast::RandomState>,
+    expressions: HashMap<String, Expression, foldhash::fast::RandomState>,
     /// Whether each filter (`false`) or test (`true`) name asked about exists.
-    known: HashMap<(String, bool), bool>,
+    known: HashMap<(String, bool), bool, foldhash::fast::RandomState>,
 }
 
 impl Default for TemplateSet {
@@ -215,10 +216,10 @@ impl TemplateSet {
         TemplateSet {
             env,
             count: 0,
-            known: HashMap::new(),
+            known: HashMap::default(),
             globals,
-            templates: HashMap::new(),
-            expressions: HashMap::new(),
+            templates: HashMap::default(),
+            expressions: HashMap::default(),
         }
     }
 

@@ -155,7 +155,7 @@ fn revokes_or_rolls(url: &str) -> bool {
 
 /// Runs every rule: the errors, and the warnings that neither the runbook nor their step allows.
 pub fn lint(runbook: &Runbook) -> Vec<Diagnostic> {
-    let mut capturers: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut capturers: HashMap<&str, Vec<usize>, foldhash::fast::RandomState> = HashMap::default();
     for (index, step) in runbook.steps.iter().enumerate() {
         for (name, _) in captured(step) {
             capturers.entry(name).or_default().push(index);
@@ -184,7 +184,7 @@ struct Lint<'a> {
     /// What each step uses, worked out once.
     uses: Vec<BTreeSet<&'a str>>,
     /// For each captured name, the steps that capture it, in order.
-    capturers: HashMap<&'a str, Vec<usize>>,
+    capturers: HashMap<&'a str, Vec<usize>, foldhash::fast::RandomState>,
 }
 
 /// The names a step captures (from the response, or asked of the operator).
