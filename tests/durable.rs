@@ -597,7 +597,7 @@ fn a_passphrase_seals_and_resumes_too() {
     assert!(
         wrong
             .stderr
-            .contains("cannot open this run's sealed values"),
+            .contains("cannot open this run's sealed values with the passphrase in $RUNBOOK_SEAL_PASSPHRASE: it is not the passphrase the run was sealed with, or the sealed data is damaged"),
         "{}",
         wrong.stderr
     );
@@ -1003,6 +1003,27 @@ fn a_state_dir_the_user_cannot_use_is_an_input_error_that_says_so() {
         assert_eq!(outcome.stderr, message, "{command:?}");
     }
     std::fs::set_permissions(state.join("runs"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    // Nor is one run that cannot be read: it is listed, with why.
+    std::fs::create_dir(state.join("runs").join(run)).unwrap();
+    std::fs::set_permissions(
+        state.join("runs").join(run),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let outcome = Runbook::new(["runs", "--state-dir", &state_dir])
+        .home(&scratch.home)
+        .run();
+    std::fs::set_permissions(
+        state.join("runs").join(run),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    assert_eq!(
+        outcome.stdout,
+        format!(
+            "(unreadable) cannot read {state_dir}/runs/{run} in the state directory: permission denied; use a state directory you own (--state-dir DIR) or fix its permissions\n"
+        )
+    );
 }
 
 #[test]

@@ -59,7 +59,8 @@ impl Sealer {
                 )
             }
         };
-        let sealed = sealed.map_err(|error| format!("cannot seal the run key: {error}"))?;
+        let sealed = sealed
+            .map_err(|error| format!("cannot seal the run key: {}", encrypt_reason(&error)))?;
         Ok(Sealer {
             run_key,
             sealed_run_key: STANDARD.encode(sealed),
@@ -97,7 +98,7 @@ impl Sealer {
     pub fn seal(&self, value: &SecretString) -> Result<String, String> {
         age::encrypt(&self.run_key.to_public(), value.expose_secret().as_bytes())
             .map(|sealed| STANDARD.encode(sealed))
-            .map_err(|error| format!("cannot seal a value: {error}"))
+            .map_err(|error| format!("cannot seal a value: {}", encrypt_reason(&error)))
     }
 }
 
@@ -123,8 +124,9 @@ impl Opener {
         }
         .map_err(|error| {
             format!(
-                "cannot open this run's sealed values with {}: {error}",
-                keys.describe()
+                "cannot open this run's sealed values with {}: {}",
+                keys.describe(),
+                decrypt_reason(&error)
             )
         })?;
         let text = String::from_utf8(plain).map_err(|_| "the run key is not text".to_string())?;
@@ -138,10 +140,51 @@ impl Opener {
             .decode(sealed)
             .map_err(|_| "a sealed value in the journal is damaged".to_string())?;
         let plain = age::decrypt(&self.run_key, &bytes)
-            .map_err(|error| format!("cannot open a sealed value: {error}"))?;
+            .map_err(|error| format!("cannot open a sealed value: {}", decrypt_reason(&error)))?;
         String::from_utf8(plain)
             .map(SecretString::from)
             .map_err(|_| "a sealed value is not text".to_string())
+    }
+}
+
+/// Why age could not open a sealed value, in our words: age's own messages are looked up in
+/// translation files that a build may read from disk at the moment of the error, and a
+/// failure to find them there must not turn a wrong key into a crash.
+fn decrypt_reason(error: &age::DecryptError) -> String {
+    use age::DecryptError;
+    match error {
+        // What a wrong passphrase gives, as well as damage.
+        DecryptError::DecryptionFailed => {
+            "it is not the passphrase the run was sealed with, or the sealed data is damaged".into()
+        }
+        DecryptError::InvalidMac => {
+            "the sealed data is damaged (its header does not match its checksum)".into()
+        }
+        DecryptError::ExcessiveWork { required, target } => format!(
+            "the passphrase's work factor (2^{required}) is far above what this machine does in \
+             a second (2^{target}); it was not written by runbook"
+        ),
+        DecryptError::InvalidHeader | DecryptError::UnknownFormat => {
+            "the sealed data is not an age file runbook wrote".into()
+        }
+        DecryptError::Io(error) => format!("cannot read the sealed data: {error}"),
+        DecryptError::NoMatchingKeys => "it is not the key the run was sealed to".into(),
+        DecryptError::KeyDecryptionFailed => "the key itself could not be opened".into(),
+    }
+}
+
+/// Why age could not seal a value, in our words (see [`decrypt_reason`]).
+fn encrypt_reason(error: &age::EncryptError) -> String {
+    use age::EncryptError;
+    match error {
+        EncryptError::Io(error) => format!("cannot write the sealed data: {error}"),
+        EncryptError::EncryptedIdentities(error) => decrypt_reason(error),
+        EncryptError::IncompatibleRecipients { .. }
+        | EncryptError::InvalidRecipientLabels(_)
+        | EncryptError::MissingRecipients
+        | EncryptError::MixedRecipientAndPassphrase => {
+            "the keys given cannot be used together".into()
+        }
     }
 }
 
@@ -394,6 +437,30 @@ mod tests {
         ))
         .unwrap();
         let other = UnsealKeys::Identity(age::x25519::Identity::generate(), PathBuf::from("other"));
-        assert!(Opener::from_sealed_run_key(&sealer.sealed_run_key, &other).is_err());
+        let Err(refused) = Opener::from_sealed_run_key(&sealer.sealed_run_key, &other) else {
+            panic!("another key opened the run key");
+        };
+        assert_eq!(
+            refused,
+            "cannot open this run's sealed values with the identity in other: it is not the key the run was sealed to"
+        );
+        // Damage is told apart from a wrong key.
+        let mut damaged = STANDARD.decode(&sealer.sealed_run_key).unwrap();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        let Err(refused) = Opener::from_sealed_run_key(&STANDARD.encode(&damaged), &other) else {
+            panic!("a damaged run key was opened");
+        };
+        assert!(
+            refused.ends_with("it is not the key the run was sealed to"),
+            "{refused}"
+        );
+        let Err(refused) = Opener::from_sealed_run_key(&STANDARD.encode(b"not age"), &other) else {
+            panic!("text that is not age was opened");
+        };
+        assert!(
+            refused.ends_with("the sealed data is not an age file runbook wrote"),
+            "{refused}"
+        );
     }
 }
