@@ -226,6 +226,37 @@ fn diff_against_git_head_of_the_shipped_runbook() {
     );
 }
 
+/// A repository another user owns is refused by git ("dubious ownership"); the message is
+/// git's reason and remedy, not "no repository".
+#[test]
+fn a_repository_git_refuses_to_read_is_not_called_missing() {
+    // SAFETY: geteuid has no preconditions. Only root can give the files to another user.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let scratch = repository_with("rotation.yaml", base_text());
+    fn give_away(path: &std::path::Path) {
+        std::os::unix::fs::lchown(path, Some(65534), Some(65534)).unwrap();
+        if path.is_dir() && !path.is_symlink() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                give_away(&entry.unwrap().path());
+            }
+        }
+    }
+    give_away(scratch.dir.path());
+    let outcome = Runbook::new(["diff", "--git", "HEAD"])
+        .arg(path(&scratch, "rotation.yaml"))
+        .run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    let directory = scratch.dir.path().display().to_string();
+    assert_eq!(
+        outcome.stderr,
+        format!(
+            "runbook diff: git cannot read the repository of {directory}/rotation.yaml: detected dubious ownership in repository at '{directory}'; if you trust it: `git config --global --add safe.directory {directory}`\n"
+        )
+    );
+}
+
 #[test]
 fn diff_against_git_sees_a_working_copy_change() {
     let scratch = repository_with("rotation.yaml", base_text());

@@ -40,12 +40,26 @@ pub fn show(revision: &str, file: &Path, limit: u64) -> Result<Option<Vec<u8>>, 
     }
     let repository = git(directory, &["rev-parse", "--show-toplevel"])?;
     if !repository.success {
-        return Err(Problem::new(
-            exit::INVALID_RUNBOOK,
+        let said = repository.stderr.trim();
+        // Any other refusal is git's to word: a repository another user owns ("dubious
+        // ownership") is one, and is not "no repository".
+        let message = if said.is_empty() || said.contains("not a git repository") {
             format!(
                 "runbook diff: {shown} is not in a git repository, so it has no version at {revision}\n"
-            ),
-        ));
+            )
+        } else {
+            let mut lines = said.lines().map(str::trim).filter(|line| !line.is_empty());
+            let first = lines
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("fatal: ");
+            let remedy = lines
+                .find(|line| line.starts_with("git config"))
+                .map(|line| format!("; if you trust it: `{line}`"))
+                .unwrap_or_default();
+            format!("runbook diff: git cannot read the repository of {shown}: {first}{remedy}\n")
+        };
+        return Err(Problem::new(exit::INVALID_RUNBOOK, message));
     }
     let commit = git(
         directory,
@@ -128,6 +142,7 @@ fn blob(directory: &Path, object: &str, limit: u64) -> Result<Blob, Problem> {
 struct Ran {
     success: bool,
     stdout: String,
+    stderr: String,
 }
 
 /// Runs a git command whose answer is a line or two (`rev-parse`).
@@ -146,5 +161,6 @@ fn git(directory: &Path, arguments: &[&str]) -> Result<Ran, Problem> {
     Ok(Ran {
         success: output.status.success(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     })
 }

@@ -184,6 +184,17 @@ pub fn load(state_dir: &Path, run_id: &str) -> Result<RunView, String> {
         if error.kind() != std::io::ErrorKind::NotFound {
             // Not "no such run": the state directory is not one, or may not be read.
             check_is_directory(state_dir)?;
+            // Name the directory that stops the reading, not the journal inside it.
+            let runs = state_dir.join("runs");
+            let (path, error) = [runs.clone(), runs.join(run_id)]
+                .into_iter()
+                .find_map(|dir| match std::fs::read_dir(&dir) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        Some((dir, error))
+                    }
+                    _ => None,
+                })
+                .unwrap_or((path, error));
             return Err(unusable_in_state_dir(state_dir, &path, &error, "read"));
         }
         return Err(format!(
@@ -361,7 +372,12 @@ pub fn run_ids(state_dir: &Path) -> Result<Vec<String>, String> {
     };
     let mut ids: Vec<String> = entries
         .flatten()
-        .filter(|entry| entry.path().join("journal.jsonl").exists())
+        // A run whose journal cannot even be looked at (a directory others made unreadable)
+        // is listed too: reading it then says why, where skipping it would hide a run.
+        .filter(|entry| {
+            let path = entry.path();
+            path.is_dir() && !matches!(path.join("journal.jsonl").try_exists(), Ok(false))
+        })
         .filter_map(|entry| entry.file_name().into_string().ok())
         .collect();
     ids.sort();
