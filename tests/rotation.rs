@@ -588,3 +588,47 @@ fn a_failed_rehearsal_holds_up_nothing() {
     assert_eq!(listed.stdout.lines().count(), 2, "{}", listed.stdout);
     assert_contains(&listed.stdout, "failed at step verify-origin");
 }
+
+/// GitHub keeps `updated_at` in whole seconds and never ahead of its clock (the emulator's
+/// `github_whole_second_clock`): a second write of a secret in the second of the first must
+/// still be confirmed, so the provider waits for the next second rather than report the write
+/// as lost.
+#[test]
+fn a_github_secret_written_twice_in_one_second_is_confirmed_both_times() {
+    let emulator = emulator();
+    emulator.world().faults.github_whole_second_clock = true;
+    let scratch = Scratch::new();
+    let step = |id: &str, value: &str| {
+        format!(
+            "  - id: {id}\n    title: Write CF_TWICE ({id})\n    propagate:\n      values:\n        CF_TWICE: \"{{{{ {value} }}}}\"\n      targets:\n        - github: {{ repository: \"{{{{ github_repository }}}}\", token: \"{{{{ github_token }}}}\" }}\n"
+        )
+    };
+    let text = format!(
+        "runbook: twice\ntitle: One Actions secret written twice\nservices:\n  github: https://api.github.com\ninputs:\n  github_token: {{ env: [GITHUB_TOKEN], secret: true }}\n  github_repository: {{ env: [GITHUB_REPOSITORY] }}\n  first: {{ env: [TWICE_FIRST], secret: true }}\n  second: {{ env: [TWICE_SECOND], secret: true }}\nsteps:\n{}{}",
+        step("first-write", "first"),
+        step("second-write", "second")
+    );
+    let file = scratch.write("twice.yaml", text);
+    let outcome = exec(&emulator, &file, &scratch)
+        .env("TWICE_FIRST", "first-value-of-cf-twice")
+        .env("TWICE_SECOND", "second-value-of-cf-twice")
+        .run();
+    assert_eq!(outcome.code, 0, "{}\n{}", outcome.stdout, outcome.stderr);
+    let world = emulator.world();
+    let stored = world.github_secret("CF_TWICE").expect("written");
+    assert_eq!(stored.value(), "second-value-of-cf-twice");
+    assert!(stored.updated_at <= jiff::Timestamp::now());
+    assert_eq!(
+        outcome
+            .stdout
+            .matches("1 updated, 0 created; each sealed for the current key and confirmed by updated_at")
+            .count()
+            + outcome
+                .stdout
+                .matches("0 updated, 1 created; each sealed for the current key and confirmed by updated_at")
+                .count(),
+        2,
+        "{}",
+        outcome.stdout
+    );
+}

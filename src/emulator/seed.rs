@@ -139,7 +139,7 @@ pub(crate) fn world(restart_window: Duration) -> World {
 
     let mut actions = SecretStore::new();
     for (name, value) in &user_tokens {
-        actions.put(name, value.clone());
+        actions.put(name, value.clone(), false);
     }
     let github = GithubRepository {
         token: format!("ghp_{}", random::token(36).replace(['-', '_'], "x")),

@@ -28,6 +28,10 @@ pub struct Faults {
     pub heroku_fail_writes: bool,
     /// GitHub answers secret PUTs with 500.
     pub github_fail_writes: bool,
+    /// GitHub's own clock for `updated_at`: whole seconds, never ahead of now, so two writes in
+    /// one second show the same time, as on github.com. Off, each write moves `updated_at` on
+    /// by at least a second, so that a client (or test) can see every write.
+    pub github_whole_second_clock: bool,
     /// A user-token roll succeeds (the old value dies) but answers a value that is not the new
     /// one, as a truncated copy would be: verifying it fails.
     pub cloudflare_roll_answers_unusable_value: bool,

@@ -75,6 +75,7 @@ async fn sealed_box_round_trip_creates_then_updates() {
             secret.updated_at > first_update,
             "updated_at moves on every write"
         );
+        assert_eq!(secret.updated_at.subsec_nanosecond(), 0);
     }
 
     let metadata = send(github(client.get(format!("{base}/CF_SANDBOX")), &token)).await;
@@ -166,6 +167,21 @@ async fn environment_secrets_have_their_own_key() {
             .map(|secret| secret.value().to_owned()),
         Some("env value".to_owned())
     );
+
+    // An environment that does not exist is a 404, with or without a body.
+    let unknown = base.replace("/production/", "/nope/");
+    let empty = send(github(
+        client.put(format!("{unknown}/CF_PAGES_DEPLOY")),
+        &token,
+    ))
+    .await;
+    assert_eq!(empty.status, 404);
+    let full = send(with_json(
+        github(client.put(format!("{unknown}/CF_PAGES_DEPLOY")), &token),
+        &json!({ "encrypted_value": encrypted, "key_id": key_id }),
+    ))
+    .await;
+    assert_eq!(full.status, 404);
 }
 
 #[tokio::test]

@@ -290,8 +290,11 @@ async fn put_secret(
 ) -> Response {
     let (environment, secret_name) = (path.environment.as_deref(), path.secret_name.as_str());
     let mut world = state.world();
-    if let Err(response) = repository_for(&world, &headers, &path.owner, &path.repo) {
-        return response;
+    match repository_for(&world, &headers, &path.owner, &path.repo) {
+        Err(response) => return response,
+        // An environment that does not exist is a 404 whatever the body, as on GitHub.
+        Ok(repository) if store(repository, environment).is_none() => return not_found(),
+        Ok(_) => {}
     }
     let fields = match json_body(&body) {
         Ok(Value::Object(fields)) => fields,
@@ -325,6 +328,7 @@ async fn put_secret(
         );
     }
     let fail_writes = world.faults.github_fail_writes;
+    let clock_only = world.faults.github_whole_second_clock;
     let Some(store) = world.github.store_mut(environment) else {
         return not_found();
     };
@@ -354,7 +358,7 @@ async fn put_secret(
     if fail_writes {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "Server Error");
     }
-    let created = store.put(secret_name, value);
+    let created = store.put(secret_name, value, clock_only);
     tracing::info!(
         secret = secret_name,
         environment,

@@ -89,10 +89,10 @@ impl SecretStore {
         &self.secrets
     }
 
-    /// Creates or updates a secret; `true` when it was created.
-    pub(crate) fn put(&mut self, name: &str, value: String) -> bool {
-        // GitHub prints whole seconds, and the SOPs verify a write through `updated_at`: keep it
-        // strictly increasing so that two writes in one second still differ.
+    /// Creates or updates a secret; `true` when it was created. `updated_at` is in whole
+    /// seconds, as GitHub keeps it; unless `clock_only`, a write moves it on by at least a second
+    /// so that two writes in one second still differ (see `Faults::github_whole_second_clock`).
+    pub(crate) fn put(&mut self, name: &str, value: String, clock_only: bool) -> bool {
         let now = Timestamp::now();
         let whole_second = |timestamp: Timestamp| {
             Timestamp::from_second(timestamp.as_second()).unwrap_or(timestamp)
@@ -106,7 +106,11 @@ impl SecretStore {
                 .updated_at
                 .checked_add(SignedDuration::from_secs(1))
                 .unwrap_or(now);
-            secret.updated_at = whole_second(now).max(next);
+            secret.updated_at = if clock_only {
+                whole_second(now)
+            } else {
+                whole_second(now).max(next)
+            };
             secret.value = value;
             return false;
         }

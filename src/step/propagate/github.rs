@@ -87,7 +87,17 @@ async fn write_one(
 ) -> Result<bool, Failure> {
     // Fetched right before each PUT: keys rotate, and a stale key_id is refused.
     let (key_id, key) = public_key(client, store).await?;
-    let before = updated_at(client, store, name).await?;
+    let (before, server_now) = updated_at(client, store, name).await?;
+    // GitHub keeps `updated_at` in whole seconds: a write in the second of the last one would
+    // not show. When the server's clock (its `Date`) is still in that second, the write waits
+    // for the next one, so that a recorded write always moves `updated_at` on.
+    if let Some(before) = before {
+        let clock = server_now.unwrap_or_else(jiff::Timestamp::now);
+        if clock.as_second() <= before.as_second() {
+            let ahead = u64::try_from(before.as_second() - clock.as_second()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_secs(1 + ahead.min(1))).await;
+        }
+    }
     let sealed = key
         .seal(
             &mut crypto_box::aead::OsRng,
@@ -118,7 +128,7 @@ async fn write_one(
             )));
         }
     };
-    match (before, updated_at(client, store, name).await?) {
+    match (before, updated_at(client, store, name).await?.0) {
         (_, None) => Err(Failure::new(format!(
             "{name} is not in {} after the write",
             store.describe()
@@ -170,12 +180,13 @@ async fn public_key(
     Ok((key_id, crypto_box::PublicKey::from(bytes)))
 }
 
-/// The secret's `updated_at`, or `None` when it does not exist.
+/// The secret's `updated_at`, or `None` when it does not exist; and the server's clock when
+/// it answered (its `Date` header), when it says.
 async fn updated_at(
     client: &Client,
     store: &Store<'_>,
     name: &str,
-) -> Result<Option<jiff::Timestamp>, Failure> {
+) -> Result<(Option<jiff::Timestamp>, Option<jiff::Timestamp>), Failure> {
     let url = format!("{}/{}", store.secrets_url(), segment(name));
     let answer = call(
         client,
@@ -187,8 +198,12 @@ async fn updated_at(
     )
     .await
     .map_err(|message| Failure::new(format!("reading {name}: {message}")))?;
+    let server_now = answer
+        .header("date")
+        .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
+        .map(|date| date.timestamp());
     match answer.status {
-        404 => Ok(None),
+        404 => Ok((None, server_now)),
         200 => {
             let stamp = answer
                 .json()
@@ -198,7 +213,7 @@ async fn updated_at(
                 .ok_or_else(|| {
                     Failure::new(format!("{name}: the answer has no valid updated_at"))
                 })?;
-            Ok(Some(stamp))
+            Ok((Some(stamp), server_now))
         }
         _ => Err(Failure::new(format!(
             "reading {name} in {}: {}",
