@@ -347,6 +347,15 @@ async fn roll_kills_the_old_value_at_once_and_the_new_one_verifies() {
     assert_eq!(before.status, 200);
     assert_eq!(before.body["result"]["status"], "active");
     assert_eq!(before.body["result"]["id"], id.as_str());
+    // Dates that are not set are left out: the schema types them as strings, never null.
+    assert_eq!(
+        before.body["result"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["id", "status"]
+    );
 
     let listed = send(
         client
@@ -356,6 +365,16 @@ async fn roll_kills_the_old_value_at_once_and_the_new_one_verifies() {
     .await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.body["result_info"]["total_count"], 4);
+    for token in listed.body["result"].as_array().unwrap() {
+        assert!(
+            token
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|value| !value.is_null()),
+            "{token}"
+        );
+    }
     assert!(
         listed.body["result"]
             .as_array()

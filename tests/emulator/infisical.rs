@@ -333,3 +333,144 @@ async fn failing_writes_answer_500_and_change_nothing() {
         .expect("seeded");
     assert_eq!(secret.version(), 1);
 }
+
+/// What a write may set besides the value (reminder, multiline flag, metadata) is kept and
+/// shown back; fields of the wrong type, and query flags that are not "true"/"false", are
+/// zod's 422; malformed JSON at login is a 400, as on every route.
+#[tokio::test]
+async fn write_fields_are_kept_and_checked_like_the_api_does() {
+    let emulator = start().await;
+    let token = login(&emulator).await;
+    let project = credential(&emulator, "INFISICAL_PROJECT_ID");
+    let client = Client::new();
+    let base = json!({ "projectId": project, "environment": "dev", "secretPath": FOLDER });
+    let with = |extra: Value| {
+        let mut body = base.clone();
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
+
+    let created = send(with_json(
+        authorized(client.post(v4(&emulator, "NOTED")), &token),
+        &with(json!({
+            "secretValue": "noted value",
+            "secretReminderNote": "rotate me",
+            "secretReminderRepeatDays": 30,
+            "skipMultilineEncoding": true,
+            "secretMetadata": [{ "key": "owner", "value": "ops" }],
+            "type": "shared",
+            "tagIds": null,
+        })),
+    ))
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let secret = &created.body["secret"];
+    assert_eq!(secret["secretReminderNote"], "rotate me");
+    assert_eq!(secret["secretReminderRepeatDays"], 30);
+    assert_eq!(secret["skipMultilineEncoding"], true);
+    assert_eq!(
+        secret["secretMetadata"],
+        json!([{ "key": "owner", "value": "ops", "isEncrypted": false }])
+    );
+    // An update keeps what it does not name, and `null` clears the reminder.
+    let updated = send(with_json(
+        authorized(client.patch(v4(&emulator, "NOTED")), &token),
+        &with(json!({ "secretValue": "new value", "secretReminderNote": null })),
+    ))
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.body["secret"]["secretReminderNote"], Value::Null);
+    assert_eq!(updated.body["secret"]["secretReminderRepeatDays"], 30);
+    assert_eq!(updated.body["secret"]["skipMultilineEncoding"], true);
+    let read = send(authorized(
+        client.get(format!(
+            "{}?projectId={project}&environment=dev&secretPath={FOLDER}",
+            v4(&emulator, "NOTED")
+        )),
+        &token,
+    ))
+    .await;
+    assert_eq!(read.body["secret"]["secretMetadata"][0]["key"], "owner");
+
+    for (extra, field, message) in [
+        (
+            json!({ "secretValue": "x", "secretComment": 5 }),
+            "secretComment",
+            "Expected string, received number",
+        ),
+        (
+            json!({ "secretValue": "x", "projectId": 7 }),
+            "projectId",
+            "Expected string, received number",
+        ),
+        (
+            json!({ "secretValue": "x", "tagIds": "t" }),
+            "tagIds",
+            "Expected array, received string",
+        ),
+        (
+            json!({ "secretValue": "x", "skipMultilineEncoding": "yes" }),
+            "skipMultilineEncoding",
+            "Expected boolean, received string",
+        ),
+        (
+            json!({ "secretValue": "x", "secretReminderNote": "n".repeat(1025) }),
+            "secretReminderNote",
+            "String must contain at most 1024 character(s)",
+        ),
+        (
+            json!({ "secretValue": "x", "type": "bogus" }),
+            "type",
+            "Invalid enum value. Expected 'shared' | 'personal'",
+        ),
+    ] {
+        let refused = send(with_json(
+            authorized(client.post(v4(&emulator, "REFUSED")), &token),
+            &with(extra),
+        ))
+        .await;
+        assert_eq!(refused.status, 422, "{field}: {}", refused.body);
+        assert_eq!(refused.body["error"], "ValidationFailure");
+        assert_eq!(
+            refused.body["message"],
+            json!([{ "path": [field], "message": message }])
+        );
+    }
+    assert!(
+        emulator
+            .world()
+            .infisical()
+            .secret("dev", FOLDER, "REFUSED")
+            .is_none()
+    );
+
+    for flag in [
+        "expandSecretReferences=maybe",
+        "include_imports=perhaps",
+        "type=bogus",
+    ] {
+        let refused = send(authorized(
+            client.get(format!(
+                "{}?projectId={project}&environment=dev&secretPath={FOLDER}&{flag}",
+                v4(&emulator, "NOTED")
+            )),
+            &token,
+        ))
+        .await;
+        assert_eq!(refused.status, 422, "{flag}: {}", refused.body);
+    }
+
+    let malformed = send(
+        client
+            .post(format!(
+                "{}/api/v1/auth/universal-auth/login",
+                emulator.url()
+            ))
+            .header("content-type", "application/json")
+            .body("{bad"),
+    )
+    .await;
+    assert_eq!(malformed.status, 400, "{}", malformed.body);
+}

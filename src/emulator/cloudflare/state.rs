@@ -91,17 +91,21 @@ impl UserToken {
                 })
             })
             .collect();
-        json!({
+        // A date that is not set is left out, not `null`: the published schema types these as
+        // date-time strings.
+        let mut token = json!({
             "id": self.id,
             "name": self.name,
             "status": "active",
             "issued_on": microseconds(self.issued_on),
             "modified_on": microseconds(self.modified_on),
-            "expires_on": self.expires_on.map(microseconds),
-            "not_before": Value::Null,
             "policies": policies,
             "condition": {},
-        })
+        });
+        if let Some(expires_on) = self.expires_on {
+            token["expires_on"] = json!(microseconds(expires_on));
+        }
+        token
     }
 }
 
@@ -157,15 +161,19 @@ impl ServiceToken {
 
     /// The token object of list, delete and refresh: never the secret.
     pub(crate) fn to_json(&self) -> Value {
-        json!({
+        let mut token = json!({
             "id": self.id,
             "name": self.name,
             "client_id": self.client_id,
             "created_at": microseconds(self.created_at),
             "updated_at": microseconds(self.updated_at),
-            "expires_at": self.expires_at.map(microseconds),
             "duration": self.lifetime.text,
-        })
+        });
+        // Left out when the token never expires (`duration: forever`), not `null`.
+        if let Some(expires_at) = self.expires_at {
+            token["expires_at"] = json!(microseconds(expires_at));
+        }
+        token
     }
 
     /// The create and rotate shape: with the secret, and without `expires_at` (the published

@@ -30,17 +30,19 @@ pub(super) async fn verify(
         .cloudflare
         .user_token_by_value(value)
         .ok_or_else(invalid_token)?;
-    let body = json!({
+    let mut body = json!({
         "success": true,
         "errors": [],
         "messages": [{ "code": 10000, "message": "This API Token is valid and active", "type": null }],
         "result": {
             "id": token.id,
             "status": "active",
-            "expires_on": token.expires_on.map(microseconds),
-            "not_before": Value::Null,
         },
     });
+    // An unset date is left out, not `null` (the schema types it as a date-time string).
+    if let Some(expires_on) = token.expires_on {
+        body["result"]["expires_on"] = json!(microseconds(expires_on));
+    }
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 

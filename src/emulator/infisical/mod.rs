@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::http::{bearer, json_body};
+use super::http::{BodyError, bearer, json_body};
 use super::random;
 use super::world::World;
 use secrets::{V3, V4};
@@ -90,6 +90,14 @@ pub(crate) fn authenticate(world: &World, headers: &HeaderMap) -> Result<Caller,
 async fn login(State(state): State<AppState>, body: Bytes) -> Response {
     let fields = match json_body(&body) {
         Ok(Value::Object(fields)) => fields,
+        // Malformed JSON is a 400 here as on every route; a body that is not an object, zod's 422.
+        Err(BodyError::Malformed) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "Body is not valid JSON",
+            );
+        }
         _ => return validation_failure("clientId", "Required"),
     };
     let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::trim);

@@ -199,6 +199,139 @@ fn value_hidden(parameters: &Parameters) -> Result<bool, Response> {
     }
 }
 
+/// The query flags that are the strings "true" or "false", and `type`: anything else is the
+/// 422 zod gives (`viewSecretValue` is read by [`value_hidden`]).
+fn check_query(parameters: &Parameters) -> Result<(), Response> {
+    for flag in ["expandSecretReferences", "include_imports", "recursive"] {
+        if let Some(given) = text(parameters, flag)
+            && !matches!(given.as_str(), "true" | "false")
+        {
+            return Err(validation_failure(flag, "Expected 'true' | 'false'"));
+        }
+    }
+    check_type(parameters)
+}
+
+/// `type`: `shared` (the default) or `personal`, which this emulator does not keep.
+fn check_type(parameters: &Parameters) -> Result<(), Response> {
+    match parameters.get("type") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(kind)) if kind == "shared" => Ok(()),
+        Some(Value::String(kind)) if kind == "personal" => Err(error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Personal secrets are not emulated: write shared ones (the default type)",
+        )),
+        Some(_) => Err(validation_failure(
+            "type",
+            "Invalid enum value. Expected 'shared' | 'personal'",
+        )),
+    }
+}
+
+/// The types of a write's body fields, as the route's zod schema checks them before anything
+/// else (`null` passes for the optional ones: the Python SDK sends it for each it was not given).
+fn check_body(parameters: &Parameters) -> Result<(), Response> {
+    let received = |value: &Value| match value {
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::String(_) => "string",
+        Value::Null => "null",
+    };
+    let wrong = |field: &str, expected: &str, value: &Value| {
+        Err(validation_failure(
+            field,
+            &format!("Expected {expected}, received {}", received(value)),
+        ))
+    };
+    for (field, value) in parameters {
+        match (field.as_str(), value) {
+            (_, Value::Null) => {}
+            (
+                "projectId" | "workspaceId" | "workspaceSlug" | "projectSlug" | "environment"
+                | "secretPath" | "secretValue" | "secretComment" | "newSecretName",
+                Value::String(_),
+            ) => {}
+            (
+                "projectId" | "workspaceId" | "workspaceSlug" | "projectSlug" | "environment"
+                | "secretPath" | "secretValue" | "secretComment" | "newSecretName",
+                other,
+            ) => return wrong(field, "string", other),
+            ("secretReminderNote", Value::String(note)) if note.chars().count() > 1024 => {
+                return Err(validation_failure(
+                    field,
+                    "String must contain at most 1024 character(s)",
+                ));
+            }
+            ("secretReminderNote", Value::String(_)) => {}
+            ("secretReminderNote", other) => return wrong(field, "string", other),
+            ("secretReminderRepeatDays", Value::Number(_)) => {}
+            ("secretReminderRepeatDays", other) => return wrong(field, "number", other),
+            ("skipMultilineEncoding", Value::Bool(_)) => {}
+            ("skipMultilineEncoding", other) => return wrong(field, "boolean", other),
+            ("tagIds" | "secretReminderRecipients", Value::Array(items)) => {
+                if let Some(item) = items.iter().find(|item| !item.is_string()) {
+                    return wrong(field, "string", item);
+                }
+            }
+            ("tagIds" | "secretReminderRecipients", other) => return wrong(field, "array", other),
+            ("secretMetadata", Value::Array(entries)) => {
+                for entry in entries {
+                    let key = entry.get("key").and_then(Value::as_str);
+                    let value = entry.get("value");
+                    let encrypted = entry.get("isEncrypted");
+                    if !entry.is_object()
+                        || !key.is_some_and(|key| (1..=255).contains(&key.chars().count()))
+                        || value.is_some_and(|value| {
+                            value
+                                .as_str()
+                                .is_none_or(|text| text.chars().count() > 1020)
+                        })
+                        || encrypted.is_some_and(|flag| !flag.is_boolean())
+                    {
+                        return Err(validation_failure(
+                            field,
+                            "Expected {key: string (1-255), value?: string (at most 1020), isEncrypted?: boolean}",
+                        ));
+                    }
+                }
+            }
+            ("secretMetadata", other) => return wrong(field, "array", other),
+            _ => {}
+        }
+    }
+    check_type(parameters)
+}
+
+/// Sets what a write names of a secret's reminder, multiline flag and metadata; a field it
+/// leaves out keeps its value (`null` clears a reminder).
+fn set_attributes(secret: &mut StoredSecret, parameters: &Parameters) {
+    let attributes = &mut secret.attributes;
+    if let Some(note) = parameters.get("secretReminderNote") {
+        attributes.reminder_note = note.as_str().map(str::to_owned);
+    }
+    if let Some(days) = parameters.get("secretReminderRepeatDays") {
+        attributes.reminder_repeat_days = days.as_number().cloned();
+    }
+    if let Some(Value::Bool(skip)) = parameters.get("skipMultilineEncoding") {
+        attributes.skip_multiline_encoding = *skip;
+    }
+    if let Some(Value::Array(entries)) = parameters.get("secretMetadata") {
+        attributes.metadata = entries
+            .iter()
+            .map(|entry| {
+                json!({
+                    "key": entry.get("key").cloned().unwrap_or(Value::Null),
+                    "value": entry.get("value").cloned().unwrap_or_else(|| json!("")),
+                    "isEncrypted": entry.get("isEncrypted").cloned().unwrap_or(json!(false)),
+                })
+            })
+            .collect();
+    }
+}
+
 /// Secret names: at least one character, and neither `:` nor `/`.
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains([':', '/'])
@@ -216,6 +349,11 @@ fn open<'s>(
     let world = state.world();
     authenticate(&world, headers)?;
     let parameters = parameters?;
+    if reading {
+        check_query(&parameters)?;
+    } else {
+        check_body(&parameters)?;
+    }
     let location = locate(&world, dialect, &parameters, reading)?;
     Ok((world, parameters, location))
 }
@@ -324,6 +462,7 @@ pub(super) async fn create<G: Generation>(
         &normalize_value(value),
     );
     secret.versions[0].comment = text(&parameters, "secretComment").unwrap_or_default();
+    set_attributes(&mut secret, &parameters);
     tracing::info!(environment = %location.environment, path = %location.path, name, "created an Infisical secret");
     let response = single(&secret, &world.infisical.project_id);
     world.infisical.secrets.push(secret);
@@ -374,6 +513,7 @@ pub(super) async fn update<G: Generation>(
     if let Some(new_name) = new_name {
         secret.key = new_name;
     }
+    set_attributes(secret, &parameters);
     // Infisical writes a new version row on every successful update, so the version goes up even
     // when only the comment changed.
     let value = new_value.unwrap_or_else(|| secret.current_value().to_owned());

@@ -51,6 +51,18 @@ pub struct StoredSecret {
     pub key: String,
     pub(crate) versions: Vec<SecretVersion>,
     pub created_at: Timestamp,
+    /// What a write may set besides the value and comment, kept as given and shown back.
+    pub attributes: SecretAttributes,
+}
+
+/// A secret's reminder, multiline flag and metadata, as the last write that named them set them.
+#[derive(Clone, Debug, Default)]
+pub struct SecretAttributes {
+    pub reminder_note: Option<String>,
+    pub reminder_repeat_days: Option<serde_json::Number>,
+    pub skip_multiline_encoding: bool,
+    /// `{key, value, isEncrypted}` entries, in the order given.
+    pub metadata: Vec<Value>,
 }
 
 impl StoredSecret {
@@ -87,6 +99,7 @@ impl StoredSecret {
                 created_at: now,
             }],
             created_at: now,
+            attributes: SecretAttributes::default(),
         }
     }
 
@@ -118,14 +131,14 @@ impl StoredSecret {
             "secretValue": value,
             "secretValueHidden": hidden,
             "secretComment": version.comment,
-            "secretReminderNote": null,
-            "secretReminderRepeatDays": null,
-            "skipMultilineEncoding": false,
+            "secretReminderNote": self.attributes.reminder_note,
+            "secretReminderRepeatDays": self.attributes.reminder_repeat_days,
+            "skipMultilineEncoding": self.attributes.skip_multiline_encoding,
             "secretPath": self.path,
             "createdAt": milliseconds(self.created_at),
             "updatedAt": milliseconds(version.created_at),
             "tags": [],
-            "secretMetadata": [],
+            "secretMetadata": self.attributes.metadata,
         })
     }
 }
