@@ -116,10 +116,8 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
             return None;
         }
         let line_start = start;
-        let mut end = start;
-        while end < bytes.len() && bytes[end] != b'\n' && bytes[end] != b'\r' {
-            end += 1;
-        }
+        let end =
+            memchr::memchr2(b'\n', b'\r', &bytes[start..]).map_or(bytes.len(), |at| start + at);
         start = end;
         if start < bytes.len() && bytes[start] == b'\r' {
             start += 1;
