@@ -357,8 +357,8 @@ impl Journal {
                 format!("no journal at {}", path.display()),
             ));
         }
-        let file = open_append(&path)?;
-        let length = file.metadata()?.len();
+        let mut file = open_append(&path)?;
+        let length = end_whole_lines(&path, &mut file)?;
         Ok(Journal {
             path,
             file,
@@ -451,6 +451,33 @@ impl Journal {
     }
 }
 
+/// Makes a journal end with a whole line before anything is appended to it, and returns its
+/// length. A process that died mid-write (a power cut) may have left the last line torn; [`read`]
+/// ignores such a line, but a record appended right after it would be glued to it, and the
+/// journal could not be read again. A last line that is a whole record without its line break
+/// gets the line break; anything else after the last line break is cut off.
+fn end_whole_lines(path: &Path, file: &mut File) -> std::io::Result<u64> {
+    let bytes = std::fs::read(path)?;
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(bytes.len() as u64);
+    }
+    let cut = memchr::memrchr(b'\n', &bytes).map_or(0, |newline| newline + 1);
+    let length = if serde_json::from_slice::<Record>(&bytes[cut..]).is_ok() {
+        file.write_all(b"\n")?;
+        bytes.len() as u64 + 1
+    } else {
+        tracing::warn!(
+            journal = %path.display(),
+            bytes = bytes.len() - cut,
+            "cut off a torn last line of the journal"
+        );
+        file.set_len(cut as u64)?;
+        cut as u64
+    };
+    file.sync_data()?;
+    Ok(length)
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -459,15 +486,17 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// line is an error.
 pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
     let text = std::fs::read_to_string(path)?;
-    let lines: Vec<&str> = text
+    // Numbered as an editor numbers them, blank lines included.
+    let lines: Vec<(usize, &str)> = text
         .lines()
-        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
         .collect();
     let mut records = Vec::with_capacity(lines.len());
-    for (number, line) in lines.iter().enumerate() {
+    for (index, (number, line)) in lines.iter().enumerate() {
         match serde_json::from_str::<Record>(line) {
             Ok(record) => records.push(record),
-            Err(_) if number + 1 == lines.len() && !text.ends_with('\n') => break,
+            Err(_) if index + 1 == lines.len() && !text.ends_with('\n') => break,
             Err(error) => {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -543,5 +572,38 @@ mod tests {
             "a durable record is synced with everything before it"
         );
         assert_eq!(read(journal.path()).unwrap().len(), 2);
+    }
+
+    /// A journal whose last line was torn by a crash is continued on a line of its own: what is
+    /// appended on resume is not glued to the fragment, and the journal stays readable.
+    #[test]
+    fn a_torn_last_line_is_cut_before_a_resume_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(dir.path(), "run-1", Redactor::new()).unwrap();
+        journal.append(&retry("one"), true).unwrap();
+        journal.append(&retry("two"), true).unwrap();
+        let path = journal.path().to_path_buf();
+        drop(journal);
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() - 10]).unwrap();
+        let mut journal = Journal::reopen(dir.path(), "run-1", Redactor::new()).unwrap();
+        journal.append(&retry("three"), true).unwrap();
+        let steps: Vec<String> = read(&path)
+            .unwrap()
+            .into_iter()
+            .map(|record| match record {
+                Record::Retry { step, .. } => step,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(steps, ["one", "three"]);
+        // A last record that lacks only its line break is kept.
+        drop(journal);
+        let whole = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &whole[..whole.len() - 1]).unwrap();
+        let mut journal = Journal::reopen(dir.path(), "run-1", Redactor::new()).unwrap();
+        journal.append(&retry("four"), true).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 3);
+        assert_eq!(journal.length, std::fs::metadata(&path).unwrap().len());
     }
 }
