@@ -507,6 +507,32 @@ impl Earlier {
                 ));
             }
         }
+        // Every step the journal speaks of must still be in the runbook: a step renamed since
+        // (or a journal edited) would otherwise run again as a new step, or be settled as if
+        // nothing had happened, when it created a shown-once secret or sent a change.
+        if let Some(unknown) = self
+            .view
+            .steps
+            .keys()
+            .find(|id| !runbook.steps.iter().any(|step| &step.id == *id))
+        {
+            let journal = crate::journal::journal_path(&context.state_dir, &self.view.run_id);
+            let why = if runbook.source.digest == self.view.runbook.digest {
+                format!(
+                    "{} records step `{unknown}`, which {} does not have, and the runbook has not changed since the run started: the journal is damaged or was edited. Restore it, or finish by hand from `runbook show {}`",
+                    journal.display(),
+                    runbook.source.name(),
+                    self.view.run_id
+                )
+            } else {
+                format!(
+                    "{} records step `{unknown}`, which the changed {} no longer has: a renamed step would run again as a new one (a second credential), and a removed one would leave what it did unaccounted for. Put the step back under the id `{unknown}` (it stays done), or start a new run",
+                    journal.display(),
+                    runbook.source.name(),
+                )
+            };
+            return Err(Refusal::new(crate::exit::INPUT, why));
+        }
         let mut unrecoverable = Vec::new();
         // A `for_each` step's captures are bound as lists, in item order, like the run did.
         let mut lists: std::collections::BTreeMap<&str, Vec<(usize, minijinja::Value)>> =

@@ -654,6 +654,73 @@ fn resume_refuses_a_changed_runbook_and_a_different_secret() {
     assert!(runs.stdout.contains("completed"), "{}", runs.stdout);
 }
 
+/// A step the journal records must still be in the runbook: a renamed `roll` would roll the
+/// token a second time (with --allow-changed), and a journal edited to name another step would
+/// have the resume settle `roll` as if it had never run. Both are refused before anything is
+/// sent; with the step back as it was, the resume goes on.
+#[test]
+fn resume_refuses_a_journal_that_speaks_of_a_step_the_runbook_lacks() {
+    let rig = Rig::new(USER);
+    rig.hold_at("GET", "/health/dependencies");
+    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
+    rig.wait_held(&mut child);
+    kill(&mut child);
+    rig.release();
+    let run = rig.home.only_run();
+    let journal_path = rig.home.journal_path(&run);
+    let journal = std::fs::read_to_string(&journal_path).unwrap();
+    let rolls = |rig: &Rig| {
+        rig.emulator
+            .world()
+            .cloudflare()
+            .user_token_value("CF_PAGES_DEPLOY")
+            .map(str::to_owned)
+    };
+    let before = rolls(&rig);
+
+    let finished = r#""record":"step_finished","step":"roll""#;
+    assert!(journal.contains(finished), "{journal}");
+    std::fs::write(
+        &journal_path,
+        journal.replace(finished, r#""record":"step_finished","step":"rollX""#),
+    )
+    .unwrap();
+    let edited = rig.resume(&run, &[]);
+    assert_eq!(edited.code, 4, "{}\n{}", edited.stdout, edited.stderr);
+    assert_eq!(
+        edited.stderr,
+        format!(
+            "runbook: {} records step `rollX`, which {} does not have, and the runbook has not changed since the run started: the journal is damaged or was edited. Restore it, or finish by hand from `runbook show {run}`\n",
+            journal_path.display(),
+            rig.runbook.display()
+        )
+    );
+    std::fs::write(&journal_path, &journal).unwrap();
+
+    let original = std::fs::read_to_string(&rig.runbook).unwrap();
+    std::fs::write(
+        &rig.runbook,
+        original.replace("  - id: roll\n", "  - id: roll-by-api\n"),
+    )
+    .unwrap();
+    let renamed = rig.resume(&run, &["--allow-changed"]);
+    assert_eq!(renamed.code, 4, "{}\n{}", renamed.stdout, renamed.stderr);
+    assert_eq!(
+        renamed.stderr,
+        format!(
+            "runbook: {} records step `roll`, which the changed {} no longer has: a renamed step would run again as a new one (a second credential), and a removed one would leave what it did unaccounted for. Put the step back under the id `roll` (it stays done), or start a new run\n",
+            journal_path.display(),
+            rig.runbook.display()
+        )
+    );
+    assert_eq!(rolls(&rig), before, "nothing was rolled again");
+
+    std::fs::write(&rig.runbook, &original).unwrap();
+    let resumed = rig.resume(&run, &[]);
+    assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
+    assert_eq!(rolls(&rig), before, "the roll was not repeated");
+}
+
 #[test]
 fn a_rate_limit_is_waited_out_and_recorded() {
     let rig = Rig::new(USER);
