@@ -170,30 +170,33 @@ pub fn resume_command(context: &Context, run_id: &str) -> String {
 
 fn held_message(holder: &Holder, key: &str, context: &Context) -> String {
     let resumable = crate::journal::journal_path(&context.state_dir, &holder.run_id).exists();
-    if !resumable {
-        let state = if holder.is_stale(&hostname()) {
-            "has stopped; its process is gone (a stale lock)"
+    // A run whose process is alive (or on another host) is never offered --force-unlock: it
+    // may be starting (its journal not written yet) or halfway through a rotation.
+    if !holder.is_stale(&hostname()) {
+        let or_resume = if resumable {
+            format!(
+                ", or resume it (`{}`) if it stopped",
+                resume_command(context, &holder.run_id)
+            )
         } else {
-            "is running"
+            String::new()
         };
         return format!(
-            "another run holds the lock `{key}` and {state}: {}. It keeps no journal (--no-journal), so it cannot be resumed: once you know what it left behind, start over with --force-unlock",
+            "another run holds the lock `{key}` and is running: {}. Two runs of one rotation must not overlap: wait for it{or_resume}",
             holder.describe()
         );
     }
-    if holder.is_stale(&hostname()) {
-        format!(
-            "another run holds the lock `{key}` and has stopped: {}; its process is gone (a stale lock). Continue it with `{}`, or start over with --force-unlock once you know what it left behind",
-            holder.describe(),
-            resume_command(context, &holder.run_id)
-        )
-    } else {
-        format!(
-            "another run holds the lock `{key}`: {}. Two runs of one rotation must not overlap: wait for it, or resume it (`{}`) if it stopped",
-            holder.describe(),
-            resume_command(context, &holder.run_id)
-        )
+    if !resumable {
+        return format!(
+            "another run holds the lock `{key}` and has stopped; its process is gone (a stale lock): {}. It keeps no journal (--no-journal), so it cannot be resumed: once you know what it left behind, start over with --force-unlock",
+            holder.describe()
+        );
     }
+    format!(
+        "another run holds the lock `{key}` and has stopped: {}; its process is gone (a stale lock). Continue it with `{}`, or start over with --force-unlock once you know what it left behind",
+        holder.describe(),
+        resume_command(context, &holder.run_id)
+    )
 }
 
 /// Takes the lock, breaking it first with `--force-unlock` (the journal records that). A lock
@@ -210,19 +213,29 @@ fn take_lock(
     crate::journal::prepare_state_dir(&context.state_dir)
         .map_err(|message| Refusal::new(crate::exit::INPUT, message))?;
     let me = holder(runbook, context, key);
+    // The state directory is the operator's to fix (exit 4), as every refusal here.
+    let refusal = |error: LockError| match error {
+        LockError::Held(holder) => {
+            Refusal::new(crate::exit::INPUT, held_message(&holder, key, context))
+        }
+        LockError::Unreadable { path, reason } => Refusal::new(
+            crate::exit::INPUT,
+            format!(
+                "the lock `{key}` is held, but its file {} cannot be read: {reason}. If no run of this rotation is going on (`runbook runs` lists the runs), start over with --force-unlock; otherwise wait for it",
+                path.display()
+            ),
+        ),
+        LockError::Io(error) => Refusal::new(
+            crate::exit::INPUT,
+            format!("cannot take the lock `{key}`: {error}"),
+        ),
+    };
     match lock::acquire(&context.state_dir, me.clone()) {
         Ok(lock) => Ok(lock),
-        Err(LockError::Io(error)) => Err(Refusal::new(
-            crate::exit::INTERNAL,
-            format!("cannot take the lock `{key}`: {error}"),
-        )),
         Err(LockError::Held(holder)) => {
             let own_stale = own_run == Some(holder.run_id.as_str()) && holder.is_stale(&hostname());
             if !force && !own_stale {
-                return Err(Refusal::new(
-                    crate::exit::INPUT,
-                    held_message(&holder, key, context),
-                ));
+                return Err(refusal(LockError::Held(holder)));
             }
             let previous = lock::break_lock(&context.state_dir, key);
             if !own_stale {
@@ -232,16 +245,17 @@ fn take_lock(
                 ));
                 *forced = previous;
             }
-            lock::acquire(&context.state_dir, me).map_err(|error| match error {
-                LockError::Held(holder) => {
-                    Refusal::new(crate::exit::INPUT, held_message(&holder, key, context))
-                }
-                LockError::Io(error) => Refusal::new(
-                    crate::exit::INTERNAL,
-                    format!("cannot take the lock `{key}`: {error}"),
-                ),
-            })
+            lock::acquire(&context.state_dir, me).map_err(refusal)
         }
+        Err(LockError::Unreadable { path, reason }) if force => {
+            lock::break_lock(&context.state_dir, key);
+            notes.push(format!(
+                "--force-unlock: broke the lock `{key}`, whose file {} could not be read ({reason})",
+                path.display()
+            ));
+            lock::acquire(&context.state_dir, me).map_err(refusal)
+        }
+        Err(error) => Err(refusal(error)),
     }
 }
 

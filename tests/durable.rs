@@ -931,6 +931,90 @@ fn changed_then_failing() -> crate::support::server::Server {
     crate::support::server::Server::start(router)
 }
 
+/// A lock file that does not say who holds it (damaged, or empty) is reported as such, with
+/// its path: the run neither blames itself nor a run "(unknown)"; --force-unlock breaks it.
+/// Many runs started at once: exactly one takes the lock, and every other names the holder.
+#[test]
+fn a_lock_file_that_cannot_be_read_is_named_and_runs_started_at_once_name_the_holder() {
+    let server = changed_then_failing();
+    let scratch = crate::support::Scratch::new();
+    let path = scratch.write(
+        "changed.yaml",
+        change_then_check(
+            &format!("{}/tokens", server.url()),
+            &format!("{}/nothing-here", server.url()),
+        ),
+    );
+    let exec = |extra: &[&str]| {
+        Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+            .home(&scratch.home)
+            .args(extra)
+            .run()
+    };
+    assert_eq!(exec(&[]).code, 1);
+    let locks = scratch.home.state().join("locks");
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(&locks)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one lock, no draft left: {entries:?}");
+    let lock = &entries[0];
+    std::fs::write(lock, b"\x00\xffgarbage").unwrap();
+    let refused = exec(&[]);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert_eq!(
+        refused.stderr,
+        format!(
+            "runbook: the lock `lock-after-failure` is held, but its file {} cannot be read: it does not say who holds the lock (damaged, or written by something else). If no run of this rotation is going on (`runbook runs` lists the runs), start over with --force-unlock; otherwise wait for it\n",
+            lock.display()
+        )
+    );
+    let forced = exec(&["--force-unlock"]);
+    assert_eq!(forced.code, 1, "{}", forced.stderr);
+    assert!(
+        forced
+            .all()
+            .contains("--force-unlock: broke the lock `lock-after-failure`, whose file"),
+        "{}",
+        forced.all()
+    );
+
+    // Runs started together, against a fresh state directory: one takes the lock.
+    let fresh = crate::support::Scratch::new();
+    let children: Vec<std::process::Child> = (0..6)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["exec", path.to_str().unwrap(), "--yes"])
+                .env_clear()
+                .env("HOME", fresh.home.path())
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("runbook starts")
+        })
+        .collect();
+    let mut held = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!stderr.contains("(unknown)"), "{stderr}");
+        assert!(!stderr.contains("cannot be read"), "{stderr}");
+        if output.status.code() == Some(4) {
+            held += 1;
+            assert!(
+                stderr.contains("another run holds the lock `lock-after-failure`"),
+                "{stderr}"
+            );
+        } else {
+            assert_eq!(output.status.code(), Some(1), "{stderr}");
+        }
+    }
+    assert_eq!(held, 5, "exactly one run took the lock");
+}
+
 #[test]
 fn a_run_refused_by_a_lock_exits_4_and_its_resume_command_names_the_state_dir() {
     let server = changed_then_failing();
@@ -1121,7 +1205,14 @@ fn a_stale_lock_of_a_run_without_a_journal_is_not_offered_for_resume() {
         .expect("runbook starts");
     let locks = scratch.home.state().join("locks");
     let started = Instant::now();
-    while std::fs::read_dir(&locks).map_or(true, |mut entries| entries.next().is_none()) {
+    let taken = |locks: &std::path::Path| {
+        std::fs::read_dir(locks).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|entry| entry.file_name().to_string_lossy().ends_with(".lock"))
+        })
+    };
+    while !taken(&locks) {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "the run never took its lock"

@@ -49,7 +49,19 @@ pub struct Lock {
 pub enum LockError {
     /// Someone holds it (or held it and died: see [`Holder::is_stale`]).
     Held(Box<Holder>),
+    /// The lock's file is there but does not say who holds it (damaged, or not readable by
+    /// this user): held, by nobody this run can name.
+    Unreadable {
+        path: PathBuf,
+        reason: String,
+    },
     Io(String),
+}
+
+/// What the file of a held lock says.
+pub enum Found {
+    Holder(Holder),
+    Unreadable { path: PathBuf, reason: String },
 }
 
 /// The file of a lock key: readable, and unique through a digest of the key.
@@ -75,20 +87,28 @@ pub fn lock_path(state_dir: &Path, key: &str) -> PathBuf {
         .join(format!("{readable}-{short}.lock"))
 }
 
-/// Reads who holds a lock, if anyone.
-pub fn holder(state_dir: &Path, key: &str) -> Option<Holder> {
-    let text = std::fs::read_to_string(lock_path(state_dir, key)).ok()?;
-    serde_json::from_str(&text).ok().or_else(|| {
-        // Created but not written yet (or torn): someone is taking it right now.
-        Some(Holder {
-            key: key.to_string(),
-            run_id: "(unknown)".into(),
-            runbook: "(unknown)".into(),
-            host: "(unknown)".into(),
-            pid: 0,
-            since: "(unknown)".into(),
-            actor: "(unknown)".into(),
-        })
+/// Reads who holds a lock, if anyone. A lock file is written whole before it takes its name
+/// (see [`acquire`]), so one that cannot be read as a holder is damaged or unreadable, never
+/// half-written.
+pub fn holder(state_dir: &Path, key: &str) -> Option<Found> {
+    let path = lock_path(state_dir, key);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => {
+            return Some(Found::Unreadable {
+                path,
+                reason: crate::files::reason(&error),
+            });
+        }
+    };
+    Some(match serde_json::from_slice(&text) {
+        Ok(holder) => Found::Holder(holder),
+        Err(_) => Found::Unreadable {
+            path,
+            reason: "it does not say who holds the lock (damaged, or written by something else)"
+                .into(),
+        },
     })
 }
 
@@ -99,33 +119,71 @@ pub fn acquire(state_dir: &Path, holder: Holder) -> Result<Lock, LockError> {
         private_dir(parent)
             .map_err(|error| LockError::Io(format!("{}: {error}", parent.display())))?;
     }
+    // Written whole under a name of its own, then linked to the lock's name, which fails if
+    // the lock exists: whoever finds the lock finds who holds it, never an empty file.
+    let text = serde_json::to_string(&holder).map_err(|error| LockError::Io(error.to_string()))?;
+    let io = |path: &Path, error: std::io::Error| {
+        LockError::Io(super::unusable_in_state_dir(
+            state_dir, path, &error, "write",
+        ))
+    };
+    let draft = path.with_extension(format!("lock.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(&path) {
-        Ok(mut file) => {
-            let text =
-                serde_json::to_string(&holder).map_err(|error| LockError::Io(error.to_string()))?;
-            // Not synced: a lock guards against another process, and a machine that lost power
-            // has no process holding it.
-            file.write_all(text.as_bytes())
-                .map_err(|error| LockError::Io(format!("{}: {error}", path.display())))?;
-            Ok(Lock { path, holder })
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Err(LockError::Held(
-            Box::new(self::holder(state_dir, &holder.key).unwrap_or(holder)),
-        )),
-        Err(error) => Err(LockError::Io(format!("{}: {error}", path.display()))),
+    // Not synced: a lock guards against another process, and a machine that lost power has no
+    // process holding it.
+    let written = options
+        .open(&draft)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    if let Err(error) = written {
+        let _ = std::fs::remove_file(&draft);
+        return Err(io(&draft, error));
     }
+    // A lock released between the failed link and the read is tried again, a few times.
+    let mut outcome = Err(LockError::Io(format!(
+        "{}: taken and released again and again by other runs; try again",
+        path.display()
+    )));
+    for _ in 0..3 {
+        match std::fs::hard_link(&draft, &path) {
+            Ok(()) => {
+                outcome = Ok(());
+                break;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                match self::holder(state_dir, &holder.key) {
+                    Some(Found::Holder(found)) => {
+                        outcome = Err(LockError::Held(Box::new(found)));
+                        break;
+                    }
+                    Some(Found::Unreadable { path, reason }) => {
+                        outcome = Err(LockError::Unreadable { path, reason });
+                        break;
+                    }
+                    None => continue,
+                }
+            }
+            Err(error) => {
+                outcome = Err(io(&path, error));
+                break;
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&draft);
+    outcome.map(|()| Lock { path, holder })
 }
 
-/// Removes a lock whatever holds it; returns the previous holder.
+/// Removes a lock whatever holds it; returns the previous holder, when its file said.
 pub fn break_lock(state_dir: &Path, key: &str) -> Option<Holder> {
-    let previous = holder(state_dir, key);
+    let previous = match holder(state_dir, key) {
+        Some(Found::Holder(holder)) => Some(holder),
+        _ => None,
+    };
     let _ = std::fs::remove_file(lock_path(state_dir, key));
     previous
 }
