@@ -721,6 +721,41 @@ fn resume_refuses_a_journal_that_speaks_of_a_step_the_runbook_lacks() {
     assert_eq!(rolls(&rig), before, "the roll was not repeated");
 }
 
+/// A resume that fails again lists each step's rollback note once: a step done in the earlier
+/// run was counted twice, and "restore the previous versions" done twice would go back two.
+#[test]
+fn a_resume_that_fails_again_gives_each_rollback_note_once() {
+    let rig = Rig::new(ACCESS);
+    rig.emulator.world().faults.heroku_fail_writes = true;
+    let first = rig.exec(&[]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    let run = rig.home.only_run();
+    let again = rig.resume(&run, &[]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    let notes = again
+        .all()
+        .split("Rollback notes, in the order to carry them out:")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let numbered: Vec<&str> = notes
+        .lines()
+        .filter_map(|line| line.trim_start().split_once(". "))
+        .filter(|(number, _)| number.parse::<usize>().is_ok())
+        .map(|(_, rest)| rest.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        numbered,
+        [
+            "propagate-heroku (the step that stopped)",
+            "store-infisical",
+            "verify-origin",
+            "create-token"
+        ],
+        "{notes}"
+    );
+}
+
 #[test]
 fn a_rate_limit_is_waited_out_and_recorded() {
     let rig = Rig::new(USER);

@@ -342,7 +342,8 @@ impl Engine<'_> {
                 ..StepResult::new(index, step)
             };
         }
-        self.completed.push((index, Vec::new()));
+        // Counted among the completed steps (for the rollback notes) by the caller, like any
+        // step that finished ok.
         StepResult {
             note: Some("done in the earlier run".into()),
             ..StepResult::new(index, step)
