@@ -37,6 +37,20 @@ pub fn read_at_most(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>>
     }
 }
 
+/// Reads the whole of `path`, which must be a regular file (a journal, which is never a pipe):
+/// anything else is refused with a [`NotAFile`] error before it is read, so a FIFO put in its
+/// place cannot block the reader.
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut file = open_without_waiting(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(NotAFile::error(kind_of(&metadata.file_type())));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Opens `path` for reading with `O_NONBLOCK`, so that opening a FIFO does not wait for a
 /// writer that may never come.
 fn open_without_waiting(path: &Path) -> std::io::Result<std::fs::File> {

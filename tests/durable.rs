@@ -1050,6 +1050,87 @@ fn a_lock_file_that_cannot_be_read_is_named_and_runs_started_at_once_name_the_ho
     assert_eq!(held, 5, "exactly one run took the lock");
 }
 
+/// A damaged journal is named with the file and line and what to do; one that is not a
+/// regular file (a FIFO put in its place) is refused at once instead of hanging every verb.
+#[test]
+fn a_damaged_journal_is_named_by_line_and_a_fifo_journal_hangs_nothing() {
+    let server = changed_then_failing();
+    let scratch = crate::support::Scratch::new();
+    let path = scratch.write(
+        "changed.yaml",
+        change_then_check(
+            &format!("{}/tokens", server.url()),
+            &format!("{}/nothing-here", server.url()),
+        ),
+    );
+    let first = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
+        .home(&scratch.home)
+        .run();
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    let run = scratch.home.only_run();
+    let journal = scratch.home.journal_path(&run);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let show = || Runbook::new(["show", &run]).home(&scratch.home).run();
+
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(2, "[1,2,3]");
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+    let damaged = show();
+    assert_eq!(damaged.code, 4, "{}", damaged.stderr);
+    assert!(
+        damaged.stderr.starts_with(&format!(
+            "runbook: {}:3: not a journal record: ",
+            journal.display()
+        )),
+        "{}",
+        damaged.stderr
+    );
+    assert!(
+        damaged.stderr.ends_with(
+            ". The journal is damaged (edited, or its disk failed): keep a copy of it, then move that line out of it and try again\n"
+        ),
+        "{}",
+        damaged.stderr
+    );
+
+    let mut bytes = text.clone().into_bytes();
+    let second_line = text.find('\n').unwrap() + 5;
+    bytes[second_line] = 0xff;
+    std::fs::write(&journal, bytes).unwrap();
+    let not_text = show();
+    assert_eq!(not_text.code, 4, "{}", not_text.stderr);
+    assert_eq!(
+        not_text.stderr,
+        format!(
+            "runbook: {}:2: not UTF-8 text, as every journal line is. The journal is damaged (edited, or its disk failed): keep a copy of it, then move that line out of it and try again\n",
+            journal.display()
+        )
+    );
+
+    std::fs::remove_file(&journal).unwrap();
+    crate::support::idle_fifo(&journal);
+    let started = Instant::now();
+    for verb in ["runs", "show"] {
+        let args: Vec<&str> = if verb == "runs" {
+            vec!["runs"]
+        } else {
+            vec!["show", &run]
+        };
+        let outcome = Runbook::new(args).home(&scratch.home).run();
+        assert!(
+            outcome
+                .all()
+                .contains("this is a FIFO (named pipe), not a regular file"),
+            "{verb}: {}",
+            outcome.all()
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "nothing waited at the FIFO"
+    );
+}
+
 #[test]
 fn a_run_refused_by_a_lock_exits_4_and_its_resume_command_names_the_state_dir() {
     let server = changed_then_failing();

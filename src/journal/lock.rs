@@ -92,7 +92,7 @@ pub fn lock_path(state_dir: &Path, key: &str) -> PathBuf {
 /// half-written.
 pub fn holder(state_dir: &Path, key: &str) -> Option<Found> {
     let path = lock_path(state_dir, key);
-    let text = match std::fs::read(&path) {
+    let text = match crate::files::read_regular(&path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
         Err(error) => {

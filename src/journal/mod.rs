@@ -457,7 +457,7 @@ impl Journal {
 /// journal could not be read again. A last line that is a whole record without its line break
 /// gets the line break; anything else after the last line break is cut off.
 fn end_whole_lines(path: &Path, file: &mut File) -> std::io::Result<u64> {
-    let bytes = std::fs::read(path)?;
+    let bytes = crate::files::read_regular(path)?;
     if bytes.is_empty() || bytes.ends_with(b"\n") {
         return Ok(bytes.len() as u64);
     }
@@ -485,7 +485,18 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Reads a journal. A torn last line (the process died mid-write) is ignored; any other bad
 /// line is an error.
 pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
-    let text = std::fs::read_to_string(path)?;
+    let bytes = crate::files::read_regular(path)?;
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let valid = error.utf8_error().valid_up_to();
+        let line = 1 + memchr::memchr_iter(b'\n', &error.as_bytes()[..valid]).count();
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{}:{line}: not UTF-8 text, as every journal line is",
+                path.display()
+            ),
+        )
+    })?;
     // Numbered as an editor numbers them, blank lines included.
     let lines: Vec<(usize, &str)> = text
         .lines()

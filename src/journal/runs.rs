@@ -203,7 +203,13 @@ pub fn load(state_dir: &Path, run_id: &str) -> Result<RunView, String> {
         ));
     }
     let records =
-        read(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        read(&path).map_err(|error| match error.kind() {
+            // It names the file and line already.
+            std::io::ErrorKind::InvalidData => format!(
+                "{error}. The journal is damaged (edited, or its disk failed): keep a copy of it, then move that line out of it and try again"
+            ),
+            _ => format!("cannot read {}: {}", path.display(), crate::files::reason(&error)),
+        })?;
     view(records).ok_or_else(|| {
         format!(
             "{} does not start with a run_started record",
