@@ -579,7 +579,16 @@ impl Earlier {
                 .as_ref()
                 .map(|opener| opener.open(sealed))
                 .unwrap_or_else(|| Err("no key".into()))
-                .map_err(|error| Refusal::new(crate::exit::INPUT, error))?;
+                .map_err(|error| {
+                    Refusal::new(
+                        crate::exit::INPUT,
+                        format!(
+                            "the sealed capture `{key}` in {}: {error}",
+                            crate::journal::journal_path(&context.state_dir, &self.view.run_id)
+                                .display()
+                        ),
+                    )
+                })?;
             if capture
                 .fingerprint
                 .as_deref()
@@ -758,10 +767,18 @@ impl Earlier {
         ) {
             Ok(journal) => journal,
             Err(error) => {
-                lock.release();
+                // The lock stays: the rotation is as unfinished as before, and this process
+                // leaving makes it a stale lock of the run, which its resume takes back.
+                drop(lock);
+                let path = crate::journal::journal_path(&context.state_dir, &self.view.run_id);
                 return Err(Refusal::new(
-                    crate::exit::INTERNAL,
-                    format!("cannot reopen the journal: {error}"),
+                    crate::exit::INPUT,
+                    crate::journal::unusable_in_state_dir(
+                        &context.state_dir,
+                        &path,
+                        &error,
+                        "write",
+                    ),
                 ));
             }
         };

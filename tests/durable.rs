@@ -756,6 +756,61 @@ fn a_resume_that_fails_again_gives_each_rollback_note_once() {
     );
 }
 
+/// A sealed capture that cannot be opened is named, with the journal it is in; a journal
+/// copied under another run's directory is refused for what it is.
+#[test]
+fn a_damaged_sealed_capture_and_a_moved_journal_are_named() {
+    let rig = Rig::new(ACCESS);
+    rig.emulator.world().faults.heroku_fail_writes = true;
+    assert_eq!(rig.exec(&[]).code, 1);
+    let run = rig.home.only_run();
+    let journal_path = rig.home.journal_path(&run);
+    let journal = std::fs::read_to_string(&journal_path).unwrap();
+    let damaged: String = journal
+        .lines()
+        .map(|line| {
+            let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(sealed) = record.get("sealed").and_then(|sealed| sealed.as_str()) {
+                let mut bytes =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sealed)
+                        .unwrap();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+                record["sealed"] =
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+                        .into();
+            }
+            record.to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(&journal_path, damaged).unwrap();
+    let refused = rig.resume(&run, &[]);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(
+        refused.stderr.starts_with(&format!(
+            "runbook: the sealed capture `new_client_secret` in {}: cannot open a sealed value: ",
+            journal_path.display()
+        )),
+        "{}",
+        refused.stderr
+    );
+    std::fs::write(&journal_path, &journal).unwrap();
+
+    let copy = "20261123T000000000Z-00000000";
+    let runs = journal_path.parent().unwrap().parent().unwrap();
+    std::fs::create_dir(runs.join(copy)).unwrap();
+    std::fs::copy(&journal_path, runs.join(copy).join("journal.jsonl")).unwrap();
+    let moved = rig.command(["show", copy]).run();
+    assert_eq!(moved.code, 4, "{}", moved.stderr);
+    assert_eq!(
+        moved.stderr,
+        format!(
+            "runbook: {} is the journal of run {run}, not of run {copy} whose directory holds it: it was moved or copied there. Put it back in runs/{run}/\n",
+            runs.join(copy).join("journal.jsonl").display()
+        )
+    );
+}
+
 #[test]
 fn a_rate_limit_is_waited_out_and_recorded() {
     let rig = Rig::new(USER);

@@ -210,12 +210,21 @@ pub fn load(state_dir: &Path, run_id: &str) -> Result<RunView, String> {
             ),
             _ => format!("cannot read {}: {}", path.display(), crate::files::reason(&error)),
         })?;
-    view(records).ok_or_else(|| {
+    let view = view(records).ok_or_else(|| {
         format!(
             "{} does not start with a run_started record",
             path.display()
         )
-    })
+    })?;
+    if view.run_id != run_id {
+        return Err(format!(
+            "{} is the journal of run {}, not of run {run_id} whose directory holds it: it was moved or copied there. Put it back in runs/{}/",
+            path.display(),
+            view.run_id,
+            view.run_id
+        ));
+    }
+    Ok(view)
 }
 
 fn view(records: Vec<Record>) -> Option<RunView> {
