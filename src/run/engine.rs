@@ -581,6 +581,7 @@ impl Engine<'_> {
                 actions,
             });
         }
+        let mut held_instructions: Option<String> = None;
         if let Action::Manual(manual) = &step.action {
             let instructions = match manual.instructions.render(&self.runbook.templates, &scope) {
                 Ok(text) => text,
@@ -594,19 +595,21 @@ impl Engine<'_> {
             questions.push(QuestionKind::Manual {
                 question: manual.confirm.clone(),
             });
-            // Shown before any question, so the operator reads what they confirm.
+            // Shown before the manual question, so the operator reads what they confirm: at
+            // once, or, for an irreversible manual step, once the irreversible question (which
+            // points at "the manual instructions below") has been answered yes.
             if step.irreversible.is_none() {
                 reporter.event(&Event::ManualInstructions {
                     id: step.id.clone(),
                     instructions: instructions.clone(),
                 });
             } else {
-                result.note = Some(instructions);
+                held_instructions = Some(instructions);
             }
         }
         for (position, kind) in questions.into_iter().enumerate() {
             if position == 1
-                && let Some(instructions) = result.note.take()
+                && let Some(instructions) = held_instructions.take()
             {
                 reporter.event(&Event::ManualInstructions {
                     id: step.id.clone(),
