@@ -503,6 +503,7 @@ pub fn recover(args: &RecoverArgs, env: &HashMap<String, String>, output: &Outpu
         "WARNING: this prints the secret `{}` of run {} in clear on this terminal.\nMake sure nobody can see the screen and nothing records it, use it to finish by hand, then clear the terminal.\nType yes to print it: ",
         args.capture, run.run_id
     ));
+    crate::report::terminal::discard_typed_ahead();
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() || line.trim() != "yes" {
         output.err("runbook: not printed\n");

@@ -1159,6 +1159,7 @@ fn at_a_terminal_skip_of_an_item_in_doubt_goes_on_after_it() {
     let (code, shown) = crate::interactive::at_terminal(
         &["resume".to_string(), run.clone()],
         &[("MGMT_TOKEN", MANAGEMENT_TOKEN)],
+        "type repeat to send it again",
         "skip\n",
         &scratch,
     );

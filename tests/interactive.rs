@@ -1,11 +1,11 @@
 //! At a terminal: the confirmation before an irreversible step, a manual step's confirmation,
-//! and a hidden prompt for a secret nobody supplied. For the confirmations a pseudo-terminal
-//! comes from util-linux's `script`, which feeds what the test types to the program as
-//! keystrokes; the hidden prompt gets a pseudo-terminal of the test's own, so that the secret is
-//! typed only once the prompt shows and the terminal's echo is off.
+//! and a hidden prompt for a secret nobody supplied. Each test runs the program at a
+//! pseudo-terminal of its own and types an answer only once the question shows (and, for a
+//! hidden prompt, the terminal's echo is off), as an operator would: what is typed before a
+//! question is asked is thrown away, so it cannot answer it.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,43 +16,17 @@ use axum::routing::get;
 use crate::support::server::Server;
 use crate::support::{BIN, Scratch};
 
-/// Runs `runbook ARGS` at a pseudo-terminal, typing `input`: (exit code, what the terminal showed).
+/// Runs `runbook ARGS` at a pseudo-terminal, typing `input` once the terminal shows `prompt`,
+/// as an operator would (what is typed before a question is asked does not answer it):
+/// (exit code, what the terminal showed).
 pub(crate) fn at_terminal(
     args: &[String],
     env: &[(&str, &str)],
+    prompt: &str,
     input: &str,
     scratch: &Scratch,
 ) -> (i32, String) {
-    let quoted: Vec<String> = std::iter::once(BIN.to_string())
-        .chain(args.iter().cloned())
-        .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
-        .collect();
-    let mut command = Command::new("script");
-    command
-        .args(["-qec", &quoted.join(" "), "/dev/null"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", scratch.home.path())
-        .env("NO_COLOR", "1")
-        .env("TERM", "dumb")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().expect("script (util-linux) runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("typing");
-    let output = child.wait_with_output().expect("script finishes");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).replace('\r', ""),
-    )
+    at_pty(args, env, "", &[(prompt, false, input)], scratch)
 }
 
 /// Runs `runbook ARGS` at a pseudo-terminal of its own (its controlling terminal, on stdin,
@@ -64,6 +38,19 @@ fn typed_at_prompt(
     prompt: &str,
     hidden: bool,
     input: &str,
+    scratch: &Scratch,
+) -> (i32, String) {
+    at_pty(args, env, "", &[(prompt, hidden, input)], scratch)
+}
+
+/// Runs `runbook ARGS` at a pseudo-terminal of its own, types `early` at once (before any
+/// question), then each answer once the terminal shows its prompt after the previous one (and,
+/// for a hidden prompt, its echo is off): (exit code, everything the terminal showed).
+fn at_pty(
+    args: &[String],
+    env: &[(&str, &str)],
+    early: &str,
+    answers: &[(&str, bool, &str)],
     scratch: &Scratch,
 ) -> (i32, String) {
     use std::os::fd::AsRawFd;
@@ -150,36 +137,47 @@ fn typed_at_prompt(
         String::from_utf8_lossy(&screen.lock().unwrap()).replace('\r', "")
     };
 
-    loop {
-        let prompted = shown(&screen).contains(prompt);
-        // SAFETY: a termios is plain data, and tcgetattr fills it in. On the master it reads the
-        // slave's settings: what the program set.
-        let echo_off = unsafe {
-            let mut termios: libc::termios = std::mem::zeroed();
-            libc::tcgetattr(master.as_raw_fd(), &mut termios) == 0
-                && termios.c_lflag & libc::ECHO == 0
-        };
-        if prompted && (echo_off || !hidden) {
-            break;
-        }
-        if let Some(status) = child.try_wait().expect("waiting for runbook") {
-            let _ = finished.recv_timeout(Duration::from_secs(5));
-            panic!(
-                "runbook ended ({status}) before asking {prompt:?}:\n{}",
-                shown(&screen)
-            );
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "no prompt {prompt:?} (hidden: {hidden}) within 30s:\n{}",
-                shown(&screen)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    if !early.is_empty() {
+        master.write_all(early.as_bytes()).expect("typing early");
     }
-    master.write_all(input.as_bytes()).expect("typing");
+    let mut seen = 0;
+    for &(prompt, hidden, input) in answers {
+        loop {
+            let text = shown(&screen);
+            let prompted = text.get(seen..).is_some_and(|rest| rest.contains(prompt));
+            // SAFETY: a termios is plain data, and tcgetattr fills it in. On the master it reads the
+            // slave's settings: what the program set.
+            let echo_off = unsafe {
+                let mut termios: libc::termios = std::mem::zeroed();
+                libc::tcgetattr(master.as_raw_fd(), &mut termios) == 0
+                    && termios.c_lflag & libc::ECHO == 0
+            };
+            if prompted && (echo_off || !hidden) {
+                break;
+            }
+            if let Some(status) = child.try_wait().expect("waiting for runbook") {
+                let _ = finished.recv_timeout(Duration::from_secs(5));
+                panic!(
+                    "runbook ended ({status}) before asking {prompt:?}:\n{}",
+                    shown(&screen)
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "no prompt {prompt:?} (hidden: {hidden}) within 30s:\n{}",
+                    shown(&screen)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let text = shown(&screen);
+        seen = text
+            .rfind(prompt)
+            .map_or(text.len(), |at| at + prompt.len());
+        master.write_all(input.as_bytes()).expect("typing");
+    }
 
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for runbook") {
@@ -240,6 +238,7 @@ fn typing_yes_confirms_an_irreversible_step() {
     let (code, screen) = at_terminal(
         &["exec".into(), file, "--no-journal".into()],
         &[("THE_TOKEN", "terminal-canary-token-1")],
+        "Type yes to go ahead",
         "yes\n",
         &scratch,
     );
@@ -266,6 +265,7 @@ fn anything_but_yes_stops_before_an_irreversible_step() {
     let (code, screen) = at_terminal(
         &["exec".into(), file, "--no-journal".into()],
         &[("THE_TOKEN", "terminal-canary-token-2")],
+        "Type yes to go ahead",
         "y\n",
         &scratch,
     );
@@ -286,6 +286,7 @@ fn a_manual_step_waits_for_the_operator() {
     let (code, screen) = at_terminal(
         &["exec".into(), file, "--no-journal".into()],
         &[("THE_TOKEN", "terminal-canary-token-3")],
+        "Type yes once it is done",
         "yes\n",
         &scratch,
     );
@@ -358,4 +359,83 @@ fn ctrl_c_at_the_confirmation_stops_the_run_waiting_for_confirmation() {
         "{screen}"
     );
     assert_eq!(seen.lock().unwrap().0, 0, "nothing was sent");
+}
+
+/// A `yes` typed while an earlier step still runs (or pasted with an earlier answer) does not
+/// answer the question asked after it: only what is typed once the question shows counts.
+#[test]
+fn a_yes_typed_before_the_question_does_not_confirm_an_irreversible_step() {
+    let seen: Arc<Mutex<usize>> = Arc::default();
+    let count = seen.clone();
+    let router = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                "{}"
+            }),
+        )
+        .route(
+            "/thing",
+            get(move || {
+                let count = count.clone();
+                async move {
+                    *count.lock().unwrap() += 1;
+                    "{}"
+                }
+            }),
+        );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let steps = "  - id: look\n    title: Look first\n    http: { get: \"{{ services.api }}/slow\" }\n  - id: remove\n    title: Remove the thing\n    irreversible: The thing is gone for good.\n    http: { get: \"{{ services.api }}/thing\", headers: { X-Token: \"{{ token }}\" } }\n";
+    let file = runbook(&scratch, &server, steps);
+    let (code, screen) = at_pty(
+        &["exec".into(), file, "--no-journal".into()],
+        &[("THE_TOKEN", "terminal-canary-token-5")],
+        "yes\n",
+        &[("Type yes to go ahead, anything else to stop:", false, "\n")],
+        &scratch,
+    );
+    assert_eq!(code, 5, "{screen}");
+    assert!(
+        screen.contains("the operator declined the irreversible step"),
+        "{screen}"
+    );
+    assert_eq!(*seen.lock().unwrap(), 0, "nothing was sent");
+}
+
+/// An irreversible manual step (the dashboard fallback) shows its instructions once the
+/// irreversible question is answered, before the operator confirms having carried them out.
+#[test]
+fn an_irreversible_manual_step_shows_its_instructions_before_its_question() {
+    let (server, _seen) = server();
+    let scratch = Scratch::new();
+    let step = "  - id: roll\n    title: Roll it in the dashboard\n    irreversible: The old value stops working at once.\n    manual:\n      instructions: \"1. Open the dashboard of {{ services.api }}.\\n2. Press Roll.\"\n      confirm: Rolled?\n";
+    let file = runbook(&scratch, &server, step);
+    let (code, screen) = at_pty(
+        &["exec".into(), file, "--no-journal".into()],
+        &[("THE_TOKEN", "terminal-canary-token-6")],
+        "",
+        &[
+            (
+                "Type yes to go ahead, anything else to stop:",
+                false,
+                "yes\n",
+            ),
+            ("Rolled? Type yes once it is done", false, "yes\n"),
+        ],
+        &scratch,
+    );
+    assert_eq!(code, 0, "{screen}");
+    let instructions = format!("1. Open the dashboard of {}.\n", server.url());
+    let shown_at = screen
+        .find(&instructions)
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(screen.contains("2. Press Roll."), "{screen}");
+    let asked_at = screen.find("Rolled? Type yes").unwrap();
+    let irreversible_at = screen.find("Type yes to go ahead").unwrap();
+    assert!(
+        irreversible_at < shown_at && shown_at < asked_at,
+        "{screen}"
+    );
 }

@@ -46,6 +46,7 @@ impl Confirmer for TerminalConfirmer {
             ),
         };
         self.output.err(&prompt);
+        discard_typed_ahead();
         let mut line = String::new();
         if std::io::stdin().lock().read_line(&mut line).is_err() {
             return Answer::No;
@@ -72,6 +73,20 @@ impl Confirmer for TerminalConfirmer {
             format!("   {}{about}: ", request.name)
         };
         read_answer(&self.output, &prompt, request.secret)
+    }
+}
+
+/// Throws away whatever was typed or pasted at the terminal before a question was asked (a
+/// `yes` typed while a slow step ran, or pasted along with the previous answer): only an answer
+/// typed after the question may confirm anything. A terminal in canonical mode hands a program
+/// one line per read, so nothing of it waits in this process's own buffer.
+pub fn discard_typed_ahead() {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        // SAFETY: tcflush on this process's own stdin descriptor; no memory is passed.
+        unsafe {
+            libc::tcflush(libc::STDIN_FILENO, libc::TCIFLUSH);
+        }
     }
 }
 
