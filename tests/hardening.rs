@@ -1108,3 +1108,53 @@ fn a_state_directory_other_users_can_write_is_refused_before_anything_is_written
         .run();
     assert_eq!(outcome.code, 0, "{outcome:?}");
 }
+
+/// What a server answers and what a step captures reach the terminal with every control
+/// character written out: an error body cannot clear the screen, retitle the window or draw a
+/// fake line, and a captured id cannot rewrite the request line a rollback note shows.
+#[test]
+fn control_characters_from_a_server_are_written_out_not_acted_on() {
+    let router = Router::new()
+        .route(
+            "/tokens",
+            post(|| async {
+                (
+                    StatusCode::CREATED,
+                    [("content-type", "application/json")],
+                    "{\"id\":\"x\\u001b[2J\\u001b[31mEVIL\\u001b[0m\\r\"}",
+                )
+            }),
+        )
+        .route(
+            "/check",
+            get(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "bad \u{1b}[2J\u{1b}[H\u{1b}[32mALL GOOD\u{1b}[0m \u{1b}]0;pwned-title\u{7} \r fake line",
+                )
+            }),
+        );
+    let server = Server::start(router);
+    let scratch = Scratch::new();
+    let text = format!(
+        "runbook: escapes\ntitle: Escapes\nsteps:\n  - id: create\n    title: Create\n    http:\n      post: \"{0}/tokens\"\n      json: {{ a: 1 }}\n    capture:\n      token_id: $.id\n    rollback: \"Delete {{{{ token_id }}}}\"\n  - id: check\n    title: Check\n    http:\n      get: \"{0}/check\"\n",
+        server.url()
+    );
+    let path = scratch.write("escapes.yaml", text);
+    let outcome = exec(&scratch, &path, &[]);
+    assert_eq!(outcome.code, 1, "{}", outcome.all());
+    let shown = outcome.all();
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(!shown.contains('\u{7}'), "{shown:?}");
+    assert!(!shown.contains('\r'), "{shown:?}");
+    assert!(
+        shown.contains(
+            "bad \\u001b[2J\\u001b[H\\u001b[32mALL GOOD\\u001b[0m \\u001b]0;pwned-title\\u0007 \\u000d fake line"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Delete x\\u001b[2J\\u001b[31mEVIL\\u001b[0m\n"),
+        "{shown}"
+    );
+}

@@ -72,7 +72,7 @@ impl Output {
         if failure.is_some() {
             return;
         }
-        if let Err(error) = Self::write(&self.stdout, &self.redactor.redact(text)) {
+        if let Err(error) = Self::write(&self.stdout, &self.shown(text)) {
             let reason = crate::files::reason(&error);
             if self.warn_when_stdout_fails {
                 self.err(&format!(
@@ -86,7 +86,21 @@ impl Output {
 
     /// Writes to stderr, masked. A failure is ignored: there is nowhere left to report it.
     pub fn err(&self, text: &str) {
-        let _ = Self::write(&self.stderr, &self.redactor.redact(text));
+        let _ = Self::write(&self.stderr, &self.shown(text));
+    }
+
+    /// `text` as it may reach a terminal: masked, then with every control character that is
+    /// not a line break or a tab written out visibly (see [`visible`]), so that an answer's
+    /// body, a captured value or a runbook's text cannot clear the screen, move the cursor,
+    /// retitle the window or hide the line an operator is asked to confirm. Only this
+    /// program's own colours pass as they are.
+    fn shown<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.redactor.redact(text) {
+            std::borrow::Cow::Borrowed(text) => visible(text, self.color),
+            std::borrow::Cow::Owned(text) => {
+                std::borrow::Cow::Owned(visible(&text, self.color).into_owned())
+            }
+        }
     }
 
     fn write(target: &Mutex<Box<dyn Write + Send>>, text: &str) -> std::io::Result<()> {
@@ -111,11 +125,99 @@ impl Output {
     }
 }
 
+/// The escape sequences [`Output::paint`] writes: the only ones let through, and only when
+/// colours are on.
+const OWN_STYLES: [&str; 6] = [
+    "\x1b[32m",
+    "\x1b[1;31m",
+    "\x1b[33m",
+    "\x1b[2m",
+    "\x1b[1m",
+    "\x1b[0m",
+];
+
+/// Whether a character would be acted on by a terminal rather than shown: C0 and C1 controls
+/// (but a line break and a tab), DEL, and the bidirectional overrides and isolates that reorder
+/// what is displayed.
+fn hidden_effect(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with each character a terminal would act on written as `\u001b` (which also reads
+/// back as that character inside a JSON string, so JSON output stays valid and means the same);
+/// a carriage return before a line break is dropped (a file with CRLF line ends).
+pub fn visible(text: &str, color: bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(hidden_effect) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b'
+            && color
+            && let Some(style) = OWN_STYLES.iter().find(|style| rest.starts_with(**style))
+        {
+            shown.push_str(style);
+            rest = &rest[style.len()..];
+            continue;
+        }
+        if c == '\r' && rest[1..].starts_with('\n') {
+            rest = &rest[1..];
+            continue;
+        }
+        if hidden_effect(c) {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                shown.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            shown.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
 /// Locks a mutex, poisoned or not: what it guards stays usable after a panic elsewhere.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn what_a_terminal_would_act_on_is_written_out() {
+        assert_eq!(
+            visible("plain text\n\tindented", false),
+            "plain text\n\tindented"
+        );
+        assert_eq!(
+            visible("bad \x1b[2J\x1b]0;title\x07 \r fake", false),
+            "bad \\u001b[2J\\u001b]0;title\\u0007 \\u000d fake"
+        );
+        assert_eq!(visible("crlf\r\nline", false), "crlf\nline");
+        assert_eq!(visible("\u{202e}abc \u{9b}x", false), "\\u202eabc \\u009bx");
+        // This program's own colours pass when colours are on; nothing else does.
+        assert_eq!(
+            visible("\x1b[1;31mFAILED\x1b[0m \x1b[8mhidden", true),
+            "\x1b[1;31mFAILED\x1b[0m \\u001b[8mhidden"
+        );
+        assert_eq!(
+            visible("\x1b[32mok\x1b[0m", false),
+            "\\u001b[32mok\\u001b[0m"
+        );
+        // Inside a JSON string the written-out form reads back as the same character.
+        let json = serde_json::to_string("a\u{9b}b\u{7f}").unwrap();
+        let shown = visible(&json, false);
+        assert_eq!(
+            serde_json::from_str::<String>(&shown).unwrap(),
+            "a\u{9b}b\u{7f}"
+        );
+    }
 }
 
 #[derive(Clone, Copy)]
