@@ -53,6 +53,18 @@ fn at_pty(
     answers: &[(&str, bool, &str)],
     scratch: &Scratch,
 ) -> (i32, String) {
+    let (code, screen, _) = at_pty_echo_after(args, env, early, answers, scratch);
+    (code, screen)
+}
+
+/// [`at_pty`], and whether the terminal echoes what is typed once the program has ended.
+fn at_pty_echo_after(
+    args: &[String],
+    env: &[(&str, &str)],
+    early: &str,
+    answers: &[(&str, bool, &str)],
+    scratch: &Scratch,
+) -> (i32, String, bool) {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::process::CommandExt;
@@ -194,7 +206,12 @@ fn at_pty(
     if finished.recv_timeout(Duration::from_secs(10)).is_ok() {
         reader.join().expect("the reader");
     }
-    (status.code().unwrap_or(-1), shown(&screen))
+    // SAFETY: as above, tcgetattr fills a plain termios: the slave's settings as left behind.
+    let echo_after = unsafe {
+        let mut termios: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(master.as_raw_fd(), &mut termios) == 0 && termios.c_lflag & libc::ECHO != 0
+    };
+    (status.code().unwrap_or(-1), shown(&screen), echo_after)
 }
 
 /// A server that counts its calls and remembers the last `x-token` header.
@@ -438,4 +455,45 @@ fn an_irreversible_manual_step_shows_its_instructions_before_its_question() {
         irreversible_at < shown_at && shown_at < asked_at,
         "{screen}"
     );
+}
+
+/// Ctrl-C at a hidden prompt (which reads with echo and signal keys off) ends the program and
+/// gives the terminal back as it was: before a run, at once; at a manual step's hidden
+/// question, as an interruption (exit 130), not as a value nobody typed.
+#[test]
+fn ctrl_c_at_a_hidden_prompt_leaves_the_terminal_echoing() {
+    let (server, seen) = server();
+    let scratch = Scratch::new();
+    let step = "  - id: use\n    title: Use the token\n    http: { get: \"{{ services.api }}/thing\", headers: { X-Token: \"{{ token }}\" } }\n";
+    let file = runbook(&scratch, &server, step);
+    let (code, screen, echo) = at_pty_echo_after(
+        &["exec".into(), file, "--no-journal".into()],
+        &[],
+        "",
+        &[("(input hidden)", true, "\u{3}")],
+        &scratch,
+    );
+    assert_ne!(code, 0, "{screen}");
+    assert!(echo, "the terminal echoes again:\n{screen}");
+    assert_eq!(seen.lock().unwrap().0, 0, "nothing was sent");
+
+    let scratch = Scratch::new();
+    let step = "  - id: tell\n    title: Paste the value\n    manual:\n      instructions: Copy the value shown.\n      confirm: Copied?\n      ask:\n        pasted: { description: the value, secret: true }\n";
+    let file = runbook(&scratch, &server, step);
+    let (code, screen, echo) = at_pty_echo_after(
+        &["exec".into(), file, "--no-journal".into()],
+        &[("THE_TOKEN", "terminal-canary-token-7")],
+        "",
+        &[
+            ("Copied? Type yes once it is done", false, "yes\n"),
+            ("(input hidden)", true, "\u{3}"),
+        ],
+        &scratch,
+    );
+    assert_eq!(code, 130, "{screen}");
+    assert!(
+        screen.contains("interrupted while waiting for a value"),
+        "{screen}"
+    );
+    assert!(echo, "the terminal echoes again:\n{screen}");
 }

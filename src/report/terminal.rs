@@ -94,6 +94,7 @@ pub fn discard_typed_ahead() {
 fn read_answer(output: &Output, prompt: &str, secret: bool) -> Option<String> {
     output.err(prompt);
     let answer = if secret {
+        let _restore = TerminalRestore::arm();
         rpassword::read_password().ok()?
     } else {
         let mut line = String::new();
@@ -133,5 +134,117 @@ impl Prompter for TerminalPrompter {
             prompt.push_str("(input hidden) ");
         }
         read_answer(&self.output, &prompt, input.secret)
+    }
+}
+
+/// Puts the terminal back as it was if a signal ends the process during a hidden prompt.
+///
+/// rpassword reads a hidden answer in raw mode (no echo, no line editing, no signal keys) and
+/// undoes that when it returns. Ctrl-C makes it raise SIGINT first, and SIGTERM may come at
+/// any time: with the default action the process dies before the terminal is given back, and
+/// the operator's shell is left without echo. While armed, this guard's handler restores the
+/// terminal's settings and then hands the signal on to whatever handled it before (the
+/// default, which ends the process, or the run's own handler, which stops it cleanly).
+struct TerminalRestore {
+    armed: bool,
+}
+
+/// What the handler needs, written before it is armed and only read while it is.
+struct Saved {
+    termios: std::cell::UnsafeCell<std::mem::MaybeUninit<libc::termios>>,
+    previous: std::cell::UnsafeCell<[std::mem::MaybeUninit<libc::sigaction>; 2]>,
+}
+
+// SAFETY: written by one thread while ARMED is false, read by the signal handler only while
+// ARMED is true (set after the writes with Release, read with Acquire).
+unsafe impl Sync for Saved {}
+
+static SAVED: Saved = Saved {
+    termios: std::cell::UnsafeCell::new(std::mem::MaybeUninit::uninit()),
+    previous: std::cell::UnsafeCell::new([std::mem::MaybeUninit::uninit(); 2]),
+};
+static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+const SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+
+extern "C" fn restore_then_pass_on(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    if !ARMED.load(std::sync::atomic::Ordering::Acquire) {
+        return;
+    }
+    let Some(index) = SIGNALS.iter().position(|handled| *handled == signal) else {
+        return;
+    };
+    // SAFETY: ARMED says both were written; tcsetattr and sigaction are async-signal-safe, and
+    // the previous handler is called as the kind its flags say it is.
+    unsafe {
+        libc::tcsetattr(
+            libc::STDIN_FILENO,
+            libc::TCSANOW,
+            (*SAVED.termios.get()).as_ptr(),
+        );
+        let previous = (*SAVED.previous.get())[index].as_ptr();
+        let handler = (*previous).sa_sigaction;
+        if handler == libc::SIG_DFL {
+            // Pending until this handler returns (the signal is blocked meanwhile), then the
+            // default action ends the process with the terminal as it was.
+            libc::sigaction(signal, previous, std::ptr::null_mut());
+            libc::raise(signal);
+        } else if handler != libc::SIG_IGN {
+            if (*previous).sa_flags & libc::SA_SIGINFO != 0 {
+                let pass_on: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute(handler);
+                pass_on(signal, info, context);
+            } else {
+                let pass_on: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
+                pass_on(signal);
+            }
+        }
+    }
+}
+
+impl TerminalRestore {
+    fn arm() -> TerminalRestore {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() || ARMED.load(std::sync::atomic::Ordering::Acquire) {
+            return TerminalRestore { armed: false };
+        }
+        // SAFETY: not armed, so the handler reads nothing while these are written; tcgetattr
+        // fills a termios, sigaction a sigaction, and ours is a valid SA_SIGINFO handler.
+        unsafe {
+            if libc::tcgetattr(libc::STDIN_FILENO, (*SAVED.termios.get()).as_mut_ptr()) != 0 {
+                return TerminalRestore { armed: false };
+            }
+            let mut ours: libc::sigaction = std::mem::zeroed();
+            ours.sa_sigaction = restore_then_pass_on as *const () as usize;
+            ours.sa_flags = libc::SA_SIGINFO;
+            libc::sigemptyset(&mut ours.sa_mask);
+            for (index, signal) in SIGNALS.iter().enumerate() {
+                libc::sigaction(*signal, &ours, (*SAVED.previous.get())[index].as_mut_ptr());
+            }
+        }
+        ARMED.store(true, std::sync::atomic::Ordering::Release);
+        TerminalRestore { armed: true }
+    }
+}
+
+impl Drop for TerminalRestore {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        ARMED.store(false, std::sync::atomic::Ordering::Release);
+        // SAFETY: puts back the actions saved when armed.
+        unsafe {
+            for (index, signal) in SIGNALS.iter().enumerate() {
+                libc::sigaction(
+                    *signal,
+                    (*SAVED.previous.get())[index].as_ptr(),
+                    std::ptr::null_mut(),
+                );
+            }
+        }
     }
 }

@@ -547,13 +547,23 @@ impl Engine<'_> {
         let confirmer = self.confirmer.clone();
         let asked = tokio::task::spawn_blocking(move || ask(confirmer.as_ref()));
         let mut interrupt = self.interrupt.clone();
-        tokio::select! {
-            answer = asked => Ok(answer.ok()),
-            _ = interrupt.wait_for(|stop| *stop) => {
-                result.failures.push(format!("interrupted while waiting for {waiting_for}"));
-                Err(StepStatus::Interrupted)
-            }
+        let answer = tokio::select! {
+            answer = asked => answer.ok(),
+            _ = interrupt.wait_for(|stop| *stop) => None,
+        };
+        // Ctrl-C at a hidden prompt ends the read (no answer) at the moment the signal is
+        // raised, before the run has heard of it: give the signal a moment to arrive, so that
+        // it is told as an interruption, not as a value nobody typed.
+        if !*interrupt.borrow() {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         }
+        if *interrupt.borrow() {
+            result
+                .failures
+                .push(format!("interrupted while waiting for {waiting_for}"));
+            return Err(StepStatus::Interrupted);
+        }
+        Ok(answer)
     }
 
     /// Asks the operator a yes/no question about `step` through [`Self::prompt`]; no answer
