@@ -135,17 +135,23 @@ fn every_shell_block_is_valid_bash() {
 }
 
 /// Runs a rendered block with `curl` replaced by a function that records its arguments, and
-/// returns them.
-fn curl_arguments(block: &str, variables: &[(&str, &str)]) -> Vec<String> {
+/// returns them, an `@/dev/fd/N` argument (what the shell's own printf wrote for curl to read)
+/// as what curl reads there. None of `secrets` may be among the arguments as given: another
+/// user could read them in `ps`.
+fn curl_arguments(block: &str, variables: &[(&str, &str)], secrets: &[&str]) -> Vec<String> {
     let scratch = Scratch::new();
     let record = scratch.dir.path().join("arguments");
-    let script = format!("curl() {{ printf '%s\\0' \"$@\" > \"$RECORD\"; echo '{{}}'; }}\n{block}");
+    let given = scratch.dir.path().join("given");
+    let script = format!(
+        "curl() {{ printf '%s\\0' \"$@\" > \"$GIVEN\"; for a in \"$@\"; do case \"$a\" in @/dev/fd/*) printf '%s\\0' \"$(cat \"${{a#@}}\")\";; *) printf '%s\\0' \"$a\";; esac; done > \"$RECORD\"; echo '{{}}'; }}\n{block}"
+    );
     let mut command = Command::new("bash");
     command
         .args(["-c", &script])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RECORD", &record);
+        .env("RECORD", &record)
+        .env("GIVEN", &given);
     for (name, value) in variables {
         command.env(name, value);
     }
@@ -155,6 +161,13 @@ fn curl_arguments(block: &str, variables: &[(&str, &str)]) -> Vec<String> {
         "{block}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let as_given = String::from_utf8(std::fs::read(&given).expect("curl was called")).unwrap();
+    for secret in secrets {
+        assert!(
+            !as_given.contains(secret),
+            "a secret in curl's arguments: {as_given:?}"
+        );
+    }
     let recorded = std::fs::read(&record).expect("curl was called");
     String::from_utf8(recorded)
         .expect("UTF-8 arguments")
@@ -167,8 +180,8 @@ fn curl_arguments(block: &str, variables: &[(&str, &str)]) -> Vec<String> {
 fn data_argument(arguments: &[String]) -> serde_json::Value {
     let position = arguments
         .iter()
-        .position(|argument| argument == "--data")
-        .expect("a --data argument");
+        .position(|argument| argument == "--data" || argument == "--data-binary")
+        .expect("a --data or --data-binary argument");
     serde_json::from_str(&arguments[position + 1]).expect("the body is JSON")
 }
 
@@ -192,6 +205,7 @@ fn json_bodies_reach_curl_with_values_untouched() {
             ("LABEL", awkward),
             ("OLD_KEY_ID", "old 1"),
         ],
+        &["admin-token"],
     );
     assert!(arguments.contains(&"Authorization: Bearer admin-token".to_string()));
     assert!(
@@ -231,6 +245,7 @@ fn heroku_patch_sends_every_name_with_its_value() {
             ("NEW_CLIENT_ID", "client.access"),
             ("NEW_CLIENT_SECRET", secret),
         ],
+        &["heroku-key", secret],
     );
     assert!(
         arguments

@@ -83,8 +83,8 @@ impl Renderer<'_> {
                 };
                 format!(
                     "- **Infisical** {} {}: {names}. In project {} at {}, logged in with {login}: \
-                     each secret is created or updated (by hand: the web UI, or `infisical secrets set` \
-                     per name), then read back and compared. Infisical keeps the previous versions.\n",
+                     each secret is created or updated (by hand: the web UI, which keeps the value \
+                     off any command line), then read back and compared. Infisical keeps the previous versions.\n",
                     show(environment),
                     show(path),
                     show(project),
@@ -185,11 +185,11 @@ impl Renderer<'_> {
         body.push_text("}");
         let options = vec![
             "curl -sS -X PATCH -o /dev/null -w '%{http_code}\\n'".to_string(),
-            format!("-H {}", authorization.quoted()),
+            curl::header(&authorization, &translator),
             "-H \"Accept: application/vnd.heroku+json; version=3\"".to_string(),
             "-H \"Content-Type: application/json\"".to_string(),
             url.quoted(),
-            format!("--data {}", body.spliced()),
+            curl::json_data(&body, &translator),
         ];
         let mut lines = translator.take_hoisted_lines();
         lines.extend(curl::assemble(options, Response::Status));

@@ -1,6 +1,10 @@
 //! A request as the `curl` command an operator would type, in the original SOPs' style: one
 //! option per line, `-H` headers, the URL in double quotes, a JSON body in single quotes with
 //! the values spliced in, and the response kept in `$RESPONSE` when something is captured.
+//!
+//! A header or body that carries a secret is not given to curl as an argument, where `ps` and
+//! `/proc/PID/cmdline` show it to every local user: curl reads it from a process substitution
+//! that the shell's built-in `printf` writes (`-H @<(printf …)`), which no other process sees.
 
 use super::shell::{Piece, Word};
 use super::translate::Translator;
@@ -48,7 +52,7 @@ pub fn command(
         has_content_type |= name.eq_ignore_ascii_case("content-type");
         let mut word = Word::text(&format!("{name}: "));
         word.append(translator.word(value.source(), name));
-        options.push(format!("-H {}", word.quoted()));
+        options.push(header(&word, translator));
     }
     let body = request
         .body
@@ -126,24 +130,57 @@ pub fn assemble(options: Vec<String>, response: Response) -> Vec<String> {
     lines
 }
 
+/// A `-H` option; read by curl from the shell's own `printf` when it carries a secret.
+pub fn header(word: &Word, translator: &Translator) -> String {
+    if translator.reads_secret(word) {
+        format!("-H @<(printf '%s\\n' {})", word.quoted())
+    } else {
+        format!("-H {}", word.quoted())
+    }
+}
+
+/// The option that sends a JSON body; read by curl from the shell's own `printf` when it
+/// carries a secret.
+pub fn json_data(word: &Word, translator: &Translator) -> String {
+    if translator.reads_secret(word) {
+        format!("--data-binary @<(printf '%s' {})", word.spliced())
+    } else {
+        format!("--data {}", word.spliced())
+    }
+}
+
 fn body_options(body: &Body, translator: &mut Translator) -> Vec<String> {
     match body {
         Body::Json(json) => {
             let mut word = Word::default();
             json_word(json, "body", translator, &mut word);
-            vec![format!("--data {}", word.spliced())]
+            vec![json_data(&word, translator)]
         }
         Body::Form(fields) => fields
             .iter()
             .map(|(name, value)| {
-                let mut pair = Word::text(&format!("{name}="));
-                pair.append(translator.word(value.source(), name));
-                format!("--data-urlencode {}", pair.quoted())
+                let value = translator.word(value.source(), name);
+                if translator.reads_secret(&value) {
+                    // `name@file`: curl reads the value from the file and encodes it.
+                    format!(
+                        "--data-urlencode {}<(printf '%s' {})",
+                        Word::text(&format!("{name}@")).quoted(),
+                        value.quoted()
+                    )
+                } else {
+                    let mut pair = Word::text(&format!("{name}="));
+                    pair.append(value);
+                    format!("--data-urlencode {}", pair.quoted())
+                }
             })
             .collect(),
         Body::Raw(template) => {
             let word = translator.word(template.source(), "body");
-            vec![format!("--data-binary {}", word.quoted())]
+            if translator.reads_secret(&word) {
+                vec![format!("--data-binary @<(printf '%s' {})", word.quoted())]
+            } else {
+                vec![format!("--data-binary {}", word.quoted())]
+            }
         }
     }
 }

@@ -138,6 +138,47 @@ impl<'a> Translator<'a> {
         }
     }
 
+    /// Whether `word` carries a secret's value: a secret's variable, a shell form of it
+    /// (`${TOKEN,,}`, a pipe from `"$TOKEN"`), or a hoisted value whose template reads one. Such
+    /// a word must not become a command's argument, where `ps` shows it to every local user.
+    pub fn reads_secret(&self, word: &Word) -> bool {
+        let secret_variables: Vec<&str> = self
+            .runbook
+            .secrets
+            .iter()
+            .filter_map(|name| self.names.variable(name))
+            .collect();
+        let names_secret = |code: &str| {
+            secret_variables.iter().any(|variable| {
+                code.match_indices(variable).any(|(at, _)| {
+                    let before = code[..at].chars().next_back();
+                    let after = code[at + variable.len()..].chars().next();
+                    matches!(before, Some('$' | '{'))
+                        && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+            })
+        };
+        word.pieces.iter().any(|piece| match piece {
+            Piece::Text(_) => false,
+            Piece::Variable(variable) => {
+                secret_variables.contains(&variable.as_str())
+                    || self.hoisted.iter().any(|hoisted| {
+                        &hoisted.variable == variable
+                            && self.runbook.secrets.iter().any(|name| {
+                                hoisted.source.match_indices(name.as_str()).any(|(at, _)| {
+                                    let before = hoisted.source[..at].chars().next_back();
+                                    let after = hoisted.source[at + name.len()..].chars().next();
+                                    !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                                        && !after
+                                            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                                })
+                            })
+                    })
+            }
+            Piece::Expansion(code) => names_secret(code),
+        })
+    }
+
     pub fn with_local(mut self, name: &str, word: Word) -> Translator<'a> {
         self.locals.push((name.to_string(), word));
         self
@@ -283,7 +324,9 @@ fn filtered(variable: &str, filter: &str) -> Option<Word> {
         "b64encode" => format!("$(printf '%s' \"${variable}\" | base64 | tr -d '\\n')"),
         "sha256" => format!("$(printf '%s' \"${variable}\" | sha256sum | cut -d' ' -f1)"),
         "fingerprint" => format!("$(printf '%s' \"${variable}\" | sha256sum | cut -c1-8)"),
-        "urlencode" => format!("$(jq -rn --arg v \"${variable}\" '$v | @uri')"),
+        // Through a pipe from the shell's own printf, not as jq's argument: the value may be
+        // a secret, and a command's arguments are visible to every local user.
+        "urlencode" => format!("$(printf '%s' \"${variable}\" | jq -sRr @uri)"),
         _ => return None,
     };
     Some(expansion(&code))
