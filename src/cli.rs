@@ -281,7 +281,9 @@ Examples:
 Exit codes:
   0    the SOP was written
   3    the runbook file is missing, unreadable or invalid
-  6    the output file cannot be written";
+  4    --out names no place for it: a directory, a device, the runbook itself, a missing
+       directory, or one that may not be written
+  6    the output cannot be written (stdout is full or closed)";
 
 const DIFF_HELP: &str = "\
 Compares meaning, not text: reindenting, reordering keys, quoting and comments change nothing.

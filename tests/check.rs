@@ -765,6 +765,42 @@ fn control_characters_in_a_title_are_refused() {
     }
 }
 
+/// A carriage return in a one-line text reads as a line break in the rendered Markdown (where
+/// `\r<!--` hides every step after it), and a bidirectional override shows a title reversed:
+/// both are refused wherever text is shown, each at its place.
+#[test]
+fn control_and_invisible_characters_are_refused_in_every_shown_text() {
+    let scratch = Scratch::new();
+    for (runbook, message, place) in [
+        (
+            "runbook: a\ntitle: A\ninputs:\n  token:\n    description: \"Admin token.\\r\\r<!--\"\n    env: [T]\nsteps:\n  - id: s\n    title: S\n    manual: m\n",
+            "error[RB007]: the input's description holds the control character \\r",
+            "control.yaml:5:18]",
+        ),
+        (
+            "runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: \"List \\u202eeteled snekot\"\n    manual: m\n",
+            "error[RB007]: the step's title holds the invisible character \\u{202e}",
+            "control.yaml:5:",
+        ),
+        (
+            "runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: S\n    irreversible: \"Gone.\\r<!--\"\n    manual: m\n",
+            "error[RB007]: the irreversible reason holds the control character \\r",
+            "control.yaml:6:",
+        ),
+        (
+            "runbook: a\ntitle: A\nsteps:\n  - id: s\n    title: S\n    manual:\n      instructions: \"Do it\\u001b[8m\"\n      confirm: Done?\n",
+            "error[RB007]: the manual step's text holds the control character \\u{1b}",
+            "control.yaml:7:",
+        ),
+    ] {
+        let path = scratch.write("control.yaml", runbook);
+        let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+        assert_eq!(outcome.code, 3, "{outcome:?}");
+        assert_contains(&outcome.stderr, message);
+        assert_contains(&outcome.stderr, place);
+    }
+}
+
 /// RFC 9535 makes match() and search() false for a pattern that is not a valid regex: the
 /// capture then matched nothing at run time, with no word of why.
 #[test]

@@ -167,6 +167,12 @@ impl Checker {
         if let Some(description) = &raw.description {
             self.plain_text(description, "the description", true);
         }
+        if let Some(rollback) = &raw.rollback {
+            self.plain_text(rollback, "the runbook's rollback", true);
+        }
+        for gotcha in &raw.gotchas {
+            self.plain_text(gotcha, "a gotcha", true);
+        }
         let templates = std::mem::take(&mut self.templates).finish();
         let secrets = super::model::secret_names(&inputs, &vars, &steps);
         Some(Runbook {
@@ -328,6 +334,9 @@ impl Checker {
 
     fn input(&mut self, name: &str, spanned: &Spanned<RawInput>) -> Option<Input> {
         let raw = &spanned.value;
+        if let Some(description) = &raw.description {
+            self.plain_text(description, "the input's description", true);
+        }
         let mut ok = self.value_name("input", name, spanned.span);
         let mut env = Vec::new();
         for variable in &raw.env {
@@ -722,22 +731,47 @@ impl Checker {
     /// DELETE titled to read as a harmless check). A description may hold line breaks and
     /// tabs; a title is one line.
     pub(crate) fn plain_text(&mut self, text: &Spanned<String>, what: &str, lines: bool) {
-        let Some((at, found)) = text
-            .value
-            .char_indices()
-            .find(|(_, c)| c.is_control() && !(lines && matches!(c, '\n' | '\t')))
-        else {
+        // Control characters (a carriage return included: Markdown reads a lone one as a line
+        // break, so `\r<!--` in one line of a rendered SOP hides everything after it), and the
+        // invisible characters that reorder or hide what is displayed: bidirectional overrides
+        // and isolates, zero-width spaces, the byte-order mark.
+        let invisible = |c: char| {
+            matches!(
+                c,
+                '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}' | '\u{2060}' | '\u{feff}'
+            )
+        };
+        let Some((at, found)) = text.value.char_indices().find(|(_, c)| {
+            (c.is_control() && !(lines && matches!(c, '\n' | '\t'))) || invisible(*c)
+        }) else {
             return;
         };
         let shown = format!("{:?}", found.to_string());
+        let shown = if invisible(found) {
+            format!("\\u{{{:x}}}", u32::from(found))
+        } else {
+            shown.trim_matches('"').to_string()
+        };
         let span = self.locate_in(text, Some(at..at + found.len_utf8()));
+        let kind = if invisible(found) {
+            "an invisible character"
+        } else {
+            "a control character"
+        };
         self.error(
             Diagnostic::error(
                 codes::SHAPE,
-                format!("{what} holds the control character {}", shown.trim_matches('"')),
+                format!(
+                    "{what} holds the {} {shown}",
+                    if invisible(found) {
+                        "invisible character"
+                    } else {
+                        "control character"
+                    }
+                ),
             )
             .at(span)
-            .label("a control character")
+            .label(kind)
             .help(if lines {
                 "write plain text: a control character can make a terminal show something other than what is written"
             } else {

@@ -90,6 +90,24 @@ impl Checker {
         if let Some(description) = &raw.description {
             self.plain_text(description, "the step's description", true);
         }
+        // Shown at the terminal (the irreversible question quotes its reason) and in the SOP.
+        if let Some(reason) = &raw.irreversible {
+            self.plain_text(reason, "the irreversible reason", true);
+        }
+        if let Some(rollback) = &raw.rollback {
+            self.plain_text(rollback, "the rollback note", true);
+        }
+        for hint in raw.hints.values() {
+            self.plain_text(hint, "a hint", true);
+        }
+        if let Some(manual) = &raw.manual
+            && let super::super::raw::RawManual::Spec(spec) = &manual.value
+        {
+            self.plain_text(&spec.instructions, "the manual step's text", true);
+            if let Some(confirm) = &spec.confirm {
+                self.plain_text(confirm, "the manual question", false);
+            }
+        }
         let own_captures: Vec<String> = step_capture_names(raw);
         let base = StepLocals {
             item: raw.for_each.is_some(),
