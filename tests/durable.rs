@@ -119,6 +119,17 @@ impl Rig {
         });
     }
 
+    /// Starts the run, kills it while the emulator holds the first `method` request to
+    /// `path`, lets the emulator go on, and returns the run's id.
+    fn killed_while_held(&self, method: &str, path: &str, extra: &[&str]) -> String {
+        self.hold_at(method, path);
+        let mut child = self.spawn(extra);
+        self.wait_held(&mut child);
+        kill(&mut child);
+        self.release();
+        self.home.only_run()
+    }
+
     fn release(&self) {
         self.emulator.world().faults.hold = None;
     }
@@ -616,12 +627,11 @@ fn a_passphrase_seals_and_resumes_too() {
 #[test]
 fn resume_refuses_a_changed_runbook_and_a_different_secret() {
     let rig = Rig::new(USER);
-    rig.hold_at("GET", "/health/dependencies");
-    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
-    rig.wait_held(&mut child);
-    kill(&mut child);
-    rig.release();
-    let run = rig.home.only_run();
+    let run = rig.killed_while_held(
+        "GET",
+        "/health/dependencies",
+        &["--var", "secret_name=CF_PAGES_DEPLOY"],
+    );
     let original = std::fs::read_to_string(&rig.runbook).unwrap();
     std::fs::write(&rig.runbook, format!("{original}\n# an edit\n")).unwrap();
     let changed = rig.resume(&run, &[]);
@@ -661,12 +671,11 @@ fn resume_refuses_a_changed_runbook_and_a_different_secret() {
 #[test]
 fn resume_refuses_a_journal_that_speaks_of_a_step_the_runbook_lacks() {
     let rig = Rig::new(USER);
-    rig.hold_at("GET", "/health/dependencies");
-    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
-    rig.wait_held(&mut child);
-    kill(&mut child);
-    rig.release();
-    let run = rig.home.only_run();
+    let run = rig.killed_while_held(
+        "GET",
+        "/health/dependencies",
+        &["--var", "secret_name=CF_PAGES_DEPLOY"],
+    );
     let journal_path = rig.home.journal_path(&run);
     let journal = std::fs::read_to_string(&journal_path).unwrap();
     let rolls = |rig: &Rig| {
@@ -877,12 +886,11 @@ fn sigterm_stops_at_a_safe_point_and_says_how_to_resume() {
 #[test]
 fn recover_prints_only_to_a_terminal() {
     let rig = Rig::new(USER);
-    rig.hold_at("GET", "/health/dependencies");
-    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
-    rig.wait_held(&mut child);
-    kill(&mut child);
-    rig.release();
-    let run = rig.home.only_run();
+    let run = rig.killed_while_held(
+        "GET",
+        "/health/dependencies",
+        &["--var", "secret_name=CF_PAGES_DEPLOY"],
+    );
     let shown = rig.command(["show", &run]).run();
     assert!(shown.stdout.contains("new_value"), "{}", shown.stdout);
     assert!(
@@ -966,13 +974,7 @@ fn a_failed_run_that_changed_something_keeps_the_lock_unless_it_kept_no_journal(
         .route("/health", get(|| async { StatusCode::SERVICE_UNAVAILABLE }));
     let server = crate::support::server::Server::start(router);
     let scratch = crate::support::Scratch::new();
-    let path = scratch.write(
-        "changed.yaml",
-        change_then_check(
-            &format!("{}/tokens", server.url()),
-            &format!("{}/nothing-here", server.url()),
-        ),
-    );
+    let path = changed_then_failing_runbook(&scratch, &server);
     let exec = |extra: &[&str]| {
         Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
             .home(&scratch.home)
@@ -1012,6 +1014,21 @@ fn a_failed_run_that_changed_something_keeps_the_lock_unless_it_kept_no_journal(
     );
 }
 
+/// The runbook of [`change_then_check`] against `server`: it changes something at `/tokens`,
+/// then checks a path the server does not have.
+fn changed_then_failing_runbook(
+    scratch: &crate::support::Scratch,
+    server: &crate::support::server::Server,
+) -> std::path::PathBuf {
+    scratch.write(
+        "changed.yaml",
+        change_then_check(
+            &format!("{}/tokens", server.url()),
+            &format!("{}/nothing-here", server.url()),
+        ),
+    )
+}
+
 /// A server where the runbook of [`change_then_check`] changes something and then fails.
 fn changed_then_failing() -> crate::support::server::Server {
     use axum::Router;
@@ -1028,13 +1045,7 @@ fn changed_then_failing() -> crate::support::server::Server {
 fn a_lock_file_that_cannot_be_read_is_named_and_runs_started_at_once_name_the_holder() {
     let server = changed_then_failing();
     let scratch = crate::support::Scratch::new();
-    let path = scratch.write(
-        "changed.yaml",
-        change_then_check(
-            &format!("{}/tokens", server.url()),
-            &format!("{}/nothing-here", server.url()),
-        ),
-    );
+    let path = changed_then_failing_runbook(&scratch, &server);
     let exec = |extra: &[&str]| {
         Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
             .home(&scratch.home)
@@ -1111,13 +1122,7 @@ fn a_lock_file_that_cannot_be_read_is_named_and_runs_started_at_once_name_the_ho
 fn a_damaged_journal_is_named_by_line_and_a_fifo_journal_hangs_nothing() {
     let server = changed_then_failing();
     let scratch = crate::support::Scratch::new();
-    let path = scratch.write(
-        "changed.yaml",
-        change_then_check(
-            &format!("{}/tokens", server.url()),
-            &format!("{}/nothing-here", server.url()),
-        ),
-    );
+    let path = changed_then_failing_runbook(&scratch, &server);
     let first = Runbook::new(["exec", path.to_str().unwrap(), "--yes"])
         .home(&scratch.home)
         .run();
@@ -1190,13 +1195,7 @@ fn a_damaged_journal_is_named_by_line_and_a_fifo_journal_hangs_nothing() {
 fn a_run_refused_by_a_lock_exits_4_and_its_resume_command_names_the_state_dir() {
     let server = changed_then_failing();
     let scratch = crate::support::Scratch::new();
-    let path = scratch.write(
-        "changed.yaml",
-        change_then_check(
-            &format!("{}/tokens", server.url()),
-            &format!("{}/nothing-here", server.url()),
-        ),
-    );
+    let path = changed_then_failing_runbook(&scratch, &server);
     // A space in it: the command given must still work when pasted into a shell.
     let state = scratch.dir.path().join("state dir");
     let state_dir = state.display().to_string();
