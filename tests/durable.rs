@@ -883,6 +883,36 @@ fn sigterm_stops_at_a_safe_point_and_says_how_to_resume() {
     assert_eq!(resumed.code, 0, "{}\n{}", resumed.stdout, resumed.stderr);
 }
 
+/// A stop asked for while a change is in flight lets it finish (the journal must know whether
+/// it happened) and says so at once, instead of going quiet until the answer comes.
+#[test]
+fn a_stop_during_a_change_in_flight_says_it_waits_for_the_answer() {
+    let rig = Rig::new(USER);
+    rig.hold_at("PUT", "/client/v4/user/tokens/");
+    let mut child = rig.spawn(&["--var", "secret_name=CF_PAGES_DEPLOY"]);
+    rig.wait_held(&mut child);
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run waits for the answer"
+    );
+    rig.release();
+    let status = child.wait().unwrap();
+    let output = drain(&mut child);
+    assert_eq!(status.code(), Some(130), "{output}");
+    assert!(output.contains("roll: stopping once PUT "), "{output}");
+    assert!(
+        output.contains(
+            " is answered (a change in flight is let finish, so that the run knows whether it happened)"
+        ),
+        "{output}"
+    );
+}
+
 #[test]
 fn recover_prints_only_to_a_terminal() {
     let rig = Rig::new(USER);

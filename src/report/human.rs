@@ -197,6 +197,13 @@ impl Reporter for HumanReporter {
                     )
                 ));
             }
+            Event::FinishingRequest { id, request } => {
+                self.output.err(&format!(
+                    "{}{id}: stopping once {request} is answered (a change in flight is let \
+                     finish, so that the run knows whether it happened)\n",
+                    self.indent()
+                ));
+            }
             Event::StepFinished(result) => {
                 let mut text = self.step_line(result);
                 text.push('\n');

@@ -824,7 +824,19 @@ impl Engine<'_> {
             }
             let started = Instant::now();
             let sent = if mutating {
-                self.client.send(prepared).await
+                let send = self.client.send(prepared);
+                tokio::pin!(send);
+                let mut interrupt = self.interrupt.clone();
+                tokio::select! {
+                    sent = &mut send => sent,
+                    _ = interrupt.wait_for(|stop| *stop) => {
+                        reporter.event(&Event::FinishingRequest {
+                            id: step.id.clone(),
+                            request: super::durable::describe_request(request.method, &url),
+                        });
+                        send.await
+                    }
+                }
             } else {
                 let mut interrupt = self.interrupt.clone();
                 tokio::select! {

@@ -45,6 +45,12 @@ pub enum Event {
         wait_ms: u64,
         reason: String,
     },
+    /// Ctrl-C came while a change was in flight: the run lets it finish (the journal must
+    /// know what happened) and stops once it has an answer.
+    FinishingRequest {
+        id: String,
+        request: String,
+    },
     StepFinished(StepResult),
     RunFinished(RunSummary),
 }
