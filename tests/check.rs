@@ -765,6 +765,26 @@ fn control_characters_in_a_title_are_refused() {
     }
 }
 
+/// The parser notices a tab only where the scalar before it ends, on the line above: the
+/// diagnostic points at the tab itself and says to indent with spaces.
+#[test]
+fn a_tab_in_the_indentation_is_pointed_at_itself() {
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "tab.yaml",
+        "runbook: a\ntitle: A\ninputs:\n  token:\n    secret: true\n\taccount:\n    env: [X]\nsteps:\n  - id: s\n    title: S\n    manual: m\n",
+    );
+    let outcome = Runbook::new(["check", path.to_str().unwrap()]).run();
+    assert_eq!(outcome.code, 3, "{outcome:?}");
+    assert_contains(&outcome.stderr, "error[RB005]: invalid YAML:");
+    assert_contains(&outcome.stderr, "found a tab");
+    assert_contains(&outcome.stderr, "tab.yaml:6:1]");
+    assert_contains(
+        &outcome.stderr,
+        "help: YAML indents with spaces only: replace the tab with spaces",
+    );
+}
+
 /// A carriage return in a one-line text reads as a line break in the rendered Markdown (where
 /// `\r<!--` hides every step after it), and a bidirectional override shows a title reversed:
 /// both are refused wherever text is shown, each at its place.

@@ -428,6 +428,17 @@ fn yaml_diagnostic(source: &SourceFile, error: &YamlError) -> Diagnostic {
         YamlError::InvalidBooleanStrict { .. } => Diagnostic::error(codes::SHAPE, "expected true or false")
             .label("not a boolean")
             .help("write true or false (yes/no/on/off are not accepted, to avoid surprises)"),
+        // The parser reports a tab where the scalar before it ended (the line above, often):
+        // point at the tab itself, and say what to do about it.
+        _ if is_syntax_error(inner) && message.contains("found a tab") => {
+            let tab = span.and_then(|span| {
+                source.text.get(span.offset..).and_then(|rest| rest.find('\t')).map(|at| Span::new(span.offset + at, 1))
+            });
+            return Diagnostic::error(codes::YAML_SYNTAX, format!("invalid YAML: {message}"))
+                .label("a tab")
+                .help("YAML indents with spaces only: replace the tab with spaces")
+                .at_opt(tab.or(span).map(|span| clamp(source, span)));
+        }
         _ if is_syntax_error(inner) => Diagnostic::error(codes::YAML_SYNTAX, format!("invalid YAML: {message}"))
             .label("here")
             .help("fix the YAML syntax: check indentation, colons, quotes and brackets"),
