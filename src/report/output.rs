@@ -140,8 +140,13 @@ const OWN_STYLES: [&str; 6] = [
 /// (but a line break and a tab), DEL, and the bidirectional overrides and isolates that reorder
 /// what is displayed.
 fn hidden_effect(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t')
-        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    (c.is_control() && c != '\n' && c != '\t') || reorders_display(c)
+}
+
+/// The bidirectional overrides and isolates, which make a terminal or a Markdown viewer show
+/// the text after them in another order than it is written.
+pub fn reorders_display(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `text` with each character a terminal would act on written as `\u001b` (which also reads

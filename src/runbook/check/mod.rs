@@ -736,47 +736,38 @@ impl Checker {
         // invisible characters that reorder or hide what is displayed: bidirectional overrides
         // and isolates, zero-width spaces, the byte-order mark.
         let invisible = |c: char| {
-            matches!(
-                c,
-                '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}' | '\u{2060}' | '\u{feff}'
-            )
+            crate::report::output::reorders_display(c)
+                || matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')
         };
         let Some((at, found)) = text.value.char_indices().find(|(_, c)| {
             (c.is_control() && !(lines && matches!(c, '\n' | '\t'))) || invisible(*c)
         }) else {
             return;
         };
-        let shown = format!("{:?}", found.to_string());
-        let shown = if invisible(found) {
-            format!("\\u{{{:x}}}", u32::from(found))
+        let (kind, label, shown) = if invisible(found) {
+            (
+                "invisible character",
+                "an invisible character",
+                format!("\\u{{{:x}}}", u32::from(found)),
+            )
         } else {
-            shown.trim_matches('"').to_string()
+            let debug = format!("{:?}", found.to_string());
+            (
+                "control character",
+                "a control character",
+                debug.trim_matches('"').to_string(),
+            )
         };
         let span = self.locate_in(text, Some(at..at + found.len_utf8()));
-        let kind = if invisible(found) {
-            "an invisible character"
-        } else {
-            "a control character"
-        };
         self.error(
-            Diagnostic::error(
-                codes::SHAPE,
-                format!(
-                    "{what} holds the {} {shown}",
-                    if invisible(found) {
-                        "invisible character"
-                    } else {
-                        "control character"
-                    }
-                ),
-            )
-            .at(span)
-            .label(kind)
-            .help(if lines {
-                "write plain text: a control character can make a terminal show something other than what is written"
-            } else {
-                "write the title on one line of plain text: a control character can make a terminal show something other than what is written"
-            }),
+            Diagnostic::error(codes::SHAPE, format!("{what} holds the {kind} {shown}"))
+                .at(span)
+                .label(label)
+                .help(if lines {
+                    "write plain text: such a character can make a terminal or a rendered SOP show something other than what is written"
+                } else {
+                    "write it on one line of plain text: such a character can make a terminal or a rendered SOP show something other than what is written"
+                }),
         );
     }
 
