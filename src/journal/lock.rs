@@ -115,18 +115,17 @@ pub fn holder(state_dir: &Path, key: &str) -> Option<Found> {
 /// Takes the lock, or says who holds it.
 pub fn acquire(state_dir: &Path, holder: Holder) -> Result<Lock, LockError> {
     let path = lock_path(state_dir, &holder.key);
-    if let Some(parent) = path.parent() {
-        private_dir(parent)
-            .map_err(|error| LockError::Io(format!("{}: {error}", parent.display())))?;
-    }
-    // Written whole under a name of its own, then linked to the lock's name, which fails if
-    // the lock exists: whoever finds the lock finds who holds it, never an empty file.
-    let text = serde_json::to_string(&holder).map_err(|error| LockError::Io(error.to_string()))?;
     let io = |path: &Path, error: std::io::Error| {
         LockError::Io(super::unusable_in_state_dir(
             state_dir, path, &error, "write",
         ))
     };
+    if let Some(parent) = path.parent() {
+        private_dir(parent).map_err(|error| io(parent, error))?;
+    }
+    // Written whole under a name of its own, then linked to the lock's name, which fails if
+    // the lock exists: whoever finds the lock finds who holds it, never an empty file.
+    let text = serde_json::to_string(&holder).map_err(|error| LockError::Io(error.to_string()))?;
     let draft = path.with_extension(format!("lock.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -144,38 +143,46 @@ pub fn acquire(state_dir: &Path, holder: Holder) -> Result<Lock, LockError> {
         let _ = std::fs::remove_file(&draft);
         return Err(io(&draft, error));
     }
-    // A lock released between the failed link and the read is tried again, a few times.
-    let mut outcome = Err(LockError::Io(format!(
-        "{}: taken and released again and again by other runs; try again",
-        path.display()
-    )));
-    for _ in 0..3 {
-        match std::fs::hard_link(&draft, &path) {
-            Ok(()) => {
-                outcome = Ok(());
-                break;
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                match self::holder(state_dir, &holder.key) {
-                    Some(Found::Holder(found)) => {
-                        outcome = Err(LockError::Held(Box::new(found)));
-                        break;
-                    }
-                    Some(Found::Unreadable { path, reason }) => {
-                        outcome = Err(LockError::Unreadable { path, reason });
-                        break;
-                    }
-                    None => continue,
-                }
-            }
-            Err(error) => {
-                outcome = Err(io(&path, error));
-                break;
-            }
+    let linked = link(&draft, &path, state_dir, &holder.key).map_err(|error| match error {
+        Linking::Failed(error) => io(&path, error),
+        Linking::Taken(found) => (*found).into(),
+    });
+    let _ = std::fs::remove_file(&draft);
+    linked.map(|()| Lock { path, holder })
+}
+
+/// Why a draft could not take the lock's name.
+enum Linking {
+    Taken(Box<Found>),
+    Failed(std::io::Error),
+}
+
+impl From<Found> for LockError {
+    fn from(found: Found) -> LockError {
+        match found {
+            Found::Holder(holder) => LockError::Held(Box::new(holder)),
+            Found::Unreadable { path, reason } => LockError::Unreadable { path, reason },
         }
     }
-    let _ = std::fs::remove_file(&draft);
-    outcome.map(|()| Lock { path, holder })
+}
+
+/// Gives the written draft the lock's name, unless the lock exists. A lock released between
+/// the failed link and the reading of its holder is tried again, a few times.
+fn link(draft: &Path, path: &Path, state_dir: &Path, key: &str) -> Result<(), Linking> {
+    for _ in 0..3 {
+        match std::fs::hard_link(draft, path) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                if let Some(found) = holder(state_dir, key) {
+                    return Err(Linking::Taken(Box::new(found)));
+                }
+            }
+            Err(error) => return Err(Linking::Failed(error)),
+        }
+    }
+    Err(Linking::Failed(std::io::Error::other(
+        "taken and released again and again by other runs; try again",
+    )))
 }
 
 /// Removes a lock whatever holds it; returns the previous holder, when its file said.
