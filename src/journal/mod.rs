@@ -457,10 +457,12 @@ impl Journal {
 /// journal could not be read again. A last line that is a whole record without its line break
 /// gets the line break; anything else after the last line break is cut off.
 fn end_whole_lines(path: &Path, file: &mut File) -> std::io::Result<u64> {
-    let bytes = crate::files::read_regular(path)?;
-    if bytes.is_empty() || bytes.ends_with(b"\n") {
-        return Ok(bytes.len() as u64);
+    // The resume has just read the whole journal; only a torn one is read again.
+    let length = file.metadata()?.len();
+    if length == 0 || last_byte(path, length)? == b'\n' {
+        return Ok(length);
     }
+    let bytes = crate::files::read_regular(path)?;
     let cut = memchr::memrchr(b'\n', &bytes).map_or(0, |newline| newline + 1);
     let length = if serde_json::from_slice::<Record>(&bytes[cut..]).is_ok() {
         file.write_all(b"\n")?;
@@ -476,6 +478,16 @@ fn end_whole_lines(path: &Path, file: &mut File) -> std::io::Result<u64> {
     };
     file.sync_data()?;
     Ok(length)
+}
+
+/// The last byte of a journal `length` bytes long.
+fn last_byte(path: &Path, length: u64) -> std::io::Result<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(length - 1))?;
+    let mut byte = [0u8];
+    file.read_exact(&mut byte)?;
+    Ok(byte[0])
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
