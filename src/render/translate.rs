@@ -148,16 +148,6 @@ impl<'a> Translator<'a> {
             .iter()
             .filter_map(|name| self.names.variable(name))
             .collect();
-        let names_secret = |code: &str| {
-            secret_variables.iter().any(|variable| {
-                code.match_indices(variable).any(|(at, _)| {
-                    let before = code[..at].chars().next_back();
-                    let after = code[at + variable.len()..].chars().next();
-                    matches!(before, Some('$' | '{'))
-                        && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                })
-            })
-        };
         word.pieces.iter().any(|piece| match piece {
             Piece::Text(_) => false,
             Piece::Variable(variable) => {
@@ -165,17 +155,15 @@ impl<'a> Translator<'a> {
                     || self.hoisted.iter().any(|hoisted| {
                         &hoisted.variable == variable
                             && self.runbook.secrets.iter().any(|name| {
-                                hoisted.source.match_indices(name.as_str()).any(|(at, _)| {
-                                    let before = hoisted.source[..at].chars().next_back();
-                                    let after = hoisted.source[at + name.len()..].chars().next();
-                                    !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                                        && !after
-                                            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                                names(&hoisted.source, name, |before| {
+                                    !before.is_some_and(is_name_character)
                                 })
                             })
                     })
             }
-            Piece::Expansion(code) => names_secret(code),
+            Piece::Expansion(code) => secret_variables
+                .iter()
+                .any(|variable| names(code, variable, |before| matches!(before, Some('$' | '{')))),
         })
     }
 
@@ -314,6 +302,22 @@ fn expansion(code: &str) -> Word {
     Word {
         pieces: vec![Piece::Expansion(code.to_string())],
     }
+}
+
+/// Whether `text` holds `name` as a whole name (not inside a longer one), right after a
+/// character `before` accepts.
+fn names(text: &str, name: &str, before: impl Fn(Option<char>) -> bool) -> bool {
+    text.match_indices(name).any(|(at, _)| {
+        before(text[..at].chars().next_back())
+            && !text[at + name.len()..]
+                .chars()
+                .next()
+                .is_some_and(is_name_character)
+    })
+}
+
+fn is_name_character(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
 }
 
 /// The shell form of `{{ variable | filter }}`, for the filters that have one.
