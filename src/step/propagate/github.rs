@@ -85,8 +85,6 @@ async fn write_one(
     name: &str,
     value: &SecretString,
 ) -> Result<bool, Failure> {
-    // Fetched right before each PUT: keys rotate, and a stale key_id is refused.
-    let (key_id, key) = public_key(client, store).await?;
     let (before, server_now) = updated_at(client, store, name).await?;
     // GitHub keeps `updated_at` in whole seconds: a write in the second of the last one would
     // not show. When the server's clock (its `Date`) is still in that second, the write waits
@@ -98,6 +96,9 @@ async fn write_one(
             tokio::time::sleep(Duration::from_secs(1 + ahead.min(1))).await;
         }
     }
+    // Fetched right before each PUT (after any wait): keys rotate, and a stale key_id is
+    // refused.
+    let (key_id, key) = public_key(client, store).await?;
     let sealed = key
         .seal(
             &mut crypto_box::aead::OsRng,
