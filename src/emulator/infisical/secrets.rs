@@ -229,6 +229,19 @@ fn check_type(parameters: &Parameters) -> Result<(), Response> {
     }
 }
 
+/// The body fields that are text.
+const TEXT_FIELDS: [&str; 9] = [
+    "projectId",
+    "workspaceId",
+    "workspaceSlug",
+    "projectSlug",
+    "environment",
+    "secretPath",
+    "secretValue",
+    "secretComment",
+    "newSecretName",
+];
+
 /// The types of a write's body fields, as the route's zod schema checks them before anything
 /// else (`null` passes for the optional ones: the Python SDK sends it for each it was not given).
 fn check_body(parameters: &Parameters) -> Result<(), Response> {
@@ -249,16 +262,8 @@ fn check_body(parameters: &Parameters) -> Result<(), Response> {
     for (field, value) in parameters {
         match (field.as_str(), value) {
             (_, Value::Null) => {}
-            (
-                "projectId" | "workspaceId" | "workspaceSlug" | "projectSlug" | "environment"
-                | "secretPath" | "secretValue" | "secretComment" | "newSecretName",
-                Value::String(_),
-            ) => {}
-            (
-                "projectId" | "workspaceId" | "workspaceSlug" | "projectSlug" | "environment"
-                | "secretPath" | "secretValue" | "secretComment" | "newSecretName",
-                other,
-            ) => return wrong(field, "string", other),
+            (name, Value::String(_)) if TEXT_FIELDS.contains(&name) => {}
+            (name, other) if TEXT_FIELDS.contains(&name) => return wrong(field, "string", other),
             ("secretReminderNote", Value::String(note)) if note.chars().count() > 1024 => {
                 return Err(validation_failure(
                     field,
